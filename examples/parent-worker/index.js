@@ -1,0 +1,53 @@
+// A minimal parent worker that logs every request it serves through d1-logger.
+//
+// It answers its client at once and hands the log to the logger in ctx.waitUntil: the logger
+// replies 202 only after the entry is durably buffered, so waitUntil covers the whole trip while
+// the client never waits for logging.
+//
+// With FIXTURE_MODE = "true" (tests/fixtures/parent.toml only) it also serves as the end-to-end
+// test fixture: the test client picks the log headers per request (X-Fixture-Log-* become
+// X-Log-*), and /_logger/* reaches the logger's own API through the binding, because one
+// `wrangler dev` session serves only its first worker on the port.
+
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    const fixture = env.FIXTURE_MODE === "true";
+
+    if (fixture && url.pathname.startsWith("/_logger/")) {
+      const target = new URL(url.pathname.slice("/_logger".length) + url.search, "https://logger");
+      return env.LOGGER.fetch(new Request(target, request));
+    }
+
+    const response = Response.json({ ok: true, served: url.pathname });
+    // The fixture logs only the requests a test asked it to log.
+    if (!fixture || request.headers.has("x-fixture-log-key")) {
+      ctx.waitUntil(forwardToLogger(request, env, fixture, response.status));
+    }
+    return response;
+  },
+};
+
+async function forwardToLogger(request, env, fixture, status) {
+  const headers = new Headers(request.headers);
+  if (fixture) {
+    for (const [name, value] of request.headers) {
+      if (name.startsWith("x-fixture-log-")) {
+        headers.set("x-log-" + name.slice("x-fixture-log-".length), value);
+        headers.delete(name);
+      }
+    }
+  } else {
+    headers.set("X-Log-Key", env.LOG_API_KEY);
+    headers.set("X-Log-Data", JSON.stringify({ status }));
+    if (status >= 500) headers.set("X-Log-Level", "ERROR");
+  }
+  // Same method, URL, headers, body and `cf` as the original, plus the log headers.
+  const forwarded = new Request(request, { headers });
+  try {
+    const res = await env.LOGGER.fetch(forwarded);
+    if (res.status !== 202) console.error("d1-logger refused a log:", res.status, await res.text());
+  } catch (err) {
+    console.error("d1-logger unreachable:", err);
+  }
+}

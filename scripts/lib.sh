@@ -1,0 +1,112 @@
+# Shared setup for scripts/{build,dev,test,bench}: installs whatever is missing, idempotently, and
+# prints what it does. Sourced, not run. Reaches only the package registries (npm, crates.io,
+# Debian); see ../shared/TOOLCHAIN.md for why each step is the way it is.
+
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TOOLS="$ROOT/.tools"
+export CI="${CI:-false}" WRANGLER_SEND_METRICS=false
+# Host-side cargo (tests, clippy) uses the rustup toolchain when there is one.
+HOST_CARGO="$(command -v cargo)"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Wraps a long step: prints what runs, and how long it took.
+step() {
+  local what="$1"; shift
+  local t0=$SECONDS
+  log "$what ..."
+  "$@"
+  log "$what: done in $((SECONDS - t0)) s"
+}
+
+ensure_node_deps() {
+  command -v node >/dev/null || die "node is required (Debian: apt-get install nodejs npm)"
+  if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    step "installing wrangler and esbuild from npm (npm ci)" npm ci --no-audit --no-fund --loglevel=error
+  fi
+}
+
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ ! -f /tmp/.d1-logger-apt-updated ]; then
+    step "apt-get update" apt-get update -qq
+    touch /tmp/.d1-logger-apt-updated
+  fi
+  step "apt-get install $*" apt-get install -y -qq "$@" >/dev/null
+}
+
+# Picks how to build for wasm32: an installed wasm32 std, else `rustup target add` with a short
+# timeout, else Debian's rustc-web with the std sources built by cargo (build-std).
+# Sets WASM_PATH_PREFIX and exports what cargo needs.
+WASM_PATH_PREFIX=""
+ensure_wasm_target() {
+  if command -v rustc >/dev/null; then
+    local libdir
+    libdir="$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null || true)"
+    if [ -n "$libdir" ] && ls "$libdir"/libstd-*.rlib >/dev/null 2>&1; then
+      return 0
+    fi
+    if command -v rustup >/dev/null && [ ! -f "$TOOLS/.rustup-target-failed" ]; then
+      log "adding the wasm32 target with rustup (60 s at most)"
+      if timeout 60 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+        return 0
+      fi
+      mkdir -p "$TOOLS" && touch "$TOOLS/.rustup-target-failed"
+      log "rustup could not download the wasm32 target; using Debian's rustc-web with build-std"
+    fi
+  fi
+  if ! dpkg -s rustc-web cargo-web rust-web-src lld-22 >/dev/null 2>&1; then
+    command -v apt-get >/dev/null || die "no wasm32 target: install it with 'rustup target add wasm32-unknown-unknown'"
+    apt_install rustc-web cargo-web rust-web-src lld-22
+  fi
+  WASM_PATH_PREFIX="/usr/bin:"
+  export RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+  # worker-build checks that this directory exists; build-std supplies what goes in it.
+  mkdir -p "$(PATH="$WASM_PATH_PREFIX$PATH" rustc --print target-libdir --target wasm32-unknown-unknown)"
+}
+
+locked_version() { # the version of crate $1 in Cargo.lock
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+# worker-build (same version as the worker crate) and wasm-bindgen (same as in Cargo.lock),
+# built from crates.io into .tools/ so nothing is downloaded from elsewhere.
+ensure_build_tools() {
+  local wb_version bindgen_version
+  wb_version="$(locked_version worker)"
+  bindgen_version="$(locked_version wasm-bindgen)"
+  if [ "$("$TOOLS/bin/worker-build" --version 2>/dev/null)" != "$wb_version" ]; then
+    step "building worker-build $wb_version from crates.io" \
+      "$HOST_CARGO" install --quiet --locked --root "$TOOLS" worker-build --version "$wb_version"
+  fi
+  if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
+    # Not --locked: its lock file pins a crate version the registry no longer serves.
+    step "building wasm-bindgen-cli $bindgen_version from crates.io (about 3 minutes)" \
+      "$HOST_CARGO" install --quiet --root "$TOOLS" wasm-bindgen-cli --version "$bindgen_version"
+  fi
+}
+
+ensure_all() {
+  ensure_node_deps
+  ensure_wasm_target
+  ensure_build_tools
+}
+
+wrangler() { "$ROOT/node_modules/.bin/wrangler" "$@"; }
+
+# Builds build/index.js + wasm unless it is newer than every input.
+build_worker() {
+  if [ -f build/index.js ] && [ -z "$(find src Cargo.toml Cargo.lock -newer build/index.js 2>/dev/null | head -n 1)" ]; then
+    return 0
+  fi
+  # shellcheck disable=SC2097,SC2098
+  step "building the worker (cargo release build for wasm32 + wasm-bindgen + esbuild)" \
+    env PATH="$WASM_PATH_PREFIX$TOOLS/bin:$PATH" \
+      ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" \
+      WASM_BINDGEN_BIN="$TOOLS/bin/wasm-bindgen" \
+      "$TOOLS/bin/worker-build" --release --no-opt
+  touch build/index.js
+}

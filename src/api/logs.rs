@@ -1,0 +1,65 @@
+//! `POST /logs`: REST ingest with an app's API key (`X-API-Key`).
+
+use crate::entry::new_id;
+use crate::error::ApiError;
+use crate::http::{header, now_ms, ok, random_bytes, Ctx};
+use crate::ingest::deliver;
+use crate::registry::Registry;
+use crate::rest::{check_declared_size, is_request_id, parse_body, Limits};
+use crate::shard::{shard_id, spread_of};
+use serde_json::json;
+use worker::{Request, Response};
+
+pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    let key = header(&req, "x-api-key");
+    let app = Registry::new(&ctx.env)?
+        .authenticate(key.as_deref(), "X-API-Key")
+        .await?;
+    if let Some(claimed) = header(&req, "x-app-id") {
+        if claimed != app.app_id.as_str() {
+            return Err(ApiError::AppMismatch(format!(
+                "X-App-ID {claimed:?} does not match the app of this API key"
+            )));
+        }
+    }
+    let c = &ctx.config;
+    let limits = Limits {
+        max_body_bytes: c.max_body_bytes,
+        max_entries: c.max_entries_per_request,
+        max_message_bytes: c.max_message_bytes,
+    };
+    check_declared_size(
+        header(&req, "content-length").and_then(|l| l.parse().ok()),
+        &limits,
+    )?;
+    let body = req.bytes().await?;
+    let now = now_ms();
+    let drafts = parse_body(&body, &limits, now)?;
+    let header_request_id = header(&req, "x-request-id").filter(|r| is_request_id(r));
+    let colo = crate::api::forwarded::cf_facts(&req).colo;
+    let mut secrets: Vec<&str> = key.as_deref().into_iter().collect();
+    secrets.extend(c.admin_api_key.as_deref());
+
+    let mut entries = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let id = new_id(now, random_bytes::<16>()?);
+        let mut entry =
+            draft.into_entry(id, app.app_id.as_str(), now, header_request_id.as_deref());
+        entry.redact(&secrets);
+        entry.shard = shard_id(
+            colo.as_deref(),
+            now,
+            c.sharding_bucket_ms,
+            c.shard_fanout,
+            spread_of(&entry.id),
+        );
+        entries.push(entry);
+    }
+    deliver(&ctx.env, &entries).await?;
+    let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    Ok(ok(
+        202,
+        json!({ "accepted": entries.len(), "ids": ids }),
+        &ctx.request_id,
+    )?)
+}

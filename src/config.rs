@@ -1,0 +1,236 @@
+//! Typed configuration, parsed and checked once from wrangler `[vars]` and secrets.
+//!
+//! Owns every tunable's name, default and valid range. Does not read `Env` itself: the shell
+//! hands in a lookup function, so parsing is pure and unit-tested on the host.
+
+use thiserror::Error;
+
+/// Every knob the logger reads. Defaults live in [`Config::default`] and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Pending entries in one shard that trigger a flush without waiting for the alarm.
+    pub max_batch_size: u32,
+    /// How long after the first pending entry the alarm flushes, at the latest.
+    pub batch_interval_ms: u64,
+    /// Width of the time bucket in a shard id (`{colo}-{now / bucket}`).
+    pub sharding_bucket_ms: u64,
+    /// How many LogBatcher objects one colo and bucket spread over.
+    pub shard_fanout: u32,
+    /// Store the client IP (`CF-Connecting-IP`) of forwarded requests.
+    pub log_client_ip: bool,
+    /// Largest accepted `POST /logs` body.
+    pub max_body_bytes: usize,
+    /// Most entries in one `POST /logs` request.
+    pub max_entries_per_request: usize,
+    /// Longest message of one entry, in bytes.
+    pub max_message_bytes: usize,
+    /// Largest `X-Log-Data` header on a forwarded request.
+    pub max_log_data_bytes: usize,
+    /// Secret guarding the admin API; `None` disables it.
+    pub admin_api_key: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_batch_size: 200,
+            batch_interval_ms: 10_000,
+            sharding_bucket_ms: 60_000,
+            shard_fanout: 1,
+            log_client_ip: true,
+            max_body_bytes: 1024 * 1024,
+            max_entries_per_request: 1_000,
+            max_message_bytes: 32 * 1024,
+            max_log_data_bytes: 8 * 1024,
+            admin_api_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{name}: {reason} (got {value:?})")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// An admin key shorter than this is refused: it would be guessable.
+pub const MIN_ADMIN_KEY_LEN: usize = 16;
+
+impl Config {
+    /// Builds the configuration from a variable lookup (`None` = not set, so the default holds).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let admin_api_key = match lookup("ADMIN_API_KEY") {
+            None => None,
+            Some(k) if k.is_empty() => None,
+            Some(k) if k.len() < MIN_ADMIN_KEY_LEN => {
+                return Err(ConfigError {
+                    name: "ADMIN_API_KEY",
+                    value: "<redacted>".into(),
+                    reason: format!("must be at least {MIN_ADMIN_KEY_LEN} characters"),
+                })
+            }
+            Some(k) => Some(k),
+        };
+        Ok(Config {
+            max_batch_size: int(&lookup, "MAX_BATCH_SIZE", d.max_batch_size, 1, 10_000)?,
+            batch_interval_ms: int(
+                &lookup,
+                "BATCH_INTERVAL_MS",
+                d.batch_interval_ms,
+                10,
+                3_600_000,
+            )?,
+            sharding_bucket_ms: int(
+                &lookup,
+                "SHARDING_BUCKET_MS",
+                d.sharding_bucket_ms,
+                1_000,
+                86_400_000,
+            )?,
+            shard_fanout: int(&lookup, "SHARD_FANOUT", d.shard_fanout, 1, 64)?,
+            log_client_ip: boolean(&lookup, "LOG_CLIENT_IP", d.log_client_ip)?,
+            // 100 MB is Cloudflare's own request body ceiling on the free and pro plans.
+            max_body_bytes: int(
+                &lookup,
+                "MAX_BODY_BYTES",
+                d.max_body_bytes,
+                1_024,
+                100_000_000,
+            )?,
+            max_entries_per_request: int(
+                &lookup,
+                "MAX_ENTRIES_PER_REQUEST",
+                d.max_entries_per_request,
+                1,
+                10_000,
+            )?,
+            max_message_bytes: int(
+                &lookup,
+                "MAX_MESSAGE_BYTES",
+                d.max_message_bytes,
+                64,
+                1_000_000,
+            )?,
+            max_log_data_bytes: int(
+                &lookup,
+                "MAX_LOG_DATA_BYTES",
+                d.max_log_data_bytes,
+                64,
+                65_536,
+            )?,
+            admin_api_key,
+        })
+    }
+}
+
+fn int<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(raw) = lookup(name) else {
+        return Ok(default);
+    };
+    let err = |reason: String| ConfigError {
+        name,
+        value: raw.clone(),
+        reason,
+    };
+    let v: T = raw
+        .trim()
+        .parse()
+        .map_err(|_| err("not a whole number".into()))?;
+    if v < min || v > max {
+        return Err(err(format!("must be between {min} and {max}")));
+    }
+    Ok(v)
+}
+
+fn boolean(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match lookup(name).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(ConfigError {
+            name,
+            value: other.to_string(),
+            reason: "must be true or false".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn nothing_set_gives_the_documented_defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.max_batch_size, 200);
+        assert_eq!(c.batch_interval_ms, 10_000);
+        assert_eq!(c.sharding_bucket_ms, 60_000);
+        assert_eq!(c.shard_fanout, 1);
+        assert!(c.log_client_ip);
+        assert_eq!(c.admin_api_key, None);
+    }
+
+    #[test]
+    fn set_values_override_defaults() {
+        let c = parse(&[
+            ("MAX_BATCH_SIZE", "5"),
+            ("BATCH_INTERVAL_MS", " 2500 "),
+            ("LOG_CLIENT_IP", "false"),
+            ("ADMIN_API_KEY", "0123456789abcdef"),
+        ])
+        .unwrap();
+        assert_eq!(c.max_batch_size, 5);
+        assert_eq!(c.batch_interval_ms, 2500);
+        assert!(!c.log_client_ip);
+        assert_eq!(c.admin_api_key.as_deref(), Some("0123456789abcdef"));
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_the_reason() {
+        let e = parse(&[("MAX_BATCH_SIZE", "lots")]).unwrap_err();
+        assert_eq!(e.name, "MAX_BATCH_SIZE");
+        assert!(e.to_string().contains("not a whole number"), "{e}");
+        let e = parse(&[("SHARD_FANOUT", "0")]).unwrap_err();
+        assert!(e.to_string().contains("between 1 and 64"), "{e}");
+        let e = parse(&[("LOG_CLIENT_IP", "maybe")]).unwrap_err();
+        assert_eq!(e.name, "LOG_CLIENT_IP");
+    }
+
+    #[test]
+    fn a_short_admin_key_is_refused_without_echoing_it() {
+        let e = parse(&[("ADMIN_API_KEY", "short")]).unwrap_err();
+        assert_eq!(e.name, "ADMIN_API_KEY");
+        assert!(!e.to_string().contains("short\""), "{e}");
+    }
+
+    #[test]
+    fn an_empty_admin_key_disables_the_admin_api() {
+        assert_eq!(parse(&[("ADMIN_API_KEY", "")]).unwrap().admin_api_key, None);
+    }
+}

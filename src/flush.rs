@@ -1,0 +1,134 @@
+//! SQL for flushing buffered rows into D1, as few statements as D1's limits allow.
+//!
+//! Each statement is one `INSERT OR IGNORE ... SELECT ... FROM json_each(?1)` whose single bound
+//! parameter is a JSON array of rows. That sidesteps D1's 100-bound-parameters-per-statement limit
+//! (a row has 32 columns), keeps the SQL text far below D1's 100 KB statement limit, and carries
+//! millisecond timestamps inside JSON, because `worker`'s `D1Type::Integer` is only 32-bit.
+//! D1 refuses a bound string of about 2 MB (`SQLITE_TOOBIG`), so rows are chunked by bytes.
+//! `OR IGNORE` on the primary key makes a retried flush harmless: a row is never duplicated.
+//!
+//! Does not talk to D1; the LogBatcher runs what this builds.
+
+use crate::entry::COLUMNS;
+
+/// Upper bound of one statement's JSON parameter. D1 fails at about 2 MB; one REST body is at most
+/// `MAX_BODY_BYTES` (1 MiB by default), so even a single maximal row fits.
+pub const MAX_PARAM_BYTES: usize = 1_500_000;
+
+/// Whether `name` is safe to splice into SQL as a table or column name.
+pub fn is_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_lowercase() || b == b'_')
+        && name.len() <= 64
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The insert statement for `table`, expanding a JSON array of rows in [`COLUMNS`] order.
+pub fn insert_sql(table: &str) -> String {
+    assert!(
+        is_identifier(table),
+        "table name {table:?} is not an identifier"
+    );
+    let cols = COLUMNS.join(", ");
+    let values: Vec<String> = (0..COLUMNS.len())
+        .map(|i| format!("value ->> {i}"))
+        .collect();
+    format!(
+        "INSERT OR IGNORE INTO {table} ({cols}) SELECT {} FROM json_each(?1)",
+        values.join(", ")
+    )
+}
+
+/// Groups row JSON texts into JSON-array parameters of at most `max_bytes` each (a row larger than
+/// that travels alone). Order is kept.
+pub fn chunk_rows<S: AsRef<str>>(rows: &[S], max_bytes: usize) -> Vec<String> {
+    let mut chunks = Vec::new();
+    let mut current = String::from("[");
+    for row in rows {
+        let row = row.as_ref();
+        if current.len() > 1 && current.len() + row.len() + 2 > max_bytes {
+            current.push(']');
+            chunks.push(std::mem::replace(&mut current, String::from("[")));
+        }
+        if current.len() > 1 {
+            current.push(',');
+        }
+        current.push_str(row);
+    }
+    if current.len() > 1 {
+        current.push(']');
+        chunks.push(current);
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn insert_names_every_column_once_and_binds_one_parameter() {
+        let sql = insert_sql("logs");
+        assert!(sql.starts_with("INSERT OR IGNORE INTO logs (id, timestamp,"));
+        for (i, c) in COLUMNS.iter().enumerate() {
+            assert!(sql.contains(&format!("value ->> {i}")), "{c}");
+        }
+        assert!(!sql.contains(&format!("value ->> {}", COLUMNS.len())));
+        assert_eq!(sql.matches('?').count(), 1);
+        assert!(sql.len() < 100_000, "D1 caps SQL text at 100 KB");
+    }
+
+    #[test]
+    #[should_panic(expected = "not an identifier")]
+    fn insert_refuses_a_table_name_that_is_not_an_identifier() {
+        insert_sql("logs; DROP TABLE logs");
+    }
+
+    #[test]
+    fn identifiers_are_lowercase_words() {
+        assert!(is_identifier("logs"));
+        assert!(is_identifier("_errors_2024"));
+        assert!(!is_identifier(""));
+        assert!(!is_identifier("2logs"));
+        assert!(!is_identifier("Logs"));
+        assert!(!is_identifier("logs-x"));
+        assert!(!is_identifier("a\"b"));
+        assert!(!is_identifier(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn chunks_are_valid_json_arrays_under_the_limit_and_keep_order() {
+        let rows: Vec<String> = (0..1000).map(|i| format!("[\"id-{i}\",{i}]")).collect();
+        let chunks = chunk_rows(&rows, 1_000);
+        assert!(chunks.len() > 10);
+        let mut seen = Vec::new();
+        for c in &chunks {
+            assert!(c.len() <= 1_000, "{}", c.len());
+            let arr: Vec<Value> = serde_json::from_str(c).unwrap();
+            seen.extend(arr.into_iter().map(|r| r[1].as_i64().unwrap()));
+        }
+        assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn few_rows_make_one_statement() {
+        let rows = vec!["[1]", "[2]", "[3]"];
+        assert_eq!(
+            chunk_rows(&rows, MAX_PARAM_BYTES),
+            vec!["[[1],[2],[3]]".to_string()]
+        );
+        assert!(chunk_rows::<&str>(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn an_oversized_row_travels_alone() {
+        let big = format!("[\"{}\"]", "x".repeat(50));
+        let rows = vec!["[1]".to_string(), big.clone(), "[2]".to_string()];
+        let chunks = chunk_rows(&rows, 20);
+        assert_eq!(
+            chunks,
+            vec!["[[1]]".to_string(), format!("[{big}]"), "[[2]]".to_string()]
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! Shell helpers shared by the HTTP handlers: the JSON envelope, request ids, the clock,
+//! randomness, configuration from `Env`, and admin authentication.
+//!
+//! Thin by design: every decision these helpers need is made by a pure module.
+
+use crate::apps::constant_time_eq;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::rest::is_request_id;
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+/// Header carrying the request id both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What every handler gets besides the request.
+pub struct Ctx {
+    pub env: Env,
+    pub config: Config,
+    pub request_id: String,
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+/// Milliseconds since the epoch, from the runtime's clock.
+pub fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
+/// Bytes from the platform's CSPRNG (`crypto.getRandomValues`).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
+    Ok(buf)
+}
+
+/// The caller's `X-Request-ID` when it is sane, else a fresh time-ordered id.
+pub fn request_id(req: &Request) -> String {
+    match req.headers().get(REQUEST_ID_HEADER).ok().flatten() {
+        Some(id) if is_request_id(&id) => id,
+        _ => crate::entry::new_id(now_ms(), random_bytes::<16>().unwrap_or([0; 16])),
+    }
+}
+
+/// The configuration from wrangler vars and secrets.
+pub fn load_config(env: &Env) -> Result<Config, ApiError> {
+    Config::from_lookup(|name| {
+        env.secret(name)
+            .or_else(|_| env.var(name))
+            .ok()
+            .map(|v| v.to_string())
+    })
+    .map_err(|e| ApiError::ConfigInvalid(e.to_string()))
+}
+
+/// A header value, or `None` when absent or unreadable.
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Refuses the request unless `X-Admin-Key` matches the `ADMIN_API_KEY` secret.
+pub fn require_admin(req: &Request, config: &Config) -> Result<(), ApiError> {
+    let Some(expected) = config.admin_api_key.as_deref() else {
+        return Err(ApiError::AdminDisabled);
+    };
+    match header(req, "x-admin-key") {
+        Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::Unauthorized("X-Admin-Key is not valid".into())),
+        None => Err(ApiError::Unauthorized(
+            "X-Admin-Key header is required".into(),
+        )),
+    }
+}
+
+/// `{ "ok": true, "data": ... }` with `status`.
+pub fn ok(status: u16, data: Value, request_id: &str) -> worker::Result<Response> {
+    with_request_id(
+        Response::from_json(&json!({ "ok": true, "data": data }))?.with_status(status),
+        request_id,
+    )
+}
+
+/// The error envelope with the error's status.
+pub fn error(err: &ApiError, request_id: &str) -> worker::Result<Response> {
+    with_request_id(
+        Response::from_json(&err.body(request_id))?.with_status(err.status()),
+        request_id,
+    )
+}
+
+fn with_request_id(mut resp: Response, request_id: &str) -> worker::Result<Response> {
+    resp.headers_mut().set(REQUEST_ID_HEADER, request_id)?;
+    Ok(resp)
+}

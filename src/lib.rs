@@ -1,0 +1,59 @@
+//! d1-logger: a log pipeline for Cloudflare Workers, in Rust.
+//!
+//! Workers send logs fire-and-forget, either by forwarding their own `Request` over a service
+//! binding (with `X-Log-Key`) or by posting JSON to `POST /logs` with an API key. Each entry is
+//! enriched, routed to a `LogBatcher` Durable Object sharded by colo and time bucket, buffered
+//! durably there, and flushed to D1 in bulk when the batch is full or its alarm fires.
+//!
+//! # Layout
+//! Pure core (no `worker` types, unit-tested on the host):
+//! - `config`: typed configuration from vars and secrets, with every default.
+//! - `level`: log levels.
+//! - `entry`: the log entry, its row encoding, ids and secret redaction.
+//! - `enrich`: a forwarded request (as plain data) becomes an entry; what is never stored.
+//! - `rest`: `POST /logs` bodies become validated drafts.
+//! - `apps`: app ids, API key generation, hashing and constant-time comparison.
+//! - `shard`: shard ids and splitting a batch by shard.
+//! - `batch`: when a LogBatcher's alarm fires (size and interval policy).
+//! - `flush`: the bulk-insert SQL and its chunking within D1's limits.
+//! - `error`: the API error type, its codes and statuses.
+//!
+//! Imperative shell:
+//! - `router`: dispatch; `api::*`: one module per HTTP resource; `http`: envelope and helpers.
+//! - `registry`: the app registry in KV. `ingest`: delivery to LogBatchers.
+//! - `log_batcher`: the Durable Object (durable buffer, alarm, flush to D1).
+//!
+//! # The path of a log
+//! `router` → `api::forwarded` or `api::logs` (authenticate with `registry`, build entries with
+//! `enrich`/`rest`, pick shards with `shard`) → `ingest::deliver` → `LogBatcher::ingest` (SQLite
+//! buffer, alarm per `batch`) → `LogBatcher::alarm` → D1 `logs` via `flush`.
+
+pub mod apps;
+pub mod batch;
+pub mod config;
+pub mod enrich;
+pub mod entry;
+pub mod error;
+pub mod flush;
+pub mod level;
+pub mod rest;
+pub mod shard;
+
+pub mod api;
+pub mod http;
+pub mod ingest;
+pub mod log_batcher;
+pub mod registry;
+pub mod router;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    router::handle(req, env).await
+}

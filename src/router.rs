@@ -1,0 +1,62 @@
+//! Dispatch of every request the fetch handler receives.
+//!
+//! A request carrying `X-Log-Key` is a forwarded request to log; everything else is the logger's
+//! own API, routed by method and path. Errors from any handler become the JSON error envelope
+//! here, in one place.
+
+use crate::api;
+use crate::enrich::LOG_KEY_HEADER;
+use crate::error::ApiError;
+use crate::http::{self, load_config, Ctx};
+use worker::{Env, Method, Request, Response, Result};
+
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    let request_id = http::request_id(&req);
+    let result = match load_config(&env) {
+        Ok(config) => {
+            let ctx = Ctx {
+                env,
+                config,
+                request_id: request_id.clone(),
+            };
+            route(req, &ctx).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(resp) => Ok(resp),
+        Err(e) => http::error(&e, &request_id),
+    }
+}
+
+async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiError> {
+    if req.headers().has(LOG_KEY_HEADER).unwrap_or(false) {
+        return api::forwarded::ingest(req, ctx).await;
+    }
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method();
+    let not_allowed = |allowed: &'static str| {
+        Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.clone(),
+            allowed,
+        })
+    };
+    match (segments.as_slice(), &method) {
+        (["health"], Method::Get) => api::health::get(ctx).await,
+        (["health"], _) => not_allowed("GET"),
+        (["logs"], Method::Post) => api::logs::post(req, ctx).await,
+        (["logs"], _) => not_allowed("POST"),
+        (["apps"], Method::Get) => api::apps::list(req, ctx).await,
+        (["apps"], Method::Post) => api::apps::create(req, ctx).await,
+        (["apps"], _) => not_allowed("GET, POST"),
+        (["apps", id], Method::Get) => api::apps::get(req, ctx, id).await,
+        (["apps", id], Method::Delete) => api::apps::delete(req, ctx, id).await,
+        (["apps", _], _) => not_allowed("GET, DELETE"),
+        _ => Err(ApiError::NotFound {
+            method: method.to_string(),
+            path: path.clone(),
+        }),
+    }
+}
