@@ -38,34 +38,36 @@ apt_install() {
   step "apt-get install $*" apt-get install -y -qq "$@" >/dev/null
 }
 
-# Picks how to build for wasm32: an installed wasm32 std, else `rustup target add` with a short
-# timeout, else Debian's rustc-web with the std sources built by cargo (build-std).
-# Sets WASM_PATH_PREFIX and exports what cargo needs.
+# Picks how to build for wasm32, preferring what is already installed: rustup's wasm32 std, else
+# Debian's rustc-web with the std sources (built by cargo, build-std); only then installs one,
+# trying `rustup target add` with a short timeout (it hangs where only registries are reachable)
+# before falling back to Debian's packages. Sets WASM_PATH_PREFIX and exports what cargo needs.
 WASM_PATH_PREFIX=""
-ensure_wasm_target() {
-  if command -v rustc >/dev/null; then
-    local libdir
-    libdir="$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null || true)"
-    if [ -n "$libdir" ] && ls "$libdir"/libstd-*.rlib >/dev/null 2>&1; then
-      return 0
-    fi
-    if command -v rustup >/dev/null && [ ! -f "$TOOLS/.rustup-target-failed" ]; then
-      log "adding the wasm32 target with rustup (60 s at most)"
-      if timeout 60 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
-        return 0
-      fi
-      mkdir -p "$TOOLS" && touch "$TOOLS/.rustup-target-failed"
-      log "rustup could not download the wasm32 target; using Debian's rustc-web with build-std"
-    fi
-  fi
-  if ! dpkg -s rustc-web cargo-web rust-web-src lld-22 >/dev/null 2>&1; then
-    command -v apt-get >/dev/null || die "no wasm32 target: install it with 'rustup target add wasm32-unknown-unknown'"
-    apt_install rustc-web cargo-web rust-web-src lld-22
-  fi
+rustup_has_wasm_std() {
+  local libdir
+  libdir="$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null || true)"
+  [ -n "$libdir" ] && ls "$libdir"/libstd-*.rlib >/dev/null 2>&1
+}
+debian_has_wasm_std() { dpkg -s rustc-web cargo-web rust-web-src lld-22 >/dev/null 2>&1; }
+use_debian_wasm_std() {
   WASM_PATH_PREFIX="/usr/bin:"
   export RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
   # worker-build checks that this directory exists; build-std supplies what goes in it.
   mkdir -p "$(PATH="$WASM_PATH_PREFIX$PATH" rustc --print target-libdir --target wasm32-unknown-unknown)"
+}
+ensure_wasm_target() {
+  if command -v rustc >/dev/null && rustup_has_wasm_std; then return 0; fi
+  if debian_has_wasm_std; then use_debian_wasm_std; return 0; fi
+  if command -v rustup >/dev/null; then
+    log "adding the wasm32 target with rustup (60 s at most)"
+    if timeout 60 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 && rustup_has_wasm_std; then
+      return 0
+    fi
+    log "rustup could not download the wasm32 target; using Debian's rustc-web with build-std"
+  fi
+  command -v apt-get >/dev/null || die "no wasm32 target: install it with 'rustup target add wasm32-unknown-unknown'"
+  apt_install rustc-web cargo-web rust-web-src lld-22
+  use_debian_wasm_std
 }
 
 locked_version() { # the version of crate $1 in Cargo.lock
