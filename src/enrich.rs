@@ -5,11 +5,11 @@
 //! the client's address. Does not read the `worker::Request` itself; the shell copies its method,
 //! URL, headers and `cf` object into a [`ForwardedRequest`].
 
+pub use crate::entry::CfFacts;
 use crate::entry::{LogEntry, RequestFields, Source};
 use crate::error::ApiError;
 use crate::level::Level;
 use crate::rest::is_request_id;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// The control headers a parent worker sets on the request it forwards.
@@ -56,23 +56,6 @@ const COLUMN_HEADERS: [&str; 6] = [
     "cf-ray",
     "x-request-id",
 ];
-
-/// The parts of `request.cf` that are logged. Names as in Cloudflare's `IncomingRequestCfProperties`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct CfFacts {
-    pub colo: Option<String>,
-    pub country: Option<String>,
-    pub city: Option<String>,
-    pub region: Option<String>,
-    pub continent: Option<String>,
-    pub asn: Option<u32>,
-    pub as_organization: Option<String>,
-    pub timezone: Option<String>,
-    pub http_protocol: Option<String>,
-    pub tls_version: Option<String>,
-    pub tls_cipher: Option<String>,
-}
 
 /// A forwarded request as plain data. Header names are lower case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -130,7 +113,6 @@ pub fn enrich(req: &ForwardedRequest, opts: &EnrichOptions<'_>) -> Result<LogEnt
         None => None,
         Some(raw) => Some(parse_log_data(raw, opts.max_log_data_bytes)?),
     };
-    let cf = &req.cf;
     let mut entry = LogEntry {
         id: opts.id.clone(),
         timestamp: opts.now_ms,
@@ -154,17 +136,7 @@ pub fn enrich(req: &ForwardedRequest, opts: &EnrichOptions<'_>) -> Result<LogEnt
             referer: req.header("referer").map(str::to_string),
             content_type: req.header("content-type").map(str::to_string),
             ray_id: req.header("cf-ray").map(str::to_string),
-            colo: cf.colo.clone(),
-            country: cf.country.clone(),
-            city: cf.city.clone(),
-            region: cf.region.clone(),
-            continent: cf.continent.clone(),
-            asn: cf.asn,
-            as_organization: cf.as_organization.clone(),
-            timezone: cf.timezone.clone(),
-            http_protocol: cf.http_protocol.clone(),
-            tls_version: cf.tls_version.clone(),
-            tls_cipher: cf.tls_cipher.clone(),
+            cf: req.cf.clone(),
             client_ip: if opts.log_client_ip {
                 req.header("cf-connecting-ip").map(str::to_string)
             } else {
@@ -263,19 +235,7 @@ mod tests {
                 h("x-request-id", "req-123"),
                 h("x-custom", "kept"),
             ],
-            cf: CfFacts {
-                colo: Some("EWR".into()),
-                country: Some("US".into()),
-                city: Some("Newark".into()),
-                region: Some("New Jersey".into()),
-                continent: Some("NA".into()),
-                asn: Some(7922),
-                as_organization: Some("Comcast".into()),
-                timezone: Some("America/New_York".into()),
-                http_protocol: Some("HTTP/2".into()),
-                tls_version: Some("TLSv1.3".into()),
-                tls_cipher: Some("AEAD-AES128-GCM-SHA256".into()),
-            },
+            cf: crate::entry::tests::sample().request.cf,
         }
     }
 
@@ -309,10 +269,7 @@ mod tests {
         assert_eq!(r.referer.as_deref(), Some("https://shop.example/"));
         assert_eq!(r.content_type.as_deref(), Some("application/json"));
         assert_eq!(r.ray_id.as_deref(), Some("8f00aa-EWR"));
-        assert_eq!(r.colo.as_deref(), Some("EWR"));
-        assert_eq!(r.asn, Some(7922));
-        assert_eq!(r.as_organization.as_deref(), Some("Comcast"));
-        assert_eq!(r.tls_version.as_deref(), Some("TLSv1.3"));
+        assert_eq!(r.cf, request().cf);
         assert_eq!(r.client_ip.as_deref(), Some("198.51.100.7"));
         assert_eq!(
             Value::Object(e.data.clone().unwrap()),
@@ -374,7 +331,7 @@ mod tests {
         assert_eq!(e.level, Level::Info);
         assert_eq!(e.message, "GET /a/b");
         assert_eq!(e.data, None);
-        assert_eq!(e.request.colo, None);
+        assert_eq!(e.request.cf, CfFacts::default());
         assert_eq!(e.request.query, None);
         assert_eq!(e.request_id, None);
     }

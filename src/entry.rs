@@ -6,6 +6,7 @@
 
 use crate::level::Level;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -40,6 +41,16 @@ pub struct RequestFields {
     pub referer: Option<String>,
     pub content_type: Option<String>,
     pub ray_id: Option<String>,
+    pub cf: CfFacts,
+    pub client_ip: Option<String>,
+    /// Request headers the logger keeps (secrets and cookies removed).
+    pub headers: Option<Map<String, Value>>,
+}
+
+/// The logged parts of `request.cf`, named as in Cloudflare's `IncomingRequestCfProperties`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CfFacts {
     pub colo: Option<String>,
     pub country: Option<String>,
     pub city: Option<String>,
@@ -51,9 +62,6 @@ pub struct RequestFields {
     pub http_protocol: Option<String>,
     pub tls_version: Option<String>,
     pub tls_cipher: Option<String>,
-    pub client_ip: Option<String>,
-    /// Request headers the logger keeps (secrets and cookies removed).
-    pub headers: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -222,6 +230,7 @@ impl Serialize for Row<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let e = self.0;
         let r = &e.request;
+        let cf = &r.cf;
         let mut seq = s.serialize_seq(Some(COLUMNS.len()))?;
         seq.serialize_element(&e.id)?;
         seq.serialize_element(&e.timestamp)?;
@@ -242,21 +251,21 @@ impl Serialize for Row<'_> {
             &r.referer,
             &r.content_type,
             &r.ray_id,
-            &r.colo,
-            &r.country,
-            &r.city,
-            &r.region,
-            &r.continent,
+            &cf.colo,
+            &cf.country,
+            &cf.city,
+            &cf.region,
+            &cf.continent,
         ] {
             seq.serialize_element(text)?;
         }
-        seq.serialize_element(&r.asn)?;
+        seq.serialize_element(&cf.asn)?;
         for text in [
-            &r.as_organization,
-            &r.timezone,
-            &r.http_protocol,
-            &r.tls_version,
-            &r.tls_cipher,
+            &cf.as_organization,
+            &cf.timezone,
+            &cf.http_protocol,
+            &cf.tls_version,
+            &cf.tls_cipher,
             &r.client_ip,
         ] {
             seq.serialize_element(text)?;
@@ -293,17 +302,19 @@ pub(crate) mod tests {
                 referer: Some("https://ref.example/".into()),
                 content_type: Some("text/plain".into()),
                 ray_id: Some("8abc".into()),
-                colo: Some("EWR".into()),
-                country: Some("US".into()),
-                city: Some("Newark".into()),
-                region: Some("New Jersey".into()),
-                continent: Some("NA".into()),
-                asn: Some(13335),
-                as_organization: Some("Cloudflare".into()),
-                timezone: Some("America/New_York".into()),
-                http_protocol: Some("HTTP/2".into()),
-                tls_version: Some("TLSv1.3".into()),
-                tls_cipher: Some("AEAD-AES128-GCM-SHA256".into()),
+                cf: CfFacts {
+                    colo: Some("EWR".into()),
+                    country: Some("US".into()),
+                    city: Some("Newark".into()),
+                    region: Some("New Jersey".into()),
+                    continent: Some("NA".into()),
+                    asn: Some(13335),
+                    as_organization: Some("Cloudflare".into()),
+                    timezone: Some("America/New_York".into()),
+                    http_protocol: Some("HTTP/2".into()),
+                    tls_version: Some("TLSv1.3".into()),
+                    tls_cipher: Some("AEAD-AES128-GCM-SHA256".into()),
+                },
                 client_ip: Some("203.0.113.9".into()),
                 headers: json!({"accept": "*/*"}).as_object().cloned(),
             },

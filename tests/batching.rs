@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn a_full_batch_flushes_without_waiting_for_the_alarm() {
-    // The alarm is ten minutes away: rows can only appear through the size trigger.
+    // The alarm is ten minutes away: rows can only appear through the size trigger. A one-day
+    // bucket keeps all ten entries in one shard even if a minute ends mid-test.
     let logger = Logger::start_with(
         Options::default()
             .var("MAX_BATCH_SIZE", 5)
-            .var("BATCH_INTERVAL_MS", 600_000),
+            .var("BATCH_INTERVAL_MS", 600_000)
+            .var("SHARDING_BUCKET_MS", 86_400_000),
     );
     let app = unique("size");
     let key = logger.create_app(&app);

@@ -2,16 +2,8 @@
 
 mod common;
 
-use common::{unique, Logger, Options, ADMIN_KEY};
+use common::{fast, unique, Logger, ADMIN_KEY, LAND};
 use serde_json::{json, Value};
-use std::time::Duration;
-
-const LAND: Duration = Duration::from_secs(30);
-
-fn fast() -> Options {
-    // Flush one interval after the first entry; short, so the test does not wait long.
-    Options::default().var("BATCH_INTERVAL_MS", 300)
-}
 
 #[test]
 fn a_forwarded_request_becomes_one_enriched_row_without_secrets() {

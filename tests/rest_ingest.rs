@@ -3,15 +3,8 @@
 
 mod common;
 
-use common::{unique, Logger, Options};
+use common::{fast, unique, Logger, LAND};
 use serde_json::{json, Value};
-use std::time::Duration;
-
-const LAND: Duration = Duration::from_secs(30);
-
-fn fast() -> Options {
-    Options::default().var("BATCH_INTERVAL_MS", 300)
-}
 
 #[test]
 fn a_single_entry_lands_with_its_fields() {

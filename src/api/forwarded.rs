@@ -47,7 +47,7 @@ pub async fn ingest(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         },
     )?;
     entry.shard = shard_id(
-        entry.request.colo.as_deref(),
+        entry.request.cf.colo.as_deref(),
         now,
         c.sharding_bucket_ms,
         c.shard_fanout,

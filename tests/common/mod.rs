@@ -52,6 +52,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// How long a test waits for accepted entries to reach D1.
+pub const LAND: Duration = Duration::from_secs(30);
+
+/// Options whose alarm flushes 300 ms after the first entry, so tests that wait for rows
+/// do not wait long.
+pub fn fast() -> Options {
+    Options::default().var("BATCH_INTERVAL_MS", 300)
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Logger vars that override wrangler.toml's `[vars]`.
@@ -302,7 +311,7 @@ impl Logger {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Resp {
-        self.raw(method, &format!("/_logger{path}"), headers, body)
+        self.parent(method, &format!("/_logger{path}"), headers, body)
     }
 
     /// A request to the parent fixture itself (logged over the service binding when it carries
@@ -314,10 +323,6 @@ impl Logger {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Resp {
-        self.raw(method, path, headers, body)
-    }
-
-    fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
         let uri = format!("{}{path}", self.base());
         let mut builder = ureq::http::Request::builder().method(method).uri(&uri);
         for (k, v) in headers {
