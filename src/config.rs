@@ -26,6 +26,18 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Largest `X-Log-Data` header on a forwarded request.
     pub max_log_data_bytes: usize,
+    /// Failed flush attempts of a row before it moves to the dead-letter store.
+    pub max_retries: u32,
+    /// First retry delay after a failed flush; doubles per attempt.
+    pub retry_base_ms: u64,
+    /// Longest retry delay.
+    pub retry_max_ms: u64,
+    /// Entries one shard may hold before ingest answers 503 `BACKPRESSURE`.
+    pub max_buffered_entries: u64,
+    /// Bytes of rows one shard may hold before ingest answers 503 `BACKPRESSURE`.
+    pub max_buffered_bytes: u64,
+    /// Honour `X-Debug-Flags` fault injection (tests and demos only).
+    pub debug_flags: bool,
     /// Secret guarding the admin API; `None` disables it.
     pub admin_api_key: Option<String>,
 }
@@ -42,6 +54,12 @@ impl Default for Config {
             max_entries_per_request: 1_000,
             max_message_bytes: 32 * 1024,
             max_log_data_bytes: 8 * 1024,
+            max_retries: 3,
+            retry_base_ms: 1_000,
+            retry_max_ms: 60_000,
+            max_buffered_entries: 100_000,
+            max_buffered_bytes: 64 * 1024 * 1024,
+            debug_flags: false,
             admin_api_key: None,
         }
     }
@@ -121,6 +139,25 @@ impl Config {
                 64,
                 65_536,
             )?,
+            max_retries: int(&lookup, "MAX_RETRIES", d.max_retries, 1, 100)?,
+            retry_base_ms: int(&lookup, "RETRY_BASE_MS", d.retry_base_ms, 10, 600_000)?,
+            retry_max_ms: int(&lookup, "RETRY_MAX_MS", d.retry_max_ms, 10, 3_600_000)?,
+            max_buffered_entries: int(
+                &lookup,
+                "MAX_BUFFERED_ENTRIES",
+                d.max_buffered_entries,
+                1,
+                10_000_000,
+            )?,
+            // A SQLite-backed Durable Object holds up to 10 GB; stay far below it.
+            max_buffered_bytes: int(
+                &lookup,
+                "MAX_BUFFERED_BYTES",
+                d.max_buffered_bytes,
+                1_024,
+                1_000_000_000,
+            )?,
+            debug_flags: boolean(&lookup, "DEBUG_FLAGS", d.debug_flags)?,
             admin_api_key,
         })
     }
@@ -193,6 +230,8 @@ mod tests {
         assert_eq!(c.sharding_bucket_ms, 60_000);
         assert_eq!(c.shard_fanout, 1);
         assert!(c.log_client_ip);
+        assert_eq!(c.max_retries, 3);
+        assert!(!c.debug_flags, "fault injection is off unless asked for");
         assert_eq!(c.admin_api_key, None);
     }
 

@@ -130,6 +130,23 @@ pub fn new_id(now_ms: i64, random: [u8; 16]) -> String {
         .to_string()
 }
 
+/// The stored id of an entry whose client chose its identity (its own `id`, or an
+/// `Idempotency-Key`): a UUID (version 8) derived from the app and the client's id, so sending
+/// the same entry twice stores it once, and one app's ids can never collide with another's.
+pub fn scoped_id(app_id: &str, client_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(app_id.as_bytes())
+        .chain_update([0u8])
+        .chain_update(client_id.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 /// Whether `s` is a canonical hyphenated UUID; entry ids are checked with it at every boundary.
 pub fn is_uuid(s: &str) -> bool {
     s.len() == 36 && Uuid::try_parse(s).is_ok()
@@ -404,6 +421,18 @@ pub(crate) mod tests {
         assert!(is_uuid(&a) && is_uuid(&b));
         assert_eq!(Uuid::parse_str(&a).unwrap().get_version_num(), 7);
         assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn client_ids_map_to_stable_ids_scoped_by_app() {
+        let a = scoped_id("shop", "order-17");
+        assert_eq!(a, scoped_id("shop", "order-17"));
+        assert_ne!(a, scoped_id("blog", "order-17"));
+        assert_ne!(a, scoped_id("shop", "order-18"));
+        // No ambiguity between ("ab", "c") and ("a", "bc").
+        assert_ne!(scoped_id("ab", "c"), scoped_id("a", "bc"));
+        assert!(is_uuid(&a));
+        assert_eq!(Uuid::parse_str(&a).unwrap().get_version_num(), 8);
     }
 
     #[test]

@@ -23,6 +23,14 @@ pub enum ApiError {
     InvalidLogData(String),
     #[error("the batch has no entries")]
     EmptyBatch,
+    #[error("X-Debug-Flags: {0}")]
+    InvalidDebugFlags(String),
+    #[error("{0}")]
+    InvalidDeadLetter(String),
+    #[error("no dead letter {0:?}")]
+    DeadLetterNotFound(String),
+    #[error("the shard's buffer is full ({0}); retry after {1} s")]
+    Backpressure(String, u64),
     #[error("request body is {size} bytes; the limit is {limit}")]
     PayloadTooLarge { size: usize, limit: usize },
     #[error("the batch has {count} entries; the limit is {limit}")]
@@ -65,6 +73,10 @@ impl ApiError {
             ApiError::MessageTooLong(_) => "MESSAGE_TOO_LONG",
             ApiError::InvalidLogData(_) => "INVALID_LOG_DATA",
             ApiError::EmptyBatch => "EMPTY_BATCH",
+            ApiError::InvalidDebugFlags(_) => "INVALID_DEBUG_FLAGS",
+            ApiError::InvalidDeadLetter(_) => "INVALID_DEAD_LETTER",
+            ApiError::DeadLetterNotFound(_) => "DEAD_LETTER_NOT_FOUND",
+            ApiError::Backpressure(..) => "BACKPRESSURE",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::TooManyEntries { .. } => "TOO_MANY_ENTRIES",
             ApiError::Unauthorized(_) => "UNAUTHORIZED",
@@ -90,17 +102,30 @@ impl ApiError {
             | ApiError::MessageTooLong(_)
             | ApiError::InvalidLogData(_)
             | ApiError::EmptyBatch
+            | ApiError::InvalidDebugFlags(_)
+            | ApiError::InvalidDeadLetter(_)
             | ApiError::InvalidApp(_) => 400,
             ApiError::Unauthorized(_) => 401,
             ApiError::AppMismatch(_) => 403,
-            ApiError::AppNotFound(_) | ApiError::NotFound { .. } => 404,
+            ApiError::AppNotFound(_)
+            | ApiError::DeadLetterNotFound(_)
+            | ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::AppExists(_) => 409,
             ApiError::PayloadTooLarge { .. } | ApiError::TooManyEntries { .. } => 413,
             ApiError::Internal(_) => 500,
             ApiError::ConfigInvalid(_)
             | ApiError::AdminDisabled
+            | ApiError::Backpressure(..)
             | ApiError::StorageUnavailable(_) => 503,
+        }
+    }
+
+    /// Seconds a client should wait before retrying (`Retry-After`), where that is known.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Backpressure(_, secs) => Some(*secs),
+            _ => None,
         }
     }
 

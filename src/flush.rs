@@ -5,7 +5,9 @@
 //! (a row has 32 columns), keeps the SQL text far below D1's 100 KB statement limit, and carries
 //! millisecond timestamps inside JSON, because `worker`'s `D1Type::Integer` is only 32-bit.
 //! D1 refuses a bound string of about 2 MB (`SQLITE_TOOBIG`), so rows are chunked by bytes.
-//! `OR IGNORE` on the primary key makes a retried flush harmless: a row is never duplicated.
+//! `ON CONFLICT(id) DO NOTHING` makes a retried flush harmless: a row is never duplicated. (Not
+//! `INSERT OR IGNORE`: that would also skip rows that break a NOT NULL or CHECK constraint,
+//! silently losing them; here such a row fails the statement and is isolated as poison.)
 //!
 //! Does not talk to D1; the LogBatcher runs what this builds.
 
@@ -33,8 +35,10 @@ pub fn insert_sql(table: &str) -> String {
     let values: Vec<String> = (0..COLUMNS.len())
         .map(|i| format!("value ->> {i}"))
         .collect();
+    // `WHERE true`: SQLite needs a WHERE before an upsert clause on INSERT ... SELECT.
     format!(
-        "INSERT OR IGNORE INTO {table} ({cols}) SELECT {} FROM json_each(?1)",
+        "INSERT INTO {table} ({cols}) SELECT {} FROM json_each(?1) WHERE true \
+         ON CONFLICT(id) DO NOTHING",
         values.join(", ")
     )
 }
@@ -70,7 +74,8 @@ mod tests {
     #[test]
     fn insert_names_every_column_once_and_binds_one_parameter() {
         let sql = insert_sql("logs");
-        assert!(sql.starts_with("INSERT OR IGNORE INTO logs (id, timestamp,"));
+        assert!(sql.starts_with("INSERT INTO logs (id, timestamp,"));
+        assert!(sql.ends_with("ON CONFLICT(id) DO NOTHING"), "{sql}");
         for (i, c) in COLUMNS.iter().enumerate() {
             assert!(sql.contains(&format!("value ->> {i}")), "{c}");
         }
@@ -109,6 +114,79 @@ mod tests {
             seen.extend(arr.into_iter().map(|r| r[1].as_i64().unwrap()));
         }
         assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+    }
+
+    /// The real schema and statement on SQLite (the engine behind D1).
+    fn logs_db() -> rusqlite::Connection {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(include_str!("../migrations/0001_logs.sql"))
+            .unwrap();
+        db
+    }
+
+    fn insert(db: &rusqlite::Connection, rows: &[String]) -> rusqlite::Result<usize> {
+        let chunk = chunk_rows(rows, MAX_PARAM_BYTES).remove(0);
+        db.execute(&insert_sql("logs"), [chunk])
+    }
+
+    #[test]
+    fn the_statement_stores_every_column_and_a_retry_duplicates_nothing() {
+        let db = logs_db();
+        let mut a = crate::entry::tests::sample();
+        let mut b = a.clone();
+        a.id = "00000000-0000-7000-8000-00000000000a".into();
+        b.id = "00000000-0000-7000-8000-00000000000b".into();
+        b.request = Default::default();
+        b.data = None;
+        let rows = vec![a.to_row_json(), b.to_row_json()];
+        assert_eq!(insert(&db, &rows).unwrap(), 2);
+        assert_eq!(
+            insert(&db, &rows).unwrap(),
+            0,
+            "a retried flush inserts nothing"
+        );
+        let (ts, asn, data, headers, country): (i64, i64, String, String, String) = db
+            .query_row(
+                "SELECT timestamp, asn, data, headers, country FROM logs WHERE id = ?1",
+                [&a.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(ts, a.timestamp, "millisecond timestamps survive");
+        assert_eq!(asn, 13335);
+        assert_eq!(
+            serde_json::from_str::<Value>(&data).unwrap(),
+            serde_json::json!({"user": {"id": 42}})
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&headers).unwrap()["accept"],
+            "*/*"
+        );
+        assert_eq!(country, "US");
+        let nulls: i64 = db
+            .query_row(
+                "SELECT count(*) FROM logs WHERE id = ?1 AND method IS NULL AND data IS NULL",
+                [&b.id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(nulls, 1);
+    }
+
+    #[test]
+    fn a_row_that_breaks_a_constraint_fails_the_statement_instead_of_vanishing() {
+        let db = logs_db();
+        let good = crate::entry::tests::sample().to_row_json();
+        let bad = good.replacen("\"WARN\"", "\"POISON\"", 1).replacen(
+            &crate::entry::tests::sample().id,
+            "00000000-0000-7000-8000-0000000000ff",
+            1,
+        );
+        assert!(insert(&db, &[good, bad]).is_err());
+        let n: i64 = db
+            .query_row("SELECT count(*) FROM logs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "the statement is atomic");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::apps::constant_time_eq;
 use crate::config::Config;
+use crate::debug::{self, DebugFlags};
 use crate::error::ApiError;
 use crate::rest::is_request_id;
 use serde_json::{json, Value};
@@ -84,12 +85,32 @@ pub fn ok(status: u16, data: Value, request_id: &str) -> worker::Result<Response
     )
 }
 
-/// The error envelope with the error's status.
+/// The error envelope with the error's status (and `Retry-After` where the error knows it).
 pub fn error(err: &ApiError, request_id: &str) -> worker::Result<Response> {
-    with_request_id(
-        Response::from_json(&err.body(request_id))?.with_status(err.status()),
-        request_id,
-    )
+    let mut resp = Response::from_json(&err.body(request_id))?.with_status(err.status());
+    if let Some(secs) = err.retry_after() {
+        resp.headers_mut().set("retry-after", &secs.to_string())?;
+    }
+    with_request_id(resp, request_id)
+}
+
+/// The debug flags of a request: `Ok(None)` when it asks for none, and what the answer should
+/// say about them. Flags are honoured only with `DEBUG_FLAGS=true`.
+pub fn debug_flags(
+    req: &Request,
+    config: &Config,
+) -> Result<(DebugFlags, Option<Value>), ApiError> {
+    let Some(raw) = header(req, debug::HEADER) else {
+        return Ok((DebugFlags::default(), None));
+    };
+    if !config.debug_flags {
+        return Ok((
+            DebugFlags::default(),
+            Some(json!("ignored: DEBUG_FLAGS is not enabled on this logger")),
+        ));
+    }
+    let flags = DebugFlags::parse(&raw)?;
+    Ok((flags, Some(json!(flags))))
 }
 
 fn with_request_id(mut resp: Response, request_id: &str) -> worker::Result<Response> {

@@ -1,62 +1,102 @@
 //! Hands accepted entries to their LogBatcher Durable Objects.
 //!
 //! Owns the fetch handler's side of the handshake: one request per shard, all shards at once,
-//! and success only when every shard has durably buffered its part. Does not decide shards
+//! and success only when every shard has durably buffered its part. A shard that is full answers
+//! `BACKPRESSURE`, passed on to the client with its `Retry-After`. Does not decide shards
 //! (`shard`) or what a LogBatcher does with the rows (`log_batcher`).
 
-use crate::entry::LogEntry;
 use crate::error::ApiError;
-use crate::shard::group_by_shard;
+use crate::shard::Part;
 use futures::future::join_all;
+use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{Env, Method, ObjectNamespace, Request, RequestInit};
 
 pub const BATCHER_BINDING: &str = "LOG_BATCHER";
 
-/// Path of the LogBatcher's ingest endpoint (the host part is ignored by the runtime).
-pub const INGEST_URL: &str = "https://log-batcher/ingest";
+/// The LogBatcher namespace.
+pub fn batchers(env: &Env) -> Result<ObjectNamespace, ApiError> {
+    env.durable_object(BATCHER_BINDING)
+        .map_err(|e| ApiError::ConfigInvalid(format!("binding {BATCHER_BINDING}: {e}")))
+}
 
-/// Sends every entry to its shard. `Ok` means all of them are in a durable buffer.
-pub async fn deliver(env: &Env, entries: &[LogEntry]) -> Result<(), ApiError> {
-    let ns = env
-        .durable_object(BATCHER_BINDING)
-        .map_err(|e| ApiError::ConfigInvalid(format!("binding {BATCHER_BINDING}: {e}")))?;
-    let parts = group_by_shard(entries);
-    let total = parts.len();
-    let results = join_all(parts.iter().map(|(shard, body)| send(&ns, shard, body))).await;
-    let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::StorageUnavailable(format!(
-            "{} of {total} shard(s) did not accept their entries: {}",
-            failures.len(),
-            failures.join("; ")
-        )))
+/// Sends every part to its shard. `Ok` means all of them are in a durable buffer.
+/// `shard_query` carries the shard-level debug flags (`""` for none).
+pub async fn deliver(env: &Env, parts: &[Part], shard_query: &str) -> Result<(), ApiError> {
+    let ns = batchers(env)?;
+    let results = join_all(parts.iter().map(|p| send(&ns, p, shard_query))).await;
+    let mut refusals = Vec::new();
+    let mut backpressure: Option<(String, u64)> = None;
+    for r in results {
+        match r {
+            Ok(()) => {}
+            Err(Refusal::Full(why, secs)) => {
+                let secs = backpressure.as_ref().map_or(secs, |(_, s)| secs.max(*s));
+                backpressure = Some((why, secs));
+            }
+            Err(Refusal::Other(why)) => refusals.push(why),
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(ApiError::StorageUnavailable(format!(
+            "{} of {} shard(s) did not accept their entries: {}",
+            refusals.len(),
+            parts.len(),
+            refusals.join("; ")
+        )));
+    }
+    match backpressure {
+        Some((why, secs)) => Err(ApiError::Backpressure(why, secs)),
+        None => Ok(()),
     }
 }
 
-async fn send(ns: &ObjectNamespace, shard: &str, body: &str) -> Result<(), String> {
+enum Refusal {
+    Full(String, u64),
+    Other(String),
+}
+
+#[derive(Deserialize)]
+struct FullAnswer {
+    code: String,
+    message: String,
+    retry_after: u64,
+}
+
+async fn send(ns: &ObjectNamespace, part: &Part, shard_query: &str) -> Result<(), Refusal> {
     let attempt = async {
-        let stub = ns.get_by_name(shard)?;
+        let stub = ns.get_by_name(&part.shard)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
-            .with_body(Some(JsValue::from_str(body)));
-        let req = Request::new_with_init(INGEST_URL, &init)?;
+            .with_body(Some(JsValue::from_str(&part.body)));
+        let sep = if shard_query.is_empty() { "?" } else { "&" };
+        let url = format!(
+            "https://log-batcher/ingest{shard_query}{sep}n={}&shard={}",
+            part.entries, part.shard
+        );
+        let req = Request::new_with_init(&url, &init)?;
         let mut resp = stub.fetch_with_request(req).await?;
-        if resp.status_code() == 200 {
-            Ok(None)
+        let status = resp.status_code();
+        let text = if status == 200 {
+            String::new()
         } else {
-            Ok(Some(format!(
-                "HTTP {}: {}",
-                resp.status_code(),
-                resp.text().await?
-            )))
-        }
+            resp.text().await?
+        };
+        Ok::<_, worker::Error>((status, text))
     };
     match attempt.await {
-        Ok(None) => Ok(()),
-        Ok(Some(refusal)) => Err(format!("shard {shard}: {refusal}")),
-        Err(e) => Err(format!("shard {shard}: {}", worker::Error::to_string(&e))),
+        Ok((200, _)) => Ok(()),
+        Ok((503, text)) => match serde_json::from_str::<FullAnswer>(&text) {
+            Ok(a) if a.code == "BACKPRESSURE" => Err(Refusal::Full(a.message, a.retry_after)),
+            _ => Err(Refusal::Other(format!(
+                "shard {}: HTTP 503: {text}",
+                part.shard
+            ))),
+        },
+        Ok((status, text)) => Err(Refusal::Other(format!(
+            "shard {}: HTTP {status}: {text}",
+            part.shard
+        ))),
+        Err(e) => Err(Refusal::Other(format!("shard {}: {e}", part.shard))),
     }
 }

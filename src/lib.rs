@@ -16,26 +16,34 @@
 //! - `shard`: shard ids and splitting a batch by shard.
 //! - `batch`: when a LogBatcher's alarm fires (size and interval policy).
 //! - `flush`: the bulk-insert SQL and its chunking within D1's limits.
+//! - `poison`: isolating the rows of a failed write that fail on their own (bisection).
+//! - `dead_letter`: dead-letter records, their keys and size split.
+//! - `debug`: `X-Debug-Flags` fault injection (only with `DEBUG_FLAGS=true`).
 //! - `error`: the API error type, its codes and statuses.
 //!
 //! Imperative shell:
 //! - `router`: dispatch; `api::*`: one module per HTTP resource; `http`: envelope and helpers.
 //! - `registry`: the app registry in KV. `ingest`: delivery to LogBatchers.
-//! - `log_batcher`: the Durable Object (durable buffer, alarm, flush to D1).
+//! - `log_batcher`: the Durable Object (durable buffer, alarm, flush to D1, retries, dead letters,
+//!   backpressure). `api::admin`: status and the dead-letter operator API.
 //!
 //! # The path of a log
 //! `router` → `api::forwarded` or `api::logs` (authenticate with `registry`, build entries with
 //! `enrich`/`rest`, pick shards with `shard`) → `ingest::deliver` → `LogBatcher::ingest` (SQLite
-//! buffer, alarm per `batch`) → `LogBatcher::alarm` → D1 `logs` via `flush`.
+//! buffer, alarm per `batch`) → `LogBatcher::alarm` → D1 `logs` via `flush` (failing rows:
+//! `poison` → retries → `dead_letter` in KV → `api::admin` replay).
 
 pub mod apps;
 pub mod batch;
 pub mod config;
+pub mod dead_letter;
+pub mod debug;
 pub mod enrich;
 pub mod entry;
 pub mod error;
 pub mod flush;
 pub mod level;
+pub mod poison;
 pub mod rest;
 pub mod shard;
 

@@ -6,18 +6,27 @@
 //! every flush: the batching policy (`batch`) only moves it. A flush deletes exactly the rows it
 //! wrote, so entries that arrive meanwhile stay for the next one.
 //!
-//! Does not decide when to flush (`batch`) nor build SQL for D1 (`flush`).
+//! When a write fails, the failed range is bisected (`poison`) so good rows still land; rows that
+//! fail keep an attempt count and are retried with exponential backoff; after `MAX_RETRIES` they
+//! move to the dead-letter KV namespace, and leave the buffer only once that write succeeded.
+//! A shard over `MAX_BUFFERED_ENTRIES`/`_BYTES` refuses new entries (503 `BACKPRESSURE`).
+//!
+//! Does not decide when to flush (`batch`), build SQL (`flush`) or format dead letters
+//! (`dead_letter`).
 
-use crate::batch::BatchPolicy;
+use crate::batch::{BatchPolicy, Load};
 use crate::config::Config;
+use crate::dead_letter::{self, FailedRow, DEAD_LETTER_BINDING, MAX_RECORD_BYTES};
 use crate::flush::{chunk_rows, insert_sql, MAX_PARAM_BYTES};
-use crate::http::now_ms;
-use serde::Deserialize;
+use crate::http::{now_ms, random_bytes};
+use crate::poison::{isolate, WRITE_BUDGET};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::cell::Cell;
+use std::ops::Range;
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, durable_object, DurableObject, Env, Method, Request, Response, Result,
+    console_error, durable_object, Delay, DurableObject, Env, Method, Request, Response, Result,
     ScheduledTime, SqlStorage, SqlStorageValue, State,
 };
 
@@ -25,17 +34,41 @@ use worker::{
 pub const DB_BINDING: &str = "LOGS_DB";
 /// The firehose table.
 pub const LOGS_TABLE: &str = "logs";
-/// Most batches one alarm run flushes before yielding to a fresh alarm.
-const MAX_BATCHES_PER_ALARM: u32 = 10;
+/// Most flushes one alarm run makes before yielding to a fresh alarm.
+const MAX_FLUSHES_PER_ALARM: u32 = 10;
 /// A flush reads at most this many batches' worth of rows into one D1 round trip.
 const BATCHES_PER_FLUSH: u32 = 10;
+/// Message of the failure `X-Debug-Flags: d1_fail` injects.
+pub const INJECTED_FAILURE: &str = "injected D1 failure (X-Debug-Flags d1_fail)";
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS pending (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    accepted_at INTEGER NOT NULL,
-    row TEXT NOT NULL
-)";
+const SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS pending (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        accepted_at INTEGER NOT NULL,
+        row TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        first_failed_at INTEGER,
+        last_error TEXT
+    )",
+    "CREATE TABLE IF NOT EXISTS stats (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        shard TEXT,
+        accepted INTEGER NOT NULL DEFAULT 0,
+        flushed INTEGER NOT NULL DEFAULT 0,
+        dead_lettered INTEGER NOT NULL DEFAULT 0,
+        flushes INTEGER NOT NULL DEFAULT 0,
+        d1_statements INTEGER NOT NULL DEFAULT 0,
+        fail_next INTEGER NOT NULL DEFAULT 0,
+        slow_flush_ms INTEGER NOT NULL DEFAULT 0,
+        backoff_until INTEGER,
+        last_flush_at INTEGER,
+        last_error TEXT,
+        last_error_at INTEGER,
+        registered INTEGER NOT NULL DEFAULT 0
+    )",
+    "INSERT OR IGNORE INTO stats (id) VALUES (1)",
+];
 
 #[durable_object]
 pub struct LogBatcher {
@@ -44,29 +77,74 @@ pub struct LogBatcher {
     /// The armed alarm as this instance last set or read it. `None`: not known yet (a fresh
     /// instance reads it from storage once).
     alarm: Cell<Option<Option<i64>>>,
+    /// What the buffer holds, kept up to date by ingest and recounted after each flush, so
+    /// admission does not scan the buffer on every request.
+    load: Cell<Option<Load>>,
 }
 
 #[derive(Deserialize)]
 struct PendingRow {
     seq: i64,
     row: String,
+    attempts: u32,
+    first_failed_at: Option<i64>,
 }
 
 #[derive(Deserialize)]
 struct PendingSummary {
     pending: i64,
+    bytes: i64,
     oldest: Option<i64>,
+    failing: i64,
+}
+
+/// The object's counters and fault-injection state (`stats` table).
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Stats {
+    pub shard: Option<String>,
+    pub accepted: i64,
+    pub flushed: i64,
+    pub dead_lettered: i64,
+    pub flushes: i64,
+    pub d1_statements: i64,
+    pub fail_next: i64,
+    pub slow_flush_ms: i64,
+    pub backoff_until: Option<i64>,
+    pub last_flush_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub registered: i64,
+}
+
+/// What one flush did.
+struct Flushed {
+    read: usize,
+    /// Failed rows that stay for a retry, and the highest attempt count among them.
+    kept: usize,
+    max_attempts: u32,
+}
+
+/// Parameters of an ingest request, set by `ingest::deliver`.
+#[derive(Deserialize, Default)]
+struct IngestQuery {
+    shard: Option<String>,
+    n: Option<u64>,
+    d1_fail: Option<i64>,
+    slow_flush: Option<i64>,
 }
 
 impl DurableObject for LogBatcher {
     fn new(state: State, env: Env) -> Self {
-        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
-            console_error!("LogBatcher: creating the buffer table failed: {e}");
+        for statement in SCHEMA {
+            if let Err(e) = state.storage().sql().exec(statement, None) {
+                console_error!("LogBatcher: creating its tables failed: {e}");
+            }
         }
         LogBatcher {
             state,
             env,
             alarm: Cell::new(None),
+            load: Cell::new(None),
         }
     }
 
@@ -74,15 +152,19 @@ impl DurableObject for LogBatcher {
         let path = req.path();
         match (req.method(), path.as_str()) {
             (Method::Post, "/ingest") => {
+                let query: IngestQuery = req.query().unwrap_or_default();
                 let body = req.text().await?;
-                self.ingest(&body).await
+                self.ingest(&body, query).await
             }
             (Method::Get, "/status") => {
                 let s = self.summary()?;
                 Response::from_json(&json!({
                     "pending": s.pending,
+                    "pending_bytes": s.bytes,
+                    "failing": s.failing,
                     "oldest_accepted_at": s.oldest,
                     "alarm_at": self.alarm_at().await?,
+                    "stats": self.stats()?,
                 }))
             }
             _ => Response::error(format!("no LogBatcher route {path}"), 404),
@@ -92,37 +174,46 @@ impl DurableObject for LogBatcher {
     async fn alarm(&self) -> Result<Response> {
         // The alarm that woke us is spent; whatever is set from here on is a new one.
         self.alarm.set(Some(None));
-        let policy = self.policy();
-        let mut flushed = 0usize;
-        let mut outcome = Ok(());
-        for _ in 0..MAX_BATCHES_PER_ALARM {
-            match self.flush_once(policy).await {
-                Ok(0) => break,
-                Ok(n) => flushed += n,
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
+        let config = self.config();
+        let policy = policy(&config);
+        let mut retry_at = None;
+        for _ in 0..MAX_FLUSHES_PER_ALARM {
+            let f = self.flush_once(&config, policy).await?;
+            if f.kept > 0 {
+                retry_at = Some(now_ms() + policy.backoff_ms(f.max_attempts) as i64);
+                break;
+            }
+            if f.read < flush_limit(policy) {
+                break;
             }
         }
+        self.load.set(None);
+        self.sql().exec(
+            "UPDATE stats SET backoff_until = ?1",
+            vec![retry_at.map_or(SqlStorageValue::Null, SqlStorageValue::from)],
+        )?;
         let s = self.summary()?;
-        let now = now_ms();
-        let next = match &outcome {
-            Ok(()) => policy.after_flush(s.pending as u64, s.oldest, now),
-            // Keep the rows and try again one interval later.
-            Err(_) => Some(now + policy.interval_ms as i64),
-        };
+        let next = retry_at.or_else(|| policy.after_flush(s.pending as u64, s.oldest, now_ms()));
         if let Some(at) = next {
             self.set_alarm(at).await?;
         }
-        match outcome {
-            Ok(()) => Response::ok(format!("flushed {flushed}")),
-            Err(e) => {
-                console_error!("LogBatcher: flush failed, {} rows kept: {e}", s.pending);
-                Response::error(format!("flush failed: {e}"), 500)
-            }
-        }
+        Response::ok("flushed")
     }
+}
+
+fn policy(c: &Config) -> BatchPolicy {
+    BatchPolicy {
+        max_batch_size: c.max_batch_size,
+        interval_ms: c.batch_interval_ms,
+        retry_base_ms: c.retry_base_ms,
+        retry_max_ms: c.retry_max_ms,
+        max_buffered_entries: c.max_buffered_entries,
+        max_buffered_bytes: c.max_buffered_bytes,
+    }
+}
+
+fn flush_limit(policy: BatchPolicy) -> usize {
+    policy.max_batch_size as usize * BATCHES_PER_FLUSH as usize
 }
 
 impl LogBatcher {
@@ -134,18 +225,37 @@ impl LogBatcher {
         crate::http::load_config(&self.env).unwrap_or_default()
     }
 
-    fn policy(&self) -> BatchPolicy {
-        let c = self.config();
-        BatchPolicy {
-            max_batch_size: c.max_batch_size,
-            interval_ms: c.batch_interval_ms,
-        }
-    }
-
     /// Buffers a JSON array of rows. The insert is synchronous SQLite; the runtime holds our
     /// response until it is durable, so answering 200 means "kept".
-    async fn ingest(&self, body: &str) -> Result<Response> {
+    async fn ingest(&self, body: &str, q: IngestQuery) -> Result<Response> {
         let now = now_ms();
+        let config = self.config();
+        let policy = policy(&config);
+        // Fault injection first, so a request refused below can still change it.
+        if let Some(n) = q.d1_fail {
+            self.sql()
+                .exec("UPDATE stats SET fail_next = ?1", vec![n.max(0).into()])?;
+        }
+        if let Some(ms) = q.slow_flush {
+            self.sql().exec(
+                "UPDATE stats SET slow_flush_ms = ?1",
+                vec![ms.max(0).into()],
+            )?;
+        }
+        let held = self.load()?;
+        let incoming = Load {
+            entries: q.n.unwrap_or(1),
+            bytes: body.len() as u64,
+        };
+        if let Err(reason) = policy.admit(held, incoming) {
+            let retry_after = BatchPolicy::retry_after_secs(self.alarm_at().await?, now);
+            return Ok(Response::from_json(&json!({
+                "code": "BACKPRESSURE",
+                "message": reason,
+                "retry_after": retry_after,
+            }))?
+            .with_status(503));
+        }
         let inserted = self.sql().exec(
             "INSERT OR IGNORE INTO pending (id, accepted_at, row)
              SELECT value ->> 0, ?2, value FROM json_each(?1)
@@ -155,55 +265,265 @@ impl LogBatcher {
         if let Err(e) = inserted {
             return Response::error(format!("rows refused: {e}"), 400);
         }
-        let s = self.summary()?;
-        if let Some(at) = self
-            .policy()
-            .after_ingest(s.pending as u64, self.alarm_at().await?, now)
+        #[derive(Deserialize)]
+        struct Changes {
+            n: i64,
+        }
+        let added = self
+            .sql()
+            .exec("SELECT changes() AS n", None)?
+            .one::<Changes>()?
+            .n;
+        let load = Load {
+            entries: held.entries + added.max(0) as u64,
+            bytes: held.bytes + body.len() as u64,
+        };
+        self.load.set(Some(load));
+        self.sql().exec(
+            "UPDATE stats SET accepted = accepted + ?1, shard = coalesce(shard, ?2)",
+            vec![
+                added.into(),
+                q.shard
+                    .clone()
+                    .map_or(SqlStorageValue::Null, SqlStorageValue::from),
+            ],
+        )?;
+        let stats = self.stats()?;
+        if stats.registered == 0 {
+            self.register(stats.shard.clone());
+        }
+        let backing_off = stats.backoff_until.is_some_and(|t| t > now);
+        if let Some(at) =
+            policy.after_ingest(load.entries, self.alarm_at().await?, now, backing_off)
         {
             self.set_alarm(at).await?;
         }
-        Response::from_json(&json!({ "pending": s.pending }))
+        Response::from_json(&json!({ "accepted": added, "pending": load.entries }))
     }
 
-    /// Writes the oldest pending rows to D1 in one batch and forgets exactly those.
-    /// Returns how many rows were flushed (0: nothing pending).
-    async fn flush_once(&self, policy: BatchPolicy) -> Result<usize> {
-        let limit = i64::from(policy.max_batch_size) * i64::from(BATCHES_PER_FLUSH);
+    /// Records the shard in D1's `shards` directory (read by `GET /admin/status`), in the
+    /// background: the ingest answer does not wait for it, and a failure is retried on the next
+    /// ingest.
+    fn register(&self, shard: Option<String>) {
+        let Some(shard) = shard else { return };
+        let Ok(db) = self.env.d1(DB_BINDING) else {
+            return;
+        };
+        let sql = self.sql();
+        self.state.wait_until(async move {
+            let now = JsValue::from_f64(now_ms() as f64);
+            let stmt = db.prepare(
+                "INSERT INTO shards (shard, first_seen) VALUES (?1, ?2) ON CONFLICT(shard) DO NOTHING",
+            );
+            let done = match stmt.bind(&[JsValue::from_str(&shard), now]) {
+                Ok(s) => s.run().await.is_ok(),
+                Err(_) => false,
+            };
+            if done {
+                let _ = sql.exec("UPDATE stats SET registered = 1", None);
+            }
+        });
+    }
+
+    /// Writes the oldest pending rows to D1, isolating rows that fail, and forgets exactly the
+    /// rows written. Failed rows count an attempt; those out of attempts go to dead letters.
+    async fn flush_once(&self, config: &Config, policy: BatchPolicy) -> Result<Flushed> {
         let rows: Vec<PendingRow> = self
             .sql()
             .exec(
-                "SELECT seq, row FROM pending ORDER BY seq LIMIT ?1",
-                vec![limit.into()],
+                "SELECT seq, row, attempts, first_failed_at FROM pending
+                 ORDER BY seq LIMIT ?1",
+                vec![(flush_limit(policy) as i64).into()],
             )?
             .to_array()?;
-        let Some(last_seq) = rows.last().map(|r| r.seq) else {
-            return Ok(0);
-        };
-        let texts: Vec<&str> = rows.iter().map(|r| r.row.as_str()).collect();
+        if rows.is_empty() {
+            return Ok(Flushed {
+                read: 0,
+                kept: 0,
+                max_attempts: 0,
+            });
+        }
+        let stats = self.stats()?;
+        let injected = stats.fail_next > 0;
+        if injected {
+            self.sql()
+                .exec("UPDATE stats SET fail_next = fail_next - 1", None)?;
+        }
+        if stats.slow_flush_ms > 0 {
+            Delay::from(std::time::Duration::from_millis(stats.slow_flush_ms as u64)).await;
+        }
+
         let db = self.env.d1(DB_BINDING)?;
+        let db = &db;
         let sql = insert_sql(LOGS_TABLE);
-        let statements = chunk_rows(&texts, MAX_PARAM_BYTES)
-            .into_iter()
-            .map(|chunk| db.prepare(&sql).bind(&[JsValue::from_str(&chunk)]))
-            .collect::<Result<Vec<_>>>()?;
-        for result in db.batch(statements).await? {
-            if let Some(e) = result.error() {
-                return Err(worker::Error::RustError(format!("D1: {e}")));
+        let texts: Vec<&str> = rows.iter().map(|r| r.row.as_str()).collect();
+        let statements = Cell::new(0i64);
+        let write = |range: Range<usize>| {
+            let prepared: Result<Vec<_>> = chunk_rows(&texts[range], MAX_PARAM_BYTES)
+                .into_iter()
+                .map(|chunk| db.prepare(&sql).bind(&[JsValue::from_str(&chunk)]))
+                .collect();
+            let statements = &statements;
+            async move {
+                if injected {
+                    return Err(INJECTED_FAILURE.to_string());
+                }
+                let prepared = prepared.map_err(|e| e.to_string())?;
+                statements.set(statements.get() + prepared.len() as i64);
+                for result in db.batch(prepared).await.map_err(|e| format!("D1: {e}"))? {
+                    if let Some(e) = result.error() {
+                        return Err(format!("D1: {e}"));
+                    }
+                }
+                Ok(())
+            }
+        };
+        let outcome = isolate(rows.len(), WRITE_BUDGET, write).await;
+        let now = now_ms();
+
+        let written: Vec<i64> = outcome
+            .written
+            .iter()
+            .flat_map(|r| r.clone())
+            .map(|i| rows[i].seq)
+            .collect();
+        self.delete_seqs(&written)?;
+
+        let mut dead = Vec::new();
+        let mut kept = 0;
+        let mut max_attempts = 0;
+        let mut failed_updates = Vec::with_capacity(outcome.failed.len());
+        for (i, error) in &outcome.failed {
+            let r = &rows[*i];
+            let attempts = r.attempts + 1;
+            failed_updates.push(json!([r.seq, error]));
+            if attempts >= config.max_retries {
+                dead.push((
+                    r.seq,
+                    FailedRow {
+                        row: r.row.clone(),
+                        attempts,
+                        first_failed_at: r.first_failed_at.unwrap_or(now),
+                        error: error.clone(),
+                    },
+                ));
+            } else {
+                kept += 1;
+                max_attempts = max_attempts.max(attempts);
             }
         }
-        // Rows that arrived during the D1 call have higher seqs and stay.
+        if !failed_updates.is_empty() {
+            self.sql().exec(
+                "UPDATE pending SET attempts = attempts + 1,
+                     first_failed_at = coalesce(first_failed_at, ?2),
+                     last_error = (SELECT value ->> 1 FROM json_each(?1) WHERE value ->> 0 = pending.seq)
+                 WHERE seq IN (SELECT value ->> 0 FROM json_each(?1))",
+                vec![
+                    SqlStorageValue::from(serde_json::Value::Array(failed_updates).to_string()),
+                    now.into(),
+                ],
+            )?;
+        }
+        let dead_lettered = match self.dead_letter(&dead, stats.shard.as_deref(), now).await {
+            Ok(n) => n,
+            Err(e) => {
+                // The rows stay (out of attempts): the next flush writes them again, and
+                // tries the dead-letter store again if that fails too.
+                console_error!("LogBatcher: dead-lettering {} rows failed: {e}", dead.len());
+                kept += dead.len();
+                max_attempts = max_attempts.max(config.max_retries);
+                0
+            }
+        };
+
+        let first_error = outcome.failed.first().map(|(_, e)| e.clone());
+        self.sql().exec(
+            "UPDATE stats SET flushed = flushed + ?1, dead_lettered = dead_lettered + ?2,
+                 flushes = flushes + 1, d1_statements = d1_statements + ?3,
+                 last_flush_at = CASE WHEN ?1 > 0 THEN ?4 ELSE last_flush_at END,
+                 last_error = coalesce(?5, last_error),
+                 last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?4 END",
+            vec![
+                (written.len() as i64).into(),
+                (dead_lettered as i64).into(),
+                statements.get().into(),
+                now.into(),
+                first_error.map_or(SqlStorageValue::Null, SqlStorageValue::from),
+            ],
+        )?;
+        Ok(Flushed {
+            read: rows.len(),
+            kept,
+            max_attempts,
+        })
+    }
+
+    /// Moves rows to the dead-letter namespace; they leave the buffer only after every record
+    /// was written. Returns how many rows moved.
+    async fn dead_letter(
+        &self,
+        dead: &[(i64, FailedRow)],
+        shard: Option<&str>,
+        now: i64,
+    ) -> Result<usize> {
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        let kv = self.env.kv(DEAD_LETTER_BINDING)?;
+        let shard = shard.unwrap_or("unknown");
+        let failed: Vec<FailedRow> = dead.iter().map(|(_, r)| r.clone()).collect();
+        for record in dead_letter::records(&failed, shard, LOGS_TABLE, now, MAX_RECORD_BYTES) {
+            let random =
+                random_bytes::<6>().map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let key = dead_letter::record_key(now, shard, random);
+            kv.put(&key, &record)?
+                .metadata(record.meta())?
+                .execute()
+                .await?;
+        }
+        let seqs: Vec<i64> = dead.iter().map(|(seq, _)| *seq).collect();
+        self.delete_seqs(&seqs)?;
+        Ok(seqs.len())
+    }
+
+    fn delete_seqs(&self, seqs: &[i64]) -> Result<()> {
+        if !seqs.is_empty() {
+            self.sql().exec(
+                "DELETE FROM pending WHERE seq IN (SELECT value FROM json_each(?1))",
+                vec![SqlStorageValue::from(json!(seqs).to_string())],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> Result<Stats> {
         self.sql()
-            .exec("DELETE FROM pending WHERE seq <= ?1", vec![last_seq.into()])?;
-        Ok(rows.len())
+            .exec("SELECT * FROM stats WHERE id = 1", None)?
+            .one()
     }
 
     fn summary(&self) -> Result<PendingSummary> {
         self.sql()
             .exec(
-                "SELECT count(*) AS pending, min(accepted_at) AS oldest FROM pending",
+                "SELECT count(*) AS pending, coalesce(sum(length(row)), 0) AS bytes,
+                        min(accepted_at) AS oldest, count(first_failed_at) AS failing
+                 FROM pending",
                 None,
             )?
             .one()
+    }
+
+    fn load(&self) -> Result<Load> {
+        if let Some(load) = self.load.get() {
+            return Ok(load);
+        }
+        let s = self.summary()?;
+        let load = Load {
+            entries: s.pending as u64,
+            bytes: s.bytes as u64,
+        };
+        self.load.set(Some(load));
+        Ok(load)
     }
 
     async fn alarm_at(&self) -> Result<Option<i64>> {

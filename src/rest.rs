@@ -34,6 +34,8 @@ pub struct Draft {
     pub timestamp: Option<i64>,
     pub request_id: Option<String>,
     pub context: Option<Map<String, Value>>,
+    /// The client's own id for this entry (idempotent retries), if it sent one.
+    pub client_id: Option<String>,
 }
 
 impl Draft {
@@ -177,6 +179,15 @@ fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Dr
             )))
         }
     };
+    let client_id = match obj.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if is_request_id(&s) => Some(s),
+        Some(_) => {
+            return Err(ApiError::InvalidEntry(format!(
+                "{at}id: must be a string of 1 to {MAX_REQUEST_ID_LEN} printable characters"
+            )))
+        }
+    };
     let context = match obj.remove("context") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
@@ -192,6 +203,7 @@ fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Dr
         timestamp,
         request_id,
         context,
+        client_id,
     })
 }
 
@@ -279,6 +291,19 @@ mod tests {
         );
         assert_eq!(d[1].level, Level::Warn);
         assert_eq!(d[1].timestamp, Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn a_client_id_is_kept_for_idempotent_retries() {
+        let d =
+            parse(json!({"logs": [{"message": "a", "id": "evt-1"}, {"message": "b"}]})).unwrap();
+        assert_eq!(d[0].client_id.as_deref(), Some("evt-1"));
+        assert_eq!(d[1].client_id, None);
+        let e = parse(json!({"message": "a", "id": 7})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "id: must be a string of 1 to 128 printable characters"
+        );
     }
 
     #[test]

@@ -54,6 +54,19 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
         (["apps", id], Method::Get) => api::apps::get(req, ctx, id).await,
         (["apps", id], Method::Delete) => api::apps::delete(req, ctx, id).await,
         (["apps", _], _) => not_allowed("GET, DELETE"),
+        (["admin", "status"], Method::Get) => api::admin::status(req, ctx).await,
+        (["admin", "status"], _) => not_allowed("GET"),
+        (["admin", "dead-letters"], Method::Get) => api::admin::list(req, ctx).await,
+        (["admin", "dead-letters"], _) => not_allowed("GET"),
+        (["admin", "dead-letters", "replay"], Method::Post) => {
+            api::admin::replay_all(req, ctx).await
+        }
+        (["admin", "dead-letters", key], Method::Get) => api::admin::get(req, ctx, key).await,
+        (["admin", "dead-letters", key], Method::Delete) => api::admin::delete(req, ctx, key).await,
+        (["admin", "dead-letters", _], _) => not_allowed("GET, DELETE"),
+        (["admin", "dead-letters", key, "replay"], Method::Post) => {
+            api::admin::replay(req, ctx, key).await
+        }
         _ => Err(ApiError::NotFound {
             method: method.to_string(),
             path: path.clone(),

@@ -43,24 +43,35 @@ pub fn spread_of(id: &str) -> u64 {
     u64::from_str_radix(tail, 16).unwrap_or(0)
 }
 
-/// Splits entries by their `shard` into one request body per shard: a JSON array of rows, in
-/// arrival order. Each part is sent to its LogBatcher once.
-pub fn group_by_shard(entries: &[LogEntry]) -> Vec<(String, String)> {
-    let mut parts: BTreeMap<&str, String> = BTreeMap::new();
+/// The entries bound for one LogBatcher: a JSON array of rows, in arrival order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub shard: String,
+    pub body: String,
+    pub entries: usize,
+}
+
+/// Splits entries by their `shard` into one part per shard, each row encoded by `encode`
+/// (normally [`LogEntry::to_row_json`]). Each part is sent to its LogBatcher once.
+pub fn group_by_shard(entries: &[LogEntry], encode: impl Fn(&LogEntry) -> String) -> Vec<Part> {
+    let mut parts: BTreeMap<&str, Part> = BTreeMap::new();
     for e in entries {
-        let body = parts
-            .entry(e.shard.as_str())
-            .or_insert_with(|| String::from("["));
-        if body.len() > 1 {
-            body.push(',');
+        let part = parts.entry(e.shard.as_str()).or_insert_with(|| Part {
+            shard: e.shard.clone(),
+            body: String::from("["),
+            entries: 0,
+        });
+        if part.entries > 0 {
+            part.body.push(',');
         }
-        body.push_str(&e.to_row_json());
+        part.body.push_str(&encode(e));
+        part.entries += 1;
     }
     parts
-        .into_iter()
-        .map(|(shard, mut body)| {
-            body.push(']');
-            (shard.to_string(), body)
+        .into_values()
+        .map(|mut p| {
+            p.body.push(']');
+            p
         })
         .collect()
 }
@@ -130,7 +141,7 @@ mod tests {
             e.shard = shard.to_string();
             entries.push(e);
         }
-        let parts = group_by_shard(&entries);
+        let parts = group_by_shard(&entries, LogEntry::to_row_json);
         assert_eq!(parts.len(), 2);
         let ids = |body: &str| -> Vec<String> {
             let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(body).unwrap();
@@ -138,10 +149,10 @@ mod tests {
                 .map(|r| r[0].as_str().unwrap().to_string())
                 .collect()
         };
-        assert_eq!(parts[0].0, "A-1");
-        assert_eq!(ids(&parts[0].1), ["id-0", "id-2", "id-3"]);
-        assert_eq!(parts[1].0, "B-1");
-        assert_eq!(ids(&parts[1].1), ["id-1", "id-4"]);
-        assert!(group_by_shard(&[]).is_empty());
+        assert_eq!((parts[0].shard.as_str(), parts[0].entries), ("A-1", 3));
+        assert_eq!(ids(&parts[0].body), ["id-0", "id-2", "id-3"]);
+        assert_eq!((parts[1].shard.as_str(), parts[1].entries), ("B-1", 2));
+        assert_eq!(ids(&parts[1].body), ["id-1", "id-4"]);
+        assert!(group_by_shard(&[], LogEntry::to_row_json).is_empty());
     }
 }

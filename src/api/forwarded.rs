@@ -5,13 +5,15 @@
 //! entry, so a parent's `ctx.waitUntil(env.LOGGER.fetch(fwd))` covers the whole trip while the
 //! parent's own response goes out at once.
 
+use crate::debug::poison_row;
 use crate::enrich::{enrich, CfFacts, EnrichOptions, ForwardedRequest, LOG_KEY_HEADER};
-use crate::entry::new_id;
+use crate::entry::{new_id, scoped_id, LogEntry};
 use crate::error::ApiError;
-use crate::http::{header, now_ms, ok, random_bytes, Ctx};
+use crate::http::{debug_flags, header, now_ms, ok, random_bytes, Ctx};
 use crate::ingest::deliver;
 use crate::registry::Registry;
-use crate::shard::{shard_id, spread_of};
+use crate::rest::is_request_id;
+use crate::shard::{group_by_shard, shard_id, spread_of};
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -31,13 +33,24 @@ pub async fn ingest(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         cf: cf_facts(&req),
     };
     let c = &ctx.config;
+    let (flags, flags_note) = debug_flags(&req, c)?;
     let now = now_ms();
+    // A parent that retries with the same Idempotency-Key stores the entry once.
+    let id = match header(&req, "idempotency-key") {
+        Some(k) if is_request_id(&k) => scoped_id(app.app_id.as_str(), &k),
+        Some(_) => {
+            return Err(ApiError::InvalidEntry(
+                "Idempotency-Key: must be 1 to 128 printable characters".into(),
+            ))
+        }
+        None => new_id(now, random_bytes::<16>()?),
+    };
     let mut secrets: Vec<&str> = key.as_deref().into_iter().collect();
     secrets.extend(c.admin_api_key.as_deref());
     let mut entry = enrich(
         &forwarded,
         &EnrichOptions {
-            id: new_id(now, random_bytes::<16>()?),
+            id,
             now_ms: now,
             app_id: app.app_id.as_str(),
             log_client_ip: c.log_client_ip,
@@ -53,8 +66,18 @@ pub async fn ingest(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         c.shard_fanout,
         spread_of(&entry.id),
     );
-    deliver(&ctx.env, std::slice::from_ref(&entry)).await?;
-    Ok(ok(202, json!({ "id": entry.id }), &ctx.request_id)?)
+    let entries = std::slice::from_ref(&entry);
+    let parts = if flags.poison {
+        group_by_shard(entries, |e| poison_row(&e.to_row_json()))
+    } else {
+        group_by_shard(entries, LogEntry::to_row_json)
+    };
+    deliver(&ctx.env, &parts, &flags.shard_query()).await?;
+    let mut data = json!({ "id": entry.id });
+    if let Some(note) = flags_note {
+        data["debug_flags"] = note;
+    }
+    Ok(ok(202, data, &ctx.request_id)?)
 }
 
 /// The logged parts of `request.cf`; empty when the runtime supplies none.

@@ -1,12 +1,13 @@
 //! `POST /logs`: REST ingest with an app's API key (`X-API-Key`).
 
-use crate::entry::new_id;
+use crate::debug::poison_row;
+use crate::entry::{new_id, scoped_id, LogEntry};
 use crate::error::ApiError;
-use crate::http::{header, now_ms, ok, random_bytes, Ctx};
+use crate::http::{debug_flags, header, now_ms, ok, random_bytes, Ctx};
 use crate::ingest::deliver;
 use crate::registry::Registry;
 use crate::rest::{check_declared_size, is_request_id, parse_body, Limits};
-use crate::shard::{shard_id, spread_of};
+use crate::shard::{group_by_shard, shard_id, spread_of};
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -32,6 +33,16 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         header(&req, "content-length").and_then(|l| l.parse().ok()),
         &limits,
     )?;
+    let (flags, flags_note) = debug_flags(&req, c)?;
+    let idempotency_key = header(&req, "idempotency-key");
+    if idempotency_key
+        .as_deref()
+        .is_some_and(|k| !is_request_id(k))
+    {
+        return Err(ApiError::InvalidEntry(
+            "Idempotency-Key: must be 1 to 128 printable characters".into(),
+        ));
+    }
     let body = req.bytes().await?;
     let now = now_ms();
     let drafts = parse_body(&body, &limits, now)?;
@@ -41,8 +52,13 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     secrets.extend(c.admin_api_key.as_deref());
 
     let mut entries = Vec::with_capacity(drafts.len());
-    for draft in drafts {
-        let id = new_id(now, random_bytes::<16>()?);
+    for (i, draft) in drafts.into_iter().enumerate() {
+        // A client-chosen identity makes a retried request store nothing twice.
+        let id = match (&draft.client_id, &idempotency_key) {
+            (Some(own), _) => scoped_id(app.app_id.as_str(), own),
+            (None, Some(key)) => scoped_id(app.app_id.as_str(), &format!("{key}#{i}")),
+            (None, None) => new_id(now, random_bytes::<16>()?),
+        };
         let mut entry =
             draft.into_entry(id, app.app_id.as_str(), now, header_request_id.as_deref());
         entry.redact(&secrets);
@@ -55,11 +71,16 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         );
         entries.push(entry);
     }
-    deliver(&ctx.env, &entries).await?;
+    let parts = if flags.poison {
+        group_by_shard(&entries, |e| poison_row(&e.to_row_json()))
+    } else {
+        group_by_shard(&entries, LogEntry::to_row_json)
+    };
+    deliver(&ctx.env, &parts, &flags.shard_query()).await?;
     let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-    Ok(ok(
-        202,
-        json!({ "accepted": entries.len(), "ids": ids }),
-        &ctx.request_id,
-    )?)
+    let mut data = json!({ "accepted": entries.len(), "ids": ids });
+    if let Some(note) = flags_note {
+        data["debug_flags"] = note;
+    }
+    Ok(ok(202, data, &ctx.request_id)?)
 }

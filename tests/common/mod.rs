@@ -175,6 +175,7 @@ pub struct Resp {
     pub body: Value,
     pub text: String,
     pub request_id: Option<String>,
+    pub retry_after: Option<String>,
 }
 
 impl Resp {
@@ -431,11 +432,14 @@ impl Drop for Logger {
 
 fn to_resp(r: &mut ureq::http::Response<ureq::Body>) -> Resp {
     let status = r.status().as_u16();
-    let request_id = r
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let request_id = header("x-request-id");
+    let retry_after = header("retry-after");
     let mut text = String::new();
     let _ = r.body_mut().as_reader().read_to_string(&mut text);
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -444,6 +448,7 @@ fn to_resp(r: &mut ureq::http::Response<ureq::Body>) -> Resp {
         body,
         text,
         request_id,
+        retry_after,
     }
 }
 
