@@ -4,6 +4,7 @@
 //! Owns the record format, its sortable key and how a failure is split into records within KV's
 //! value limit. Does not touch KV (the LogBatcher writes, `api::admin` reads and replays).
 
+use crate::entry::clip;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -42,11 +43,20 @@ impl DeadLetter {
     pub fn meta(&self) -> DeadLetterMeta {
         DeadLetterMeta {
             rows: self.rows.len(),
-            error: truncate(&self.error, MAX_META_ERROR),
+            error: clipped(&self.error),
             attempts: self.attempts,
             shard: self.shard.clone(),
             last_failed_at: self.last_failed_at,
         }
+    }
+}
+
+fn clipped(error: &str) -> String {
+    let short = clip(error, MAX_META_ERROR);
+    if short.len() == error.len() {
+        short.to_string()
+    } else {
+        format!("{short}…")
     }
 }
 
@@ -123,17 +133,6 @@ fn record(group: &[&FailedRow], shard: &str, table: &str, now_ms: i64) -> DeadLe
         shard: shard.to_string(),
         table: table.to_string(),
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]

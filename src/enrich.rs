@@ -6,7 +6,7 @@
 //! URL, headers and `cf` object into a [`ForwardedRequest`].
 
 pub use crate::entry::CfFacts;
-use crate::entry::{LogEntry, RequestFields, Source};
+use crate::entry::{clip, LogEntry, RequestFields, Source};
 use crate::error::ApiError;
 use crate::level::Level;
 use crate::rest::is_request_id;
@@ -186,21 +186,10 @@ fn kept_headers(headers: &[(String, String)], log_client_ip: bool) -> Map<String
         .map(|(n, v)| {
             (
                 n.clone(),
-                Value::String(truncate(v, MAX_HEADER_VALUE_BYTES)),
+                Value::String(clip(v, MAX_HEADER_VALUE_BYTES).to_string()),
             )
         })
         .collect()
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }
 
 #[cfg(test)]

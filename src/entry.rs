@@ -147,6 +147,18 @@ pub fn scoped_id(app_id: &str, client_id: &str) -> String {
         .to_string()
 }
 
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Whether `s` is a canonical hyphenated UUID; entry ids are checked with it at every boundary.
 pub fn is_uuid(s: &str) -> bool {
     s.len() == 36 && Uuid::try_parse(s).is_ok()
@@ -421,6 +433,13 @@ pub(crate) mod tests {
         assert!(is_uuid(&a) && is_uuid(&b));
         assert_eq!(Uuid::parse_str(&a).unwrap().get_version_num(), 7);
         assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn clipping_never_splits_a_character() {
+        assert_eq!(clip("héllo", 2), "h");
+        assert_eq!(clip("héllo", 3), "hé");
+        assert_eq!(clip("abc", 10), "abc");
     }
 
     #[test]

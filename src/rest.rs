@@ -170,24 +170,8 @@ fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Dr
                 .map_err(|e| ApiError::InvalidTimestamp(format!("{at}timestamp: {e}")))?,
         ),
     };
-    let request_id = match obj.remove("request_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if is_request_id(&s) => Some(s),
-        Some(_) => {
-            return Err(ApiError::InvalidEntry(format!(
-                "{at}request_id: must be a string of 1 to {MAX_REQUEST_ID_LEN} printable characters"
-            )))
-        }
-    };
-    let client_id = match obj.remove("id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if is_request_id(&s) => Some(s),
-        Some(_) => {
-            return Err(ApiError::InvalidEntry(format!(
-                "{at}id: must be a string of 1 to {MAX_REQUEST_ID_LEN} printable characters"
-            )))
-        }
-    };
+    let request_id = short_id(obj.remove("request_id"), at, "request_id")?;
+    let client_id = short_id(obj.remove("id"), at, "id")?;
     let context = match obj.remove("context") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
@@ -205,6 +189,17 @@ fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Dr
         context,
         client_id,
     })
+}
+
+/// An optional id field (`request_id`, `id`): absent, null, or a string [`is_request_id`] accepts.
+fn short_id(v: Option<Value>, at: &str, field: &str) -> Result<Option<String>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if is_request_id(&s) => Ok(Some(s)),
+        Some(_) => Err(ApiError::InvalidEntry(format!(
+            "{at}{field}: must be a string of 1 to {MAX_REQUEST_ID_LEN} printable characters"
+        ))),
+    }
 }
 
 /// A request id as accepted from headers and bodies: short, printable ASCII.
