@@ -5,8 +5,10 @@
 //! `BACKPRESSURE`, passed on to the client with its `Retry-After`. Does not decide shards
 //! (`shard`) or what a LogBatcher does with the rows (`log_batcher`).
 
+use crate::debug::{poison_row, DebugFlags};
+use crate::entry::LogEntry;
 use crate::error::ApiError;
-use crate::shard::Part;
+use crate::shard::{group_by_shard, Part};
 use futures::future::join_all;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -18,6 +20,21 @@ pub const BATCHER_BINDING: &str = "LOG_BATCHER";
 pub fn batchers(env: &Env) -> Result<ObjectNamespace, ApiError> {
     env.durable_object(BATCHER_BINDING)
         .map_err(|e| ApiError::ConfigInvalid(format!("binding {BATCHER_BINDING}: {e}")))
+}
+
+/// Sends entries to their shards (split by `shard::group_by_shard`), applying the request's
+/// debug flags: `poison` rows are made to fail on insert, the rest travel to the shard.
+pub async fn deliver_entries(
+    env: &Env,
+    entries: &[LogEntry],
+    flags: &DebugFlags,
+) -> Result<(), ApiError> {
+    let parts = if flags.poison {
+        group_by_shard(entries, |e| poison_row(&e.to_row_json()))
+    } else {
+        group_by_shard(entries, LogEntry::to_row_json)
+    };
+    deliver(env, &parts, &flags.shard_query()).await
 }
 
 /// Sends every part to its shard. `Ok` means all of them are in a durable buffer.

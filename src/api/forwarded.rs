@@ -5,15 +5,14 @@
 //! entry, so a parent's `ctx.waitUntil(env.LOGGER.fetch(fwd))` covers the whole trip while the
 //! parent's own response goes out at once.
 
-use crate::debug::poison_row;
 use crate::enrich::{enrich, CfFacts, EnrichOptions, ForwardedRequest, LOG_KEY_HEADER};
-use crate::entry::{new_id, scoped_id, LogEntry};
+use crate::entry::{new_id, scoped_id};
 use crate::error::ApiError;
 use crate::http::{debug_flags, header, now_ms, ok, random_bytes, Ctx};
-use crate::ingest::deliver;
+use crate::ingest::deliver_entries;
 use crate::registry::Registry;
 use crate::rest::is_request_id;
-use crate::shard::{group_by_shard, shard_id, spread_of};
+use crate::shard::{shard_id, spread_of};
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -66,13 +65,7 @@ pub async fn ingest(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         c.shard_fanout,
         spread_of(&entry.id),
     );
-    let entries = std::slice::from_ref(&entry);
-    let parts = if flags.poison {
-        group_by_shard(entries, |e| poison_row(&e.to_row_json()))
-    } else {
-        group_by_shard(entries, LogEntry::to_row_json)
-    };
-    deliver(&ctx.env, &parts, &flags.shard_query()).await?;
+    deliver_entries(&ctx.env, std::slice::from_ref(&entry), &flags).await?;
     let mut data = json!({ "id": entry.id });
     if let Some(note) = flags_note {
         data["debug_flags"] = note;

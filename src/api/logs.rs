@@ -1,13 +1,12 @@
 //! `POST /logs`: REST ingest with an app's API key (`X-API-Key`).
 
-use crate::debug::poison_row;
-use crate::entry::{new_id, scoped_id, LogEntry};
+use crate::entry::{new_id, scoped_id};
 use crate::error::ApiError;
 use crate::http::{debug_flags, header, now_ms, ok, random_bytes, Ctx};
-use crate::ingest::deliver;
+use crate::ingest::deliver_entries;
 use crate::registry::Registry;
 use crate::rest::{check_declared_size, is_request_id, parse_body, Limits};
-use crate::shard::{group_by_shard, shard_id, spread_of};
+use crate::shard::{shard_id, spread_of};
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -71,12 +70,7 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         );
         entries.push(entry);
     }
-    let parts = if flags.poison {
-        group_by_shard(&entries, |e| poison_row(&e.to_row_json()))
-    } else {
-        group_by_shard(&entries, LogEntry::to_row_json)
-    };
-    deliver(&ctx.env, &parts, &flags.shard_query()).await?;
+    deliver_entries(&ctx.env, &entries, &flags).await?;
     let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     let mut data = json!({ "accepted": entries.len(), "ids": ids });
     if let Some(note) = flags_note {
