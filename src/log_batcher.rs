@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::cell::Cell;
 use std::ops::Range;
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::{
     console_error, durable_object, Delay, DurableObject, Env, Method, Request, Response, Result,
@@ -48,8 +49,7 @@ const SCHEMA: [&str; 3] = [
         accepted_at INTEGER NOT NULL,
         row TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
-        first_failed_at INTEGER,
-        last_error TEXT
+        first_failed_at INTEGER
     )",
     "CREATE TABLE IF NOT EXISTS stats (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -80,6 +80,8 @@ pub struct LogBatcher {
     /// What the buffer holds, kept up to date by ingest and recounted after each flush, so
     /// admission does not scan the buffer on every request.
     load: Cell<Option<Load>>,
+    /// A registration in the `shards` directory is under way: ingests meanwhile start no other.
+    registering: Rc<Cell<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +147,7 @@ impl DurableObject for LogBatcher {
             env,
             alarm: Cell::new(None),
             load: Cell::new(None),
+            registering: Rc::new(Cell::new(false)),
         }
     }
 
@@ -289,7 +292,7 @@ impl LogBatcher {
             ],
         )?;
         let stats = self.stats()?;
-        if stats.registered == 0 {
+        if stats.registered == 0 && !self.registering.get() {
             self.register(stats.shard.clone());
         }
         let backing_off = stats.backoff_until.is_some_and(|t| t > now);
@@ -310,6 +313,8 @@ impl LogBatcher {
             return;
         };
         let sql = self.sql();
+        let registering = self.registering.clone();
+        registering.set(true);
         self.state.wait_until(async move {
             let now = JsValue::from_f64(now_ms() as f64);
             let stmt = db.prepare(
@@ -322,6 +327,7 @@ impl LogBatcher {
             if done {
                 let _ = sql.exec("UPDATE stats SET registered = 1", None);
             }
+            registering.set(false);
         });
     }
 
@@ -392,11 +398,11 @@ impl LogBatcher {
         let mut dead = Vec::new();
         let mut kept = 0;
         let mut max_attempts = 0;
-        let mut failed_updates = Vec::with_capacity(outcome.failed.len());
+        let mut failed_seqs = Vec::with_capacity(outcome.failed.len());
         for (i, error) in &outcome.failed {
             let r = &rows[*i];
             let attempts = r.attempts + 1;
-            failed_updates.push(json!([r.seq, error]));
+            failed_seqs.push(r.seq);
             if attempts >= config.max_retries {
                 dead.push((
                     r.seq,
@@ -412,14 +418,13 @@ impl LogBatcher {
                 max_attempts = max_attempts.max(attempts);
             }
         }
-        if !failed_updates.is_empty() {
+        if !failed_seqs.is_empty() {
             self.sql().exec(
                 "UPDATE pending SET attempts = attempts + 1,
-                     first_failed_at = coalesce(first_failed_at, ?2),
-                     last_error = (SELECT value ->> 1 FROM json_each(?1) WHERE value ->> 0 = pending.seq)
-                 WHERE seq IN (SELECT value ->> 0 FROM json_each(?1))",
+                     first_failed_at = coalesce(first_failed_at, ?2)
+                 WHERE seq IN (SELECT value FROM json_each(?1))",
                 vec![
-                    SqlStorageValue::from(serde_json::Value::Array(failed_updates).to_string()),
+                    SqlStorageValue::from(json!(failed_seqs).to_string()),
                     now.into(),
                 ],
             )?;
