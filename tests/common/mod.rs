@@ -223,8 +223,28 @@ impl Logger {
         logger
     }
 
+    /// Starts `wrangler dev` and waits until it answers. Ports come from bind-and-release, so
+    /// another process can take one in between; when the runtime then fails to start, it is
+    /// started again on fresh ports (at most `START_ATTEMPTS` times).
     fn spawn(&mut self) {
+        const START_ATTEMPTS: u32 = 3;
+        for attempt in 1..=START_ATTEMPTS {
+            if self.try_spawn() {
+                return;
+            }
+            self.stop("KILL");
+            assert!(
+                attempt < START_ATTEMPTS,
+                "wrangler dev did not start in {START_ATTEMPTS} attempts:\n{}",
+                self.log_text()
+            );
+        }
+    }
+
+    /// One start: `true` once the session answers, `false` if the runtime failed to start.
+    fn try_spawn(&mut self) -> bool {
         self.port = free_port();
+        let log_start = self.log_text().len();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -253,8 +273,16 @@ impl Logger {
         loop {
             if let Ok(r) = self.try_get("/_logger/health") {
                 if r.status == 200 {
-                    return;
+                    return true;
                 }
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            let log = self.log_text();
+            if exited || log[log_start.min(log.len())..].contains("runtime failed to start") {
+                return false;
             }
             if Instant::now() > deadline {
                 panic!(
