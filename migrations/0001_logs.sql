@@ -1,6 +1,6 @@
 -- The firehose table: every accepted log entry, one row each.
--- `id` is a UUIDv7 and the primary key: flushes use INSERT OR IGNORE, so a retried flush
--- never duplicates a row. Times are milliseconds since the epoch.
+-- `id` is a UUIDv7 and the primary key: flushes insert with ON CONFLICT(id) DO NOTHING, so a
+-- retried flush never duplicates a row. Times are milliseconds since the epoch.
 CREATE TABLE IF NOT EXISTS logs (
     id              TEXT PRIMARY KEY,
     timestamp       INTEGER NOT NULL,

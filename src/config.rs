@@ -3,6 +3,8 @@
 //! Owns every tunable's name, default and valid range. Does not read `Env` itself: the shell
 //! hands in a lookup function, so parsing is pure and unit-tested on the host.
 
+use crate::entry::clip;
+use crate::route::Routes;
 use thiserror::Error;
 
 /// Every knob the logger reads. Defaults live in [`Config::default`] and nowhere else.
@@ -40,6 +42,13 @@ pub struct Config {
     pub debug_flags: bool,
     /// Secret guarding the admin API; `None` disables it.
     pub admin_api_key: Option<String>,
+    /// The firehose table and the log routes (`LOG_ROUTES`, `LOG_FIREHOSE_TABLE`,
+    /// `LOG_FIREHOSE_RETENTION_DAYS`).
+    pub routes: Routes,
+    /// Rows one pruning statement deletes at most.
+    pub prune_chunk_rows: u64,
+    /// Delete statements one retention run or manual prune makes at most.
+    pub prune_max_statements: u32,
 }
 
 impl Default for Config {
@@ -61,6 +70,9 @@ impl Default for Config {
             max_buffered_bytes: 64 * 1024 * 1024,
             debug_flags: false,
             admin_api_key: None,
+            routes: Routes::default(),
+            prune_chunk_rows: 5_000,
+            prune_max_statements: 40,
         }
     }
 }
@@ -159,8 +171,44 @@ impl Config {
             )?,
             debug_flags: boolean(&lookup, "DEBUG_FLAGS", d.debug_flags)?,
             admin_api_key,
+            routes: routes(&lookup)?,
+            prune_chunk_rows: int(
+                &lookup,
+                "PRUNE_CHUNK_ROWS",
+                d.prune_chunk_rows,
+                100,
+                100_000,
+            )?,
+            // A Worker invocation may make 1,000 subrequests (50 on the free plan).
+            prune_max_statements: int(
+                &lookup,
+                "PRUNE_MAX_STATEMENTS",
+                d.prune_max_statements,
+                1,
+                900,
+            )?,
         })
     }
+}
+
+fn routes(lookup: &impl Fn(&str) -> Option<String>) -> Result<Routes, ConfigError> {
+    let (routes, table, days) = (
+        lookup("LOG_ROUTES"),
+        lookup("LOG_FIREHOSE_TABLE"),
+        lookup("LOG_FIREHOSE_RETENTION_DAYS"),
+    );
+    Routes::parse(routes.as_deref(), table.as_deref(), days.as_deref()).map_err(|e| {
+        let value = match e.var {
+            "LOG_ROUTES" => routes,
+            "LOG_FIREHOSE_TABLE" => table,
+            _ => days,
+        };
+        ConfigError {
+            name: e.var,
+            value: clip(value.as_deref().unwrap_or(""), 120).to_string(),
+            reason: e.message,
+        }
+    })
 }
 
 fn int<T>(
@@ -259,6 +307,29 @@ mod tests {
         assert!(e.to_string().contains("between 1 and 64"), "{e}");
         let e = parse(&[("LOG_CLIENT_IP", "maybe")]).unwrap_err();
         assert_eq!(e.name, "LOG_CLIENT_IP");
+    }
+
+    #[test]
+    fn route_errors_name_the_variable_route_and_field() {
+        let e = parse(&[(
+            "LOG_ROUTES",
+            r#"[{"name": "errors", "columns": ["level"], "filter": {"field": "lvl", "op": "eq", "value": 1}}]"#,
+        )])
+        .unwrap_err();
+        assert_eq!(e.name, "LOG_ROUTES");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "LOG_ROUTES: route \"errors\" (routes[0]): filter.field: unknown field \"lvl\""
+            ),
+            "{text}"
+        );
+        let c = parse(&[(
+            "LOG_ROUTES",
+            r#"[{"name": "errors", "columns": ["level"]}]"#,
+        )])
+        .unwrap();
+        assert_eq!(c.routes.routes.len(), 1);
     }
 
     #[test]

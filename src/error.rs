@@ -27,6 +27,8 @@ pub enum ApiError {
     InvalidDebugFlags(String),
     #[error("{0}")]
     InvalidDeadLetter(String),
+    #[error("{0}")]
+    InvalidPrune(String),
     #[error("no dead letter {0:?}")]
     DeadLetterNotFound(String),
     #[error("the shard's buffer is full ({0}); retry after {1} s")]
@@ -75,6 +77,7 @@ impl ApiError {
             ApiError::EmptyBatch => "EMPTY_BATCH",
             ApiError::InvalidDebugFlags(_) => "INVALID_DEBUG_FLAGS",
             ApiError::InvalidDeadLetter(_) => "INVALID_DEAD_LETTER",
+            ApiError::InvalidPrune(_) => "INVALID_PRUNE",
             ApiError::DeadLetterNotFound(_) => "DEAD_LETTER_NOT_FOUND",
             ApiError::Backpressure(..) => "BACKPRESSURE",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
@@ -104,6 +107,7 @@ impl ApiError {
             | ApiError::EmptyBatch
             | ApiError::InvalidDebugFlags(_)
             | ApiError::InvalidDeadLetter(_)
+            | ApiError::InvalidPrune(_)
             | ApiError::InvalidApp(_) => 400,
             ApiError::Unauthorized(_) => 401,
             ApiError::AppMismatch(_) => 403,

@@ -1,8 +1,8 @@
 //! SQL for flushing buffered rows into D1, as few statements as D1's limits allow.
 //!
-//! Each statement is one `INSERT OR IGNORE ... SELECT ... FROM json_each(?1)` whose single bound
+//! Each statement is one `INSERT ... SELECT ... FROM json_each(?1)` whose single bound
 //! parameter is a JSON array of rows. That sidesteps D1's 100-bound-parameters-per-statement limit
-//! (a row has 32 columns), keeps the SQL text far below D1's 100 KB statement limit, and carries
+//! (a firehose row has 32 columns), keeps the SQL text far below D1's 100 KB statement limit, and carries
 //! millisecond timestamps inside JSON, because `worker`'s `D1Type::Integer` is only 32-bit.
 //! D1 refuses a bound string of about 2 MB (`SQLITE_TOOBIG`), so rows are chunked by bytes.
 //! `ON CONFLICT(id) DO NOTHING` makes a retried flush harmless: a row is never duplicated. (Not
@@ -10,8 +10,6 @@
 //! silently losing them; here such a row fails the statement and is isolated as poison.)
 //!
 //! Does not talk to D1; the LogBatcher runs what this builds.
-
-use crate::entry::COLUMNS;
 
 /// Upper bound of one statement's JSON parameter. D1 fails at about 2 MB; one REST body is at most
 /// `MAX_BODY_BYTES` (1 MiB by default), so even a single maximal row fits.
@@ -25,20 +23,21 @@ pub fn is_identifier(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// The insert statement for `table`, expanding a JSON array of rows in [`COLUMNS`] order.
-pub fn insert_sql(table: &str) -> String {
-    assert!(
-        is_identifier(table),
-        "table name {table:?} is not an identifier"
-    );
-    let cols = COLUMNS.join(", ");
-    let values: Vec<String> = (0..COLUMNS.len())
+/// The insert statement for `table`, expanding a JSON array of rows whose values are in
+/// `columns` order. Names are checked identifiers, and quoted (a route column may be a keyword).
+pub fn insert_sql(table: &str, columns: &[&str]) -> String {
+    for name in std::iter::once(&table).chain(columns) {
+        assert!(is_identifier(name), "{name:?} is not an identifier");
+    }
+    let cols: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    let values: Vec<String> = (0..columns.len())
         .map(|i| format!("value ->> {i}"))
         .collect();
     // `WHERE true`: SQLite needs a WHERE before an upsert clause on INSERT ... SELECT.
     format!(
-        "INSERT INTO {table} ({cols}) SELECT {} FROM json_each(?1) WHERE true \
+        "INSERT INTO \"{table}\" ({}) SELECT {} FROM json_each(?1) WHERE true \
          ON CONFLICT(id) DO NOTHING",
+        cols.join(", "),
         values.join(", ")
     )
 }
@@ -69,12 +68,13 @@ pub fn chunk_rows<S: AsRef<str>>(rows: &[S], max_bytes: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entry::COLUMNS;
     use serde_json::Value;
 
     #[test]
     fn insert_names_every_column_once_and_binds_one_parameter() {
-        let sql = insert_sql("logs");
-        assert!(sql.starts_with("INSERT INTO logs (id, timestamp,"));
+        let sql = insert_sql("logs", &COLUMNS);
+        assert!(sql.starts_with("INSERT INTO \"logs\" (\"id\", \"timestamp\","));
         assert!(sql.ends_with("ON CONFLICT(id) DO NOTHING"), "{sql}");
         for (i, c) in COLUMNS.iter().enumerate() {
             assert!(sql.contains(&format!("value ->> {i}")), "{c}");
@@ -87,7 +87,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "not an identifier")]
     fn insert_refuses_a_table_name_that_is_not_an_identifier() {
-        insert_sql("logs; DROP TABLE logs");
+        insert_sql("logs; DROP TABLE logs", &COLUMNS);
     }
 
     #[test]
@@ -126,7 +126,7 @@ mod tests {
 
     fn insert(db: &rusqlite::Connection, rows: &[String]) -> rusqlite::Result<usize> {
         let chunk = chunk_rows(rows, MAX_PARAM_BYTES).remove(0);
-        db.execute(&insert_sql("logs"), [chunk])
+        db.execute(&insert_sql("logs", &COLUMNS), [chunk])
     }
 
     #[test]

@@ -41,20 +41,26 @@ pub mod debug;
 pub mod enrich;
 pub mod entry;
 pub mod error;
+pub mod filter;
 pub mod flush;
 pub mod level;
 pub mod poison;
 pub mod rest;
+pub mod retention;
+pub mod route;
+pub mod schema;
 pub mod shard;
 
 pub mod api;
+pub mod cron;
 pub mod http;
 pub mod ingest;
 pub mod log_batcher;
 pub mod registry;
 pub mod router;
+pub mod tables;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 #[event(start)]
 fn start() {
@@ -64,4 +70,9 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     router::handle(req, env).await
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    cron::run(&env).await;
 }

@@ -17,24 +17,25 @@
 use crate::batch::{BatchPolicy, Load};
 use crate::config::Config;
 use crate::dead_letter::{self, FailedRow, DEAD_LETTER_BINDING, MAX_RECORD_BYTES};
+use crate::entry::COLUMNS;
 use crate::flush::{chunk_rows, insert_sql, MAX_PARAM_BYTES};
 use crate::http::{now_ms, random_bytes};
 use crate::poison::{isolate, WRITE_BUDGET};
+use crate::route::Routes;
+use crate::tables::{ensure_schemas, schemas_hash};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, durable_object, Delay, DurableObject, Env, Method, Request, Response, Result,
-    ScheduledTime, SqlStorage, SqlStorageValue, State,
+    console_error, console_log, durable_object, Delay, DurableObject, Env, Method, Request,
+    Response, Result, ScheduledTime, SqlStorage, SqlStorageValue, State,
 };
 
 /// Binding of the D1 database that holds the logs.
 pub const DB_BINDING: &str = "LOGS_DB";
-/// The firehose table.
-pub const LOGS_TABLE: &str = "logs";
 /// Most flushes one alarm run makes before yielding to a fresh alarm.
 const MAX_FLUSHES_PER_ALARM: u32 = 10;
 /// A flush reads at most this many batches' worth of rows into one D1 round trip.
@@ -82,6 +83,9 @@ pub struct LogBatcher {
     load: Cell<Option<Load>>,
     /// A registration in the `shards` directory is under way: ingests meanwhile start no other.
     registering: Rc<Cell<bool>>,
+    /// `tables::schemas_hash` of the configuration whose tables this instance has checked (and
+    /// migrated if needed); flushes skip the check while it matches.
+    schemas_checked: RefCell<Option<String>>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +152,7 @@ impl DurableObject for LogBatcher {
             alarm: Cell::new(None),
             load: Cell::new(None),
             registering: Rc::new(Cell::new(false)),
+            schemas_checked: RefCell::new(None),
         }
     }
 
@@ -177,7 +182,21 @@ impl DurableObject for LogBatcher {
     async fn alarm(&self) -> Result<Response> {
         // The alarm that woke us is spent; whatever is set from here on is a new one.
         self.alarm.set(Some(None));
-        let config = self.config();
+        let config = match self.config() {
+            Ok(c) => c,
+            Err(e) => {
+                // Flushing with some other configuration could skip routes; keep every row
+                // (no attempt counted) until a deployment fixes it.
+                console_error!("LogBatcher: not flushing: {e}");
+                let later = now_ms() + Config::default().retry_max_ms as i64;
+                self.sql().exec(
+                    "UPDATE stats SET last_error = ?1, last_error_at = ?2",
+                    vec![SqlStorageValue::from(e), now_ms().into()],
+                )?;
+                self.set_alarm(later).await?;
+                return Response::ok("configuration invalid; not flushed");
+            }
+        };
         let policy = policy(&config);
         let mut retry_at = None;
         for _ in 0..MAX_FLUSHES_PER_ALARM {
@@ -224,15 +243,40 @@ impl LogBatcher {
         self.state.storage().sql()
     }
 
-    fn config(&self) -> Config {
-        crate::http::load_config(&self.env).unwrap_or_default()
+    fn config(&self) -> std::result::Result<Config, String> {
+        crate::http::load_config(&self.env).map_err(|e| e.to_string())
+    }
+
+    /// Brings the log tables up to date with the configured routes, once per configuration per
+    /// instance (`schemas_checked`).
+    async fn ensure_schemas(
+        &self,
+        db: &worker::D1Database,
+        routes: &Routes,
+    ) -> std::result::Result<(), String> {
+        let tables = routes.tables();
+        let hash = schemas_hash(&tables);
+        if self.schemas_checked.borrow().as_deref() == Some(hash.as_str()) {
+            return Ok(());
+        }
+        let migrated = ensure_schemas(db, &tables, now_ms())
+            .await
+            .map_err(|e| e.to_string())?;
+        if !migrated.is_empty() {
+            console_log!("LogBatcher: migrated log tables {migrated:?}");
+        }
+        *self.schemas_checked.borrow_mut() = Some(hash);
+        Ok(())
     }
 
     /// Buffers a JSON array of rows. The insert is synchronous SQLite; the runtime holds our
     /// response until it is durable, so answering 200 means "kept".
     async fn ingest(&self, body: &str, q: IngestQuery) -> Result<Response> {
         let now = now_ms();
-        let config = self.config();
+        let config = match self.config() {
+            Ok(c) => c,
+            Err(e) => return Response::error(e, 503),
+        };
         let policy = policy(&config);
         // Fault injection first, so a request refused below can still change it.
         if let Some(n) = q.d1_fail {
@@ -361,20 +405,57 @@ impl LogBatcher {
 
         let db = self.env.d1(DB_BINDING)?;
         let db = &db;
-        let sql = insert_sql(LOGS_TABLE);
+        let routes = &config.routes;
+        // A schema that cannot be brought up to date fails the flush like a failed write: the
+        // rows count an attempt and stay (or reach dead letters), never a table that lacks them.
+        let schema_error = if injected {
+            None
+        } else {
+            self.ensure_schemas(db, routes).await.err()
+        };
+        let firehose_sql = insert_sql(&routes.firehose_table, &COLUMNS);
+        let route_sqls: Vec<String> = routes
+            .routes
+            .iter()
+            .map(|r| {
+                let names: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
+                insert_sql(&r.table, &names)
+            })
+            .collect();
         let texts: Vec<&str> = rows.iter().map(|r| r.row.as_str()).collect();
+        // For each route, the rows it receives (index into `texts`, route row), in row order.
+        let projected = routes.project(&texts);
         let statements = Cell::new(0i64);
         let write = |range: Range<usize>| {
-            let prepared: Result<Vec<_>> = chunk_rows(&texts[range], MAX_PARAM_BYTES)
+            let mut prepared: Vec<Result<_>> = chunk_rows(&texts[range.clone()], MAX_PARAM_BYTES)
                 .into_iter()
-                .map(|chunk| db.prepare(&sql).bind(&[JsValue::from_str(&chunk)]))
+                .map(|chunk| db.prepare(&firehose_sql).bind(&[JsValue::from_str(&chunk)]))
                 .collect();
+            for (sql, rows) in route_sqls.iter().zip(&projected) {
+                let lo = rows.partition_point(|(i, _)| *i < range.start);
+                let hi = rows.partition_point(|(i, _)| *i < range.end);
+                let route_rows: Vec<&str> = rows[lo..hi].iter().map(|(_, r)| r.as_str()).collect();
+                prepared.extend(
+                    chunk_rows(&route_rows, MAX_PARAM_BYTES)
+                        .into_iter()
+                        .map(|chunk| db.prepare(sql).bind(&[JsValue::from_str(&chunk)])),
+                );
+            }
             let statements = &statements;
+            let schema_error = schema_error.clone();
             async move {
                 if injected {
                     return Err(INJECTED_FAILURE.to_string());
                 }
-                let prepared = prepared.map_err(|e| e.to_string())?;
+                if let Some(e) = schema_error {
+                    return Err(e);
+                }
+                // One D1 batch is one transaction: an entry lands in the firehose and in all of
+                // its routes, or nowhere.
+                let prepared: Vec<_> = prepared
+                    .into_iter()
+                    .collect::<Result<_>>()
+                    .map_err(|e| e.to_string())?;
                 statements.set(statements.get() + prepared.len() as i64);
                 for result in db.batch(prepared).await.map_err(|e| format!("D1: {e}"))? {
                     if let Some(e) = result.error() {
@@ -429,7 +510,10 @@ impl LogBatcher {
                 ],
             )?;
         }
-        let dead_lettered = match self.dead_letter(&dead, stats.shard.as_deref(), now).await {
+        let dead_lettered = match self
+            .dead_letter(&dead, stats.shard.as_deref(), &routes.firehose_table, now)
+            .await
+        {
             Ok(n) => n,
             Err(e) => {
                 // The rows stay (out of attempts): the next flush writes them again, and
@@ -469,6 +553,7 @@ impl LogBatcher {
         &self,
         dead: &[(i64, FailedRow)],
         shard: Option<&str>,
+        table: &str,
         now: i64,
     ) -> Result<usize> {
         if dead.is_empty() {
@@ -477,7 +562,7 @@ impl LogBatcher {
         let kv = self.env.kv(DEAD_LETTER_BINDING)?;
         let shard = shard.unwrap_or("unknown");
         let failed: Vec<FailedRow> = dead.iter().map(|(_, r)| r.clone()).collect();
-        for record in dead_letter::records(&failed, shard, LOGS_TABLE, now, MAX_RECORD_BYTES) {
+        for record in dead_letter::records(&failed, shard, table, now, MAX_RECORD_BYTES) {
             let random =
                 random_bytes::<6>().map_err(|e| worker::Error::RustError(e.to_string()))?;
             let key = dead_letter::record_key(now, shard, random);

@@ -54,6 +54,8 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
         (["apps", id], Method::Get) => api::apps::get(req, ctx, id).await,
         (["apps", id], Method::Delete) => api::apps::delete(req, ctx, id).await,
         (["apps", _], _) => not_allowed("GET, DELETE"),
+        (["apps", id, "prune"], Method::Post) => api::prune::post(req, ctx, id).await,
+        (["apps", _, "prune"], _) => not_allowed("POST"),
         (["admin", "status"], Method::Get) => api::admin::status(req, ctx).await,
         (["admin", "status"], _) => not_allowed("GET"),
         (["admin", "dead-letters"], Method::Get) => api::admin::list(req, ctx).await,

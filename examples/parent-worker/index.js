@@ -6,8 +6,9 @@
 //
 // With FIXTURE_MODE = "true" (tests/fixtures/parent.toml only) it also serves as the end-to-end
 // test fixture: the test client picks the log headers per request (X-Fixture-Log-* become
-// X-Log-*), and /_logger/* reaches the logger's own API through the binding, because one
-// `wrangler dev` session serves only its first worker on the port.
+// X-Log-*), /_logger/* reaches the logger's own API through the binding, because one
+// `wrangler dev` session serves only its first worker on the port, and /_logger_cron runs the
+// logger's cron handler (retention) through the binding.
 
 export default {
   async fetch(request, env, ctx) {
@@ -17,6 +18,10 @@ export default {
     if (fixture && url.pathname.startsWith("/_logger/")) {
       const target = new URL(url.pathname.slice("/_logger".length) + url.search, "https://logger");
       return env.LOGGER.fetch(new Request(target, request));
+    }
+    if (fixture && url.pathname === "/_logger_cron") {
+      const result = await env.LOGGER.scheduled({ cron: url.searchParams.get("cron") ?? "17 * * * *" });
+      return Response.json(result);
     }
 
     const response = Response.json({ ok: true, served: url.pathname });

@@ -1,7 +1,8 @@
 //! `/admin`: the operator's view of the pipeline (`X-Admin-Key`).
 //!
 //! - `GET /admin/status`: per-shard pending count and oldest pending age, dead-letter count,
-//!   last flush error and time, totals of accepted/flushed/dead-lettered.
+//!   last flush error and time, totals of accepted/flushed/dead-lettered, and every log table
+//!   (schema hash configured and recorded, retention, last prune and rows pruned).
 //! - `GET /admin/dead-letters?limit=&cursor=`: records, oldest first, paged.
 //! - `GET /admin/dead-letters/:key`, `DELETE /admin/dead-letters/:key`.
 //! - `POST /admin/dead-letters/:key/replay`, `POST /admin/dead-letters/replay` (a page at a time):
@@ -254,6 +255,9 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         }
     }
     let (dl_records, dl_rows) = dead_letter_count(&store(ctx)?).await?;
+    let tables = crate::tables::status(&db, &ctx.config.routes.tables())
+        .await
+        .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
     Ok(ok(
         200,
         json!({
@@ -264,6 +268,7 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
             "dead_letters": { "records": dl_records, "rows": dl_rows },
             "last_flush_at": last_flush_at,
             "last_flush_error": last_error.map(|(at, e, shard)| json!({ "at": at, "error": e, "shard": shard })),
+            "tables": tables,
             "totals": {
                 "accepted": accepted,
                 "flushed": flushed,

@@ -6,3 +6,4 @@ pub mod apps;
 pub mod forwarded;
 pub mod health;
 pub mod logs;
+pub mod prune;

@@ -272,7 +272,8 @@ impl Logger {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Ok(r) = self.try_get("/_logger/health") {
-                if r.status == 200 {
+                // A logger with an invalid configuration is up, and says so on every request.
+                if r.status == 200 || r.code() == "CONFIG_INVALID" {
                     return true;
                 }
             }
@@ -317,6 +318,78 @@ impl Logger {
     pub fn restart(&mut self) {
         self.stop("TERM");
         self.spawn();
+    }
+
+    /// Starts the session again on the same persisted state with other logger vars (a new
+    /// deployment of a changed configuration).
+    pub fn restart_with(&mut self, opts: Options) {
+        self.stop("TERM");
+        let dir = self.config.parent().unwrap().to_path_buf();
+        self.config = logger_config(&dir, &opts);
+        self.spawn();
+    }
+
+    /// Runs the logger's cron handler (the hourly retention run) and waits until it finished.
+    pub fn cron(&self) {
+        let r = self.parent("GET", "/_logger_cron", &[], None);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.body["outcome"], "ok", "{r:?}\n{}", self.log_text());
+    }
+
+    /// Polls `probe` until it returns `Some`, or fails after `timeout` with `what` and the
+    /// last value seen.
+    pub fn wait_until<T: std::fmt::Debug>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut probe: impl FnMut() -> Result<T, String>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match probe() {
+                Ok(v) => return v,
+                Err(seen) if Instant::now() > deadline => panic!(
+                    "{what}: not within {timeout:?}; last seen: {seen}\n{}",
+                    self.log_text()
+                ),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Polls until `table` holds exactly `n` rows of `app_id`, and returns them oldest first.
+    pub fn wait_for_table(
+        &self,
+        table: &str,
+        app_id: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<Map<String, Value>> {
+        self.wait_until(&format!("{n} rows of {app_id} in {table}"), timeout, || {
+            let rows = self.table_rows(table, app_id);
+            if rows.len() == n {
+                Ok(rows)
+            } else {
+                Err(format!("{} rows: {rows:#?}", rows.len()))
+            }
+        })
+    }
+
+    /// The rows of `app_id` in `table` (a name from the test itself), oldest first.
+    pub fn table_rows(&self, table: &str, app_id: &str) -> Vec<Map<String, Value>> {
+        if self
+            .query(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                &[&table],
+            )
+            .is_empty()
+        {
+            return Vec::new();
+        }
+        self.query(
+            &format!("SELECT * FROM \"{table}\" WHERE app_id = ?1 ORDER BY timestamp, id"),
+            &[&app_id],
+        )
     }
 
     pub fn log_text(&self) -> String {

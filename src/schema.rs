@@ -1,0 +1,510 @@
+//! Table schemas of log tables: their DDL, a stable hash, and the migration from what exists.
+//!
+//! A log table (the firehose or a route's table) is described by a [`TableSchema`]: columns with
+//! SQL types and constraints, and indexes. Its hash is recorded in D1's `log_tables`; when the
+//! configured schema hashes differently, [`TableSchema::migration`] gives the statements that bring
+//! the table up to date: `CREATE TABLE IF NOT EXISTS`, `ALTER TABLE ... ADD COLUMN` for each
+//! missing column, `CREATE INDEX IF NOT EXISTS`. Columns are never dropped or changed, so rows
+//! stay. Every statement is safe to run twice and concurrently: the only one that can fail because
+//! another migration got there first is ADD COLUMN ("duplicate column name", see [`is_benign`]).
+//!
+//! Every name spliced into SQL is a checked identifier (`flush::is_identifier`) and is quoted
+//! besides, so a column called `order` works. Does not run SQL (`tables` does).
+
+use crate::entry::COLUMNS;
+use crate::flush::is_identifier;
+
+/// Metadata table: one row per log table with its recorded schema hash and pruning history.
+pub const META_TABLE: &str = "log_tables";
+
+/// Tables the logger owns besides log tables; no route may use these names.
+pub const RESERVED_TABLES: [&str; 3] = ["shards", META_TABLE, "d1_migrations"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    Text,
+    Integer,
+    Real,
+}
+
+impl SqlType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqlType::Text => "TEXT",
+            SqlType::Integer => "INTEGER",
+            SqlType::Real => "REAL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SqlType> {
+        match s.to_ascii_uppercase().as_str() {
+            "TEXT" => Some(SqlType::Text),
+            "INTEGER" => Some(SqlType::Integer),
+            "REAL" => Some(SqlType::Real),
+            _ => None,
+        }
+    }
+}
+
+/// The firehose columns' types and constraints, in `entry::COLUMNS` order.
+const FIREHOSE: [(SqlType, &str); 32] = {
+    use SqlType::{Integer as I, Text as T};
+    [
+        (T, "PRIMARY KEY"),
+        (I, "NOT NULL"),
+        (I, "NOT NULL"),
+        (T, "NOT NULL"),
+        (
+            T,
+            "NOT NULL CHECK (level IN ('DEBUG', 'INFO', 'WARN', 'ERROR'))",
+        ),
+        (T, "NOT NULL"),
+        (T, ""),
+        (T, "NOT NULL CHECK (source IN ('binding', 'rest'))"),
+        (T, "NOT NULL"),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (I, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+        (T, ""),
+    ]
+};
+
+/// The SQL type of a firehose column.
+pub fn catalogue_type(column: &str) -> Option<SqlType> {
+    let i = COLUMNS.iter().position(|c| *c == column)?;
+    Some(FIREHOSE[i].0)
+}
+
+/// Columns every route table has, first, whatever the route lists: the key that makes flushes
+/// idempotent, the time retention prunes by, and the app a manual prune selects.
+pub const ROUTE_KEY_COLUMNS: [&str; 3] = ["id", "timestamp", "app_id"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnDef {
+    pub name: String,
+    pub ty: SqlType,
+    /// Constraints written at CREATE TABLE time ("" for none).
+    pub constraint: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: String,
+    pub columns: Vec<String>,
+    /// A partial index's condition (fixed text, never from configuration).
+    pub partial: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSchema {
+    pub table: String,
+    pub columns: Vec<ColumnDef>,
+    pub indexes: Vec<IndexDef>,
+}
+
+fn quote(name: &str) -> String {
+    assert!(is_identifier(name), "{name:?} is not an identifier");
+    format!("\"{name}\"")
+}
+
+/// The name of the index on `columns` of `table`.
+pub fn index_name(table: &str, suffix: &str) -> String {
+    format!("idx_{table}_{suffix}")
+}
+
+impl TableSchema {
+    /// The firehose table: every logged column, with the constraints of `migrations/0001`.
+    pub fn firehose(table: &str) -> TableSchema {
+        let columns = COLUMNS
+            .iter()
+            .zip(FIREHOSE)
+            .map(|(name, (ty, constraint))| ColumnDef {
+                name: name.to_string(),
+                ty,
+                constraint,
+            })
+            .collect();
+        let idx = |suffix: &str, cols: &[&str], partial| IndexDef {
+            name: index_name(table, suffix),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            partial,
+        };
+        TableSchema {
+            table: table.to_string(),
+            columns,
+            indexes: vec![
+                idx("app_time", &["app_id", "timestamp"], None),
+                idx("level_time", &["level", "timestamp"], None),
+                idx(
+                    "request_id",
+                    &["request_id"],
+                    Some("request_id IS NOT NULL"),
+                ),
+                idx("time", &["timestamp"], None),
+            ],
+        }
+    }
+
+    /// The schema's identity: table, columns with types and constraints, and indexes, in order.
+    /// 16 hex digits of SHA-256 over a canonical text, so it is stable across releases.
+    pub fn hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut canonical = format!("table {}\n", self.table);
+        for c in &self.columns {
+            canonical.push_str(&format!(
+                "column {} {} {}\n",
+                c.name,
+                c.ty.as_str(),
+                c.constraint
+            ));
+        }
+        for i in &self.indexes {
+            canonical.push_str(&format!(
+                "index {} {} {}\n",
+                i.name,
+                i.columns.join(","),
+                i.partial.unwrap_or("")
+            ));
+        }
+        let digest = Sha256::digest(canonical.as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn create_sql(&self) -> String {
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                format!("{} {} {}", quote(&c.name), c.ty.as_str(), c.constraint)
+                    .trim_end()
+                    .to_string()
+            })
+            .collect();
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} ({})",
+            quote(&self.table),
+            cols.join(", ")
+        )
+    }
+
+    /// ADD COLUMN takes the type only: SQLite cannot add a NOT NULL column without a default,
+    /// and the key columns that carry constraints exist from CREATE TABLE on.
+    pub fn add_column_sql(&self, c: &ColumnDef) -> String {
+        format!(
+            "ALTER TABLE {} ADD COLUMN {} {}",
+            quote(&self.table),
+            quote(&c.name),
+            c.ty.as_str()
+        )
+    }
+
+    pub fn index_sql(&self) -> Vec<String> {
+        self.indexes
+            .iter()
+            .map(|i| {
+                let cols: Vec<String> = i.columns.iter().map(|c| quote(c)).collect();
+                let mut sql = format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                    quote(&i.name),
+                    quote(&self.table),
+                    cols.join(", ")
+                );
+                if let Some(cond) = i.partial {
+                    sql.push_str(" WHERE ");
+                    sql.push_str(cond);
+                }
+                sql
+            })
+            .collect()
+    }
+
+    /// The statement that lists the table's existing columns (`name` is the column to read).
+    pub fn columns_sql(&self) -> String {
+        format!("PRAGMA table_info({})", quote(&self.table))
+    }
+
+    /// Statements that bring the table from `existing` columns (empty: no table yet) to this
+    /// schema. Existing columns are kept whatever their type; missing ones are added.
+    pub fn migration(&self, existing: &[String]) -> Vec<String> {
+        let mut out = vec![self.create_sql()];
+        if !existing.is_empty() {
+            out.extend(
+                self.columns
+                    .iter()
+                    .filter(|c| !existing.iter().any(|e| e.eq_ignore_ascii_case(&c.name)))
+                    .map(|c| self.add_column_sql(c)),
+            );
+        }
+        out.extend(self.index_sql());
+        out
+    }
+
+    /// Column names, in order.
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+}
+
+/// Whether a failed migration statement means another migration already did the work.
+pub fn is_benign(error: &str) -> bool {
+    error.contains("duplicate column name")
+}
+
+/// Whether a route may use `table`: an identifier that is not one of the logger's own tables
+/// nor a name SQLite or D1 keep for themselves.
+pub fn table_name_error(table: &str) -> Option<String> {
+    if !is_identifier(table) {
+        return Some(format!(
+            "{table:?} is not a table name (lower-case letters, digits and '_', starting with a letter or '_', at most 64)"
+        ));
+    }
+    if RESERVED_TABLES.contains(&table) || table.starts_with("sqlite_") || table.starts_with("_cf_")
+    {
+        return Some(format!("{table:?} is reserved for the logger or D1"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    fn route_like() -> TableSchema {
+        TableSchema {
+            table: "errors".into(),
+            columns: vec![
+                ColumnDef {
+                    name: "id".into(),
+                    ty: SqlType::Text,
+                    constraint: "PRIMARY KEY",
+                },
+                ColumnDef {
+                    name: "timestamp".into(),
+                    ty: SqlType::Integer,
+                    constraint: "NOT NULL",
+                },
+                ColumnDef {
+                    name: "order".into(),
+                    ty: SqlType::Text,
+                    constraint: "",
+                },
+            ],
+            indexes: vec![IndexDef {
+                name: index_name("errors", "time"),
+                columns: vec!["timestamp".into()],
+                partial: None,
+            }],
+        }
+    }
+
+    fn columns(db: &Connection, table: &str) -> Vec<(String, String, i64, i64)> {
+        let mut stmt = db
+            .prepare(&format!("PRAGMA table_info(\"{table}\")"))
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(5)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn indexes(db: &Connection, table: &str) -> Vec<String> {
+        let mut stmt = db
+            .prepare("SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([table], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn names(db: &Connection, s: &TableSchema) -> Vec<String> {
+        let mut stmt = db.prepare(&s.columns_sql()).unwrap();
+        stmt.query_map([], |r| r.get::<_, String>("name"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// What `tables::migrate` does, on SQLite: read columns, run each statement, tolerate benign.
+    fn migrate(db: &Connection, s: &TableSchema, existing: Option<Vec<String>>) {
+        let existing = existing.unwrap_or_else(|| names(db, s));
+        for sql in s.migration(&existing) {
+            if let Err(e) = db.execute(&sql, []) {
+                assert!(is_benign(&e.to_string()), "{sql}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_generated_firehose_table_is_the_migrated_one() {
+        let migrated = Connection::open_in_memory().unwrap();
+        migrated
+            .execute_batch(include_str!("../migrations/0001_logs.sql"))
+            .unwrap();
+        migrated
+            .execute_batch(include_str!("../migrations/0003_log_tables.sql"))
+            .unwrap();
+        let generated = Connection::open_in_memory().unwrap();
+        let s = TableSchema::firehose("logs");
+        migrate(&generated, &s, None);
+        assert_eq!(columns(&migrated, "logs"), columns(&generated, "logs"));
+        let norm = |v: Vec<String>| -> Vec<String> {
+            v.iter()
+                .map(|s| {
+                    s.replace('"', "")
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect()
+        };
+        assert_eq!(
+            norm(indexes(&migrated, "logs")),
+            norm(indexes(&generated, "logs"))
+        );
+        // Migrating the migrated table changes nothing.
+        migrate(&migrated, &s, None);
+        assert_eq!(columns(&migrated, "logs"), columns(&generated, "logs"));
+    }
+
+    #[test]
+    fn a_new_table_is_created_with_its_indexes() {
+        let s = route_like();
+        let m = s.migration(&[]);
+        assert!(m[0].starts_with("CREATE TABLE IF NOT EXISTS \"errors\""));
+        assert!(
+            m[0].contains("\"order\" TEXT"),
+            "keywords are quoted: {}",
+            m[0]
+        );
+        assert!(m.iter().all(|x| !x.contains("ALTER")));
+        let db = Connection::open_in_memory().unwrap();
+        migrate(&db, &s, None);
+        assert_eq!(names(&db, &s), vec!["id", "timestamp", "order"]);
+        assert_eq!(indexes(&db, "errors").len(), 1);
+    }
+
+    #[test]
+    fn new_columns_are_added_and_rows_stay() {
+        let db = Connection::open_in_memory().unwrap();
+        let v1 = route_like();
+        migrate(&db, &v1, None);
+        db.execute("INSERT INTO errors VALUES ('a', 1, 'x')", [])
+            .unwrap();
+        let mut v2 = v1.clone();
+        v2.columns.push(ColumnDef {
+            name: "user_id".into(),
+            ty: SqlType::Integer,
+            constraint: "",
+        });
+        let m = v2.migration(&names(&db, &v2));
+        assert!(m.contains(&"ALTER TABLE \"errors\" ADD COLUMN \"user_id\" INTEGER".to_string()));
+        migrate(&db, &v2, None);
+        let row: (String, i64, String, Option<i64>) = db
+            .query_row("SELECT * FROM errors", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(row, ("a".into(), 1, "x".into(), None));
+    }
+
+    #[test]
+    fn migrating_twice_or_concurrently_is_harmless() {
+        let db = Connection::open_in_memory().unwrap();
+        let v1 = route_like();
+        migrate(&db, &v1, None);
+        let mut v2 = v1.clone();
+        v2.columns.push(ColumnDef {
+            name: "user_id".into(),
+            ty: SqlType::Text,
+            constraint: "",
+        });
+        // Two shards read the columns before either altered the table.
+        let stale = names(&db, &v1);
+        migrate(&db, &v2, Some(stale.clone()));
+        migrate(&db, &v2, Some(stale));
+        migrate(&db, &v2, None);
+        assert_eq!(names(&db, &v2), vec!["id", "timestamp", "order", "user_id"]);
+    }
+
+    #[test]
+    fn columns_are_never_dropped() {
+        let db = Connection::open_in_memory().unwrap();
+        let v1 = route_like();
+        migrate(&db, &v1, None);
+        let mut v2 = v1.clone();
+        v2.columns.pop();
+        assert!(v2
+            .migration(&names(&db, &v2))
+            .iter()
+            .all(|s| !s.contains("DROP")));
+        migrate(&db, &v2, None);
+        assert_eq!(names(&db, &v1).len(), 3);
+    }
+
+    #[test]
+    fn the_hash_is_stable_and_changes_with_the_schema() {
+        // Pinned: a changed hash would make every deployment migrate again.
+        assert_eq!(TableSchema::firehose("logs").hash(), "ea88fcc3c4b121f3");
+        assert_eq!(route_like().hash(), "0484820d876b250c");
+        let mut other = route_like();
+        other.columns[2].ty = SqlType::Integer;
+        assert_ne!(other.hash(), route_like().hash());
+        let mut renamed = route_like();
+        renamed.table = "errors2".into();
+        assert_ne!(renamed.hash(), route_like().hash());
+        let mut indexed = route_like();
+        indexed.indexes.clear();
+        assert_ne!(indexed.hash(), route_like().hash());
+    }
+
+    #[test]
+    fn table_names_are_checked_identifiers_and_not_reserved() {
+        assert_eq!(table_name_error("errors"), None);
+        assert!(table_name_error("log_tables").unwrap().contains("reserved"));
+        assert!(table_name_error("sqlite_master")
+            .unwrap()
+            .contains("reserved"));
+        assert!(table_name_error("_cf_kv").unwrap().contains("reserved"));
+        assert!(table_name_error("x; DROP TABLE logs")
+            .unwrap()
+            .contains("not a table name"));
+        assert!(table_name_error("Errors").is_some());
+    }
+
+    #[test]
+    #[should_panic(expected = "not an identifier")]
+    fn sql_is_never_built_from_an_unchecked_name() {
+        let mut s = route_like();
+        s.columns[2].name = "a\" TEXT); DROP TABLE logs; --".into();
+        s.create_sql();
+    }
+
+    #[test]
+    fn catalogue_types_cover_every_column() {
+        assert_eq!(catalogue_type("asn"), Some(SqlType::Integer));
+        assert_eq!(catalogue_type("timestamp"), Some(SqlType::Integer));
+        assert_eq!(catalogue_type("message"), Some(SqlType::Text));
+        assert_eq!(catalogue_type("nope"), None);
+    }
+}
