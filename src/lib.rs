@@ -20,18 +20,25 @@
 //! - `dead_letter`: dead-letter records, their keys and size split.
 //! - `debug`: `X-Debug-Flags` fault injection (only with `DEBUG_FLAGS=true`).
 //! - `error`: the API error type, its codes and statuses.
+//! - `filter`: declarative route filters (fields, operators, all/any/not) and their evaluation.
+//! - `route`: the firehose and `LOG_ROUTES`: parsing, route tables' columns, typed route rows.
+//! - `schema`: log table DDL, schema hashes, migrations that only add.
+//! - `retention`: when a table is due for pruning, cut-offs, chunked delete statements.
 //!
 //! Imperative shell:
 //! - `router`: dispatch; `api::*`: one module per HTTP resource; `http`: envelope and helpers.
 //! - `registry`: the app registry in KV. `ingest`: delivery to LogBatchers.
 //! - `log_batcher`: the Durable Object (durable buffer, alarm, flush to D1, retries, dead letters,
 //!   backpressure). `api::admin`: status and the dead-letter operator API.
+//! - `tables`: schema migration, retention runs and app prunes against D1. `cron`: the
+//!   scheduled handler (retention). `api::prune`: `POST /apps/:app_id/prune`.
 //!
 //! # The path of a log
 //! `router` → `api::forwarded` or `api::logs` (authenticate with `registry`, build entries with
 //! `enrich`/`rest`, pick shards with `shard`) → `ingest::deliver` → `LogBatcher::ingest` (SQLite
-//! buffer, alarm per `batch`) → `LogBatcher::alarm` → D1 `logs` via `flush` (failing rows:
-//! `poison` → retries → `dead_letter` in KV → `api::admin` replay).
+//! buffer, alarm per `batch`) → `LogBatcher::alarm` → D1 `logs` and the matching route tables
+//! via `route` and `flush` (failing rows: `poison` → retries → `dead_letter` in KV →
+//! `api::admin` replay). Later, `cron` → `tables::run_retention` prunes by `retention`.
 
 pub mod apps;
 pub mod batch;

@@ -6,13 +6,17 @@
 //! every flush: the batching policy (`batch`) only moves it. A flush deletes exactly the rows it
 //! wrote, so entries that arrive meanwhile stay for the next one.
 //!
+//! A flush writes each row to the firehose and to every route whose filter matches it (`route`),
+//! in one D1 batch per range (one transaction), after bringing the log tables' schemas up to date
+//! once per configuration (`tables::ensure_schemas`).
+//!
 //! When a write fails, the failed range is bisected (`poison`) so good rows still land; rows that
 //! fail keep an attempt count and are retried with exponential backoff; after `MAX_RETRIES` they
 //! move to the dead-letter KV namespace, and leave the buffer only once that write succeeded.
 //! A shard over `MAX_BUFFERED_ENTRIES`/`_BYTES` refuses new entries (503 `BACKPRESSURE`).
 //!
-//! Does not decide when to flush (`batch`), build SQL (`flush`) or format dead letters
-//! (`dead_letter`).
+//! Does not decide when to flush (`batch`), route rows (`route`), build SQL (`flush`, `schema`)
+//! or format dead letters (`dead_letter`).
 
 use crate::batch::{BatchPolicy, Load};
 use crate::config::Config;
@@ -40,6 +44,9 @@ pub const DB_BINDING: &str = "LOGS_DB";
 const MAX_FLUSHES_PER_ALARM: u32 = 10;
 /// A flush reads at most this many batches' worth of rows into one D1 round trip.
 const BATCHES_PER_FLUSH: u32 = 10;
+/// While the configuration is invalid, the alarm looks again this often (the retry settings are
+/// part of what cannot be read).
+const CONFIG_RETRY_MS: i64 = 10_000;
 /// Message of the failure `X-Debug-Flags: d1_fail` injects.
 pub const INJECTED_FAILURE: &str = "injected D1 failure (X-Debug-Flags d1_fail)";
 
@@ -188,7 +195,7 @@ impl DurableObject for LogBatcher {
                 // Flushing with some other configuration could skip routes; keep every row
                 // (no attempt counted) until a deployment fixes it.
                 console_error!("LogBatcher: not flushing: {e}");
-                let later = now_ms() + Config::default().retry_max_ms as i64;
+                let later = now_ms() + CONFIG_RETRY_MS;
                 self.sql().exec(
                     "UPDATE stats SET last_error = ?1, last_error_at = ?2",
                     vec![SqlStorageValue::from(e), now_ms().into()],

@@ -227,18 +227,16 @@ fn adding_a_column_migrates_the_table_with_old_rows_intact_and_new_rows_filled()
     );
     assert!(shards[0]["n"].as_i64().unwrap() > 1, "{shards:?}");
 
-    assert_eq!(
-        column_names(&logger, "audit"),
-        [
-            "id",
-            "timestamp",
-            "app_id",
-            "level",
-            "message",
-            "user_id",
-            "source"
-        ]
-    );
+    let v2_columns = [
+        "id",
+        "timestamp",
+        "app_id",
+        "level",
+        "message",
+        "user_id",
+        "source",
+    ];
+    assert_eq!(column_names(&logger, "audit"), v2_columns);
     for row in &rows {
         let m = row["message"].as_str().unwrap();
         match m {
@@ -263,19 +261,7 @@ fn adding_a_column_migrates_the_table_with_old_rows_intact_and_new_rows_filled()
     }
     let meta = log_table(&logger, "audit");
     assert_ne!(meta["schema_hash"], hash_v1, "the new schema is recorded");
-    assert_eq!(
-        meta["columns"],
-        json!([
-            "id",
-            "timestamp",
-            "app_id",
-            "level",
-            "message",
-            "user_id",
-            "source"
-        ])
-        .to_string()
-    );
+    assert_eq!(meta["columns"], json!(v2_columns).to_string());
     // The firehose kept every entry.
     assert_eq!(logger.wait_for_table("logs", &app, 42, LAND).len(), 42);
 }
@@ -472,4 +458,34 @@ fn an_invalid_route_configuration_refuses_logs_with_config_invalid() {
 
     let rows = logger.query("SELECT count(*) AS n FROM logs", &[]);
     assert_eq!(rows[0]["n"], 0, "nothing was accepted");
+}
+
+#[test]
+fn entries_buffered_when_an_invalid_configuration_is_deployed_land_once_it_is_fixed() {
+    let good = json!([{"name": "copy", "columns": ["message"]}]);
+    let mut logger = Logger::start_with(routes(good.clone()).var("BATCH_INTERVAL_MS", 8_000));
+    let app = unique("fixcfg");
+    let key = logger.create_app(&app);
+    let r = logger.post_logs(&key, &json!({"logs": [{"message": "a"}, {"message": "b"}]}));
+    assert_eq!(r.status, 202, "{r:?}");
+
+    // Deployed before the alarm flushed: the LogBatcher keeps the rows rather than flushing them
+    // without the routes it cannot read.
+    logger.restart_with(routes(
+        json!([{"name": "copy", "columns": ["message"], "retention_days": "30"}]),
+    ));
+    logger.wait_until("the LogBatcher refused to flush", LAND, || {
+        let log = logger.log_text();
+        if log.contains("LogBatcher: not flushing") && log.contains("retention_days") {
+            Ok(())
+        } else {
+            Err("no refusal in the log yet".to_string())
+        }
+    });
+    assert!(logger.table_rows("logs", &app).is_empty());
+
+    logger.restart_with(routes(good));
+    let rows = logger.wait_for_table("copy", &app, 2, LAND);
+    assert_eq!(messages(&rows), ["a", "b"]);
+    assert_eq!(logger.table_rows("logs", &app).len(), 2);
 }
