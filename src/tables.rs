@@ -33,8 +33,8 @@ fn num(n: i64) -> JsValue {
 struct Recorded {
     table_name: String,
     schema_hash: Option<String>,
-    last_pruned_at: Option<f64>,
-    prune_pending: Option<f64>,
+    last_pruned_at: Option<i64>,
+    prune_pending: Option<i64>,
 }
 
 async fn recorded(db: &D1Database) -> Result<Vec<Recorded>, DbError> {
@@ -177,8 +177,8 @@ pub async fn run_retention(
             .iter()
             .find(|r| &r.table_name == table)
             .map(|r| PruneState {
-                last_pruned_at: r.last_pruned_at.map(|v| v as i64),
-                pending: r.prune_pending.is_some_and(|p| p > 0.0),
+                last_pruned_at: r.last_pruned_at,
+                pending: r.prune_pending.is_some_and(|p| p > 0),
             })
             .unwrap_or_default();
         let Some(cutoff) = due(t.retention_days, t.pruning_interval_days, state, now) else {
