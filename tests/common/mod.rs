@@ -392,6 +392,35 @@ impl Logger {
         )
     }
 
+    /// Resident memory (VmRSS) of the whole session: node and workerd, every process in its group.
+    pub fn rss_bytes(&self) -> u64 {
+        let Some(group) = self.child.as_ref().map(|c| c.id()) else {
+            return 0;
+        };
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // Fields after the command name (which may hold spaces): state ppid pgrp ...
+            let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+                continue;
+            };
+            if rest.split(' ').nth(2).and_then(|g| g.parse::<u32>().ok()) != Some(group) {
+                continue;
+            }
+            let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+            if let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+            {
+                total += kb * 1024;
+            }
+        }
+        total
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -1,0 +1,501 @@
+//! The benchmark behind `scripts/bench`: the real worker under `wrangler dev` (workerd, local D1,
+//! KV and Durable Objects, a fresh `--persist-to`), load from this process over loopback, every
+//! acknowledged entry waited for in D1, and a table of figures (also written as JSON).
+//!
+//! Scenarios, side by side: REST batches at several sizes and concurrencies; forwarded requests
+//! through the parent fixture over the service binding (one log per request); the same pipeline
+//! with batching off (`MAX_BATCH_SIZE=1`) as the naive baseline; and a ceiling: the same rows
+//! inserted natively into a SQLite file in one transaction with the logger's own statement.
+//!
+//! `cargo run --release --example bench -- [--quick] [--out FILE] [--compare OLD.json]`
+//! (the worker must be built: `scripts/bench` does both).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{unique, Logger, Options, ADMIN_KEY};
+use d1_logger::entry::{new_id, LogEntry, RequestFields, Source, COLUMNS};
+use d1_logger::flush::{chunk_rows, insert_sql, MAX_PARAM_BYTES};
+use d1_logger::level::Level;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Longest a scenario sends; it stops earlier when its entries are sent.
+const SEND_LIMIT: Duration = Duration::from_secs(30);
+/// Longest the benchmark waits for acknowledged entries to land after sending.
+const LAND_LIMIT: Duration = Duration::from_secs(120);
+/// How often D1 is polled for new rows (the resolution of flush lag).
+const POLL: Duration = Duration::from_millis(25);
+
+#[derive(Clone, Copy)]
+enum Load {
+    Rest { batch: usize, concurrency: usize },
+    Forward { concurrency: usize },
+}
+
+struct Scenario {
+    name: &'static str,
+    load: Load,
+    entries: usize,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct Figures {
+    scenario: String,
+    pipeline: String,
+    acked: u64,
+    requests: u64,
+    send_s: f64,
+    entries_per_s: f64,
+    latency_p50_ms: f64,
+    latency_p95_ms: f64,
+    latency_p99_ms: f64,
+    lag_p50_ms: f64,
+    lag_p99_ms: f64,
+    rows: u64,
+    rows_per_acked: f64,
+    landed_s: f64,
+    d1_statements: i64,
+    statements_per_1000: f64,
+    peak_rss_mb: f64,
+    end_rss_mb: f64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn statements(logger: &Logger) -> i64 {
+    let r = logger.call("GET", "/admin/status", &[("x-admin-key", ADMIN_KEY)], None);
+    r.body["data"]["totals"]["d1_statements"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no status: {r:?}"))
+}
+
+/// Runs one scenario on `logger` with a fresh app, and returns its figures.
+fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
+    let app = unique("bench");
+    let key = logger.create_app(&app);
+    let statements_before = statements(logger);
+    let (batch, concurrency) = match s.load {
+        Load::Rest { batch, concurrency } => (batch, concurrency),
+        Load::Forward { concurrency } => (1, concurrency),
+    };
+    let requests = s.entries.div_ceil(batch);
+    // Bodies are made before the clock starts, so the client spends little CPU while it runs.
+    let bodies: Vec<Vec<u8>> = match s.load {
+        Load::Rest { .. } => (0..requests)
+            .map(|r| {
+                let logs: Vec<Value> = (0..batch)
+                    .map(|i| json!({"level": "info", "message": format!("bench {r}-{i}"), "context": {"n": i}}))
+                    .collect();
+                json!({ "logs": logs }).to_string().into_bytes()
+            })
+            .collect(),
+        Load::Forward { .. } => Vec::new(),
+    };
+
+    let next = AtomicUsize::new(0);
+    let acked = AtomicU64::new(0);
+    let latencies = Mutex::new(Vec::with_capacity(requests));
+    let sending = AtomicBool::new(true);
+    let expected = AtomicU64::new(u64::MAX);
+    let start = Instant::now();
+    let mut send_s = 0.0;
+    let (lags, peak_rss, landed_s) = std::thread::scope(|scope| {
+        // The poller: new rows of this app, their flush lag, and the runtime's memory.
+        let poller = scope.spawn(|| {
+            let mut lags = Vec::new();
+            let mut last_rowid = 0i64;
+            let mut peak = 0u64;
+            let mut deadline = None;
+            loop {
+                peak = peak.max(logger.rss_bytes());
+                let rows = logger.query(
+                    "SELECT rowid AS r, timestamp AS t FROM logs WHERE app_id = ?1 AND rowid > ?2 ORDER BY rowid",
+                    &[&app, &last_rowid],
+                );
+                let seen = now_ms();
+                for row in &rows {
+                    last_rowid = last_rowid.max(row["r"].as_i64().unwrap());
+                    lags.push((seen - row["t"].as_i64().unwrap()) as f64);
+                }
+                let want = expected.load(Ordering::SeqCst);
+                if lags.len() as u64 >= want {
+                    return (lags, peak, start.elapsed().as_secs_f64());
+                }
+                if !sending.load(Ordering::SeqCst) {
+                    let d = *deadline.get_or_insert(Instant::now() + LAND_LIMIT);
+                    if Instant::now() > d {
+                        return (lags, peak, f64::NAN);
+                    }
+                }
+                std::thread::sleep(POLL);
+            }
+        });
+        let workers: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (next, acked, latencies, bodies, key) =
+                    (&next, &acked, &latencies, &bodies, &key);
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= requests || start.elapsed() > SEND_LIMIT {
+                            break;
+                        }
+                        let t = Instant::now();
+                        let ok = match s.load {
+                            Load::Rest { .. } => {
+                                let r = logger.call(
+                                    "POST",
+                                    "/logs",
+                                    &[("x-api-key", key), ("content-type", "application/json")],
+                                    Some(&bodies[i]),
+                                );
+                                (r.status == 202)
+                                    .then(|| r.body["data"]["accepted"].as_u64().unwrap_or(0))
+                            }
+                            Load::Forward { .. } => {
+                                let msg = format!("bench fwd {i}");
+                                let r = logger.parent(
+                                    "GET",
+                                    &format!("/bench/page/{i}?q=1"),
+                                    &[("x-fixture-log-key", key), ("x-fixture-log-message", &msg)],
+                                    None,
+                                );
+                                (r.status == 200).then_some(1)
+                            }
+                        };
+                        mine.push(t.elapsed().as_secs_f64() * 1000.0);
+                        match ok {
+                            Some(n) => {
+                                acked.fetch_add(n, Ordering::SeqCst);
+                            }
+                            None => eprintln!("bench: request {i} refused"),
+                        }
+                    }
+                    latencies.lock().unwrap().extend(mine);
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        send_s = start.elapsed().as_secs_f64();
+        expected.store(acked.load(Ordering::SeqCst), Ordering::SeqCst);
+        sending.store(false, Ordering::SeqCst);
+        poller.join().unwrap()
+    });
+
+    let acked = acked.into_inner();
+    let rows = logger.query("SELECT count(*) AS n FROM logs WHERE app_id = ?1", &[&app])[0]["n"]
+        .as_i64()
+        .unwrap() as u64;
+    let d1_statements = statements(logger) - statements_before;
+    let mut latencies = latencies.into_inner().unwrap();
+    latencies.sort_by(f64::total_cmp);
+    let mut lags = lags;
+    lags.sort_by(f64::total_cmp);
+    let sent = latencies.len() as u64;
+    Figures {
+        scenario: s.name.to_string(),
+        pipeline: pipeline.to_string(),
+        acked,
+        requests: sent,
+        send_s,
+        entries_per_s: acked as f64 / send_s,
+        latency_p50_ms: percentile(&latencies, 50.0),
+        latency_p95_ms: percentile(&latencies, 95.0),
+        latency_p99_ms: percentile(&latencies, 99.0),
+        lag_p50_ms: percentile(&lags, 50.0),
+        lag_p99_ms: percentile(&lags, 99.0),
+        rows,
+        rows_per_acked: rows as f64 / acked.max(1) as f64,
+        landed_s,
+        d1_statements,
+        statements_per_1000: d1_statements as f64 * 1000.0 / acked.max(1) as f64,
+        peak_rss_mb: peak_rss as f64 / 1_048_576.0,
+        end_rss_mb: logger.rss_bytes() as f64 / 1_048_576.0,
+    }
+}
+
+/// The ceiling: the same rows, inserted natively into a SQLite file with the logger's statement,
+/// in one transaction.
+fn ceiling(entries: usize) -> Figures {
+    let dir = tempfile::tempdir().unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("ceiling.sqlite")).unwrap();
+    db.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+    db.execute_batch(include_str!("../migrations/0001_logs.sql"))
+        .unwrap();
+    db.execute_batch(include_str!("../migrations/0003_log_tables.sql"))
+        .unwrap();
+    let now = now_ms();
+    let rows: Vec<String> = (0..entries)
+        .map(|i| {
+            let mut random = [0u8; 16];
+            random[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            LogEntry {
+                id: new_id(now, random),
+                timestamp: now,
+                received_at: now,
+                app_id: "ceiling".into(),
+                level: Level::Info,
+                message: format!("bench {i}"),
+                request_id: None,
+                source: Source::Rest,
+                shard: "LOCAL-0".into(),
+                request: RequestFields::default(),
+                data: json!({"n": i}).as_object().cloned(),
+            }
+            .to_row_json()
+        })
+        .collect();
+    let sql = insert_sql("logs", &COLUMNS);
+    let start = Instant::now();
+    let tx = db.unchecked_transaction().unwrap();
+    let mut statements = 0;
+    for chunk in chunk_rows(&rows, MAX_PARAM_BYTES) {
+        tx.execute(&sql, [chunk]).unwrap();
+        statements += 1;
+    }
+    tx.commit().unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM logs", [], |r| r.get(0))
+        .unwrap();
+    Figures {
+        scenario: format!("{entries} rows, one transaction"),
+        pipeline: "sqlite-native".into(),
+        acked: entries as u64,
+        requests: 0,
+        send_s: secs,
+        entries_per_s: entries as f64 / secs,
+        rows: n as u64,
+        rows_per_acked: n as f64 / entries as f64,
+        landed_s: secs,
+        d1_statements: statements,
+        statements_per_1000: statements as f64 * 1000.0 / entries as f64,
+        latency_p50_ms: f64::NAN,
+        latency_p95_ms: f64::NAN,
+        latency_p99_ms: f64::NAN,
+        lag_p50_ms: f64::NAN,
+        lag_p99_ms: f64::NAN,
+        ..Figures::default()
+    }
+}
+
+fn wasm_size() -> (u64, u64) {
+    let path = common::root().join("build/index_bg.wasm");
+    let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let gz = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -c '{}' | wc -c", path.display()))
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0);
+    (raw, gz)
+}
+
+fn fmt(v: f64, digits: usize) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else {
+        format!("{v:.digits$}")
+    }
+}
+
+fn print_table(all: &[Figures]) {
+    println!(
+        "\n{:<15} {:<22} {:>8} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
+        "pipeline",
+        "scenario",
+        "acked",
+        "entries/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "lag p50",
+        "lag p99",
+        "stmt/1k",
+        "rows/ack",
+        "RSS MB",
+        "end MB"
+    );
+    for f in all {
+        println!(
+            "{:<15} {:<22} {:>8} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
+            f.pipeline,
+            f.scenario,
+            f.acked,
+            fmt(f.entries_per_s, 0),
+            fmt(f.latency_p50_ms, 1),
+            fmt(f.latency_p95_ms, 1),
+            fmt(f.latency_p99_ms, 1),
+            fmt(f.lag_p50_ms, 0),
+            fmt(f.lag_p99_ms, 0),
+            fmt(f.statements_per_1000, 2),
+            fmt(f.rows_per_acked, 3),
+            fmt(f.peak_rss_mb, 0),
+            fmt(f.end_rss_mb, 0),
+        );
+    }
+}
+
+fn best<'a>(all: &'a [Figures], pipeline: &str, prefix: &str) -> Option<&'a Figures> {
+    all.iter()
+        .filter(|f| f.pipeline == pipeline && f.scenario.starts_with(prefix))
+        .max_by(|a, b| a.entries_per_s.total_cmp(&b.entries_per_s))
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut quick = false;
+    let mut out = common::root().join("target/bench/latest.json");
+    let mut compare: Option<PathBuf> = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--out" => out = PathBuf::from(args.next().expect("--out FILE")),
+            "--compare" => compare = Some(PathBuf::from(args.next().expect("--compare FILE"))),
+            other => panic!("unknown argument {other:?} (--quick, --out FILE, --compare FILE)"),
+        }
+    }
+    let scale = if quick { 10 } else { 1 };
+    let rest = |name, batch, concurrency, entries: usize| Scenario {
+        name,
+        load: Load::Rest { batch, concurrency },
+        entries: entries / scale,
+    };
+    let forward = |name, concurrency, entries: usize| Scenario {
+        name,
+        load: Load::Forward { concurrency },
+        entries: entries / scale,
+    };
+    let batched = [
+        rest("rest b100 c1", 100, 1, 20_000),
+        rest("rest b100 c4", 100, 4, 50_000),
+        rest("rest b100 c16", 100, 16, 50_000),
+        rest("rest b1000 c4", 1_000, 4, 100_000),
+        rest("rest b1000 c16", 1_000, 16, 100_000),
+        forward("forward c16", 16, 10_000),
+    ];
+    let naive = [
+        rest("rest b100 c4", 100, 4, 10_000),
+        forward("forward c16", 16, 3_000),
+    ];
+
+    let mut all = Vec::new();
+    {
+        let logger = Logger::start_with(Options::default());
+        eprintln!(
+            "bench: logger up (default settings), RSS {} MB",
+            logger.rss_bytes() >> 20
+        );
+        for s in &batched {
+            let f = run(&logger, "batched", s);
+            eprintln!(
+                "bench: {} {}: {:.0} entries/s",
+                f.pipeline, f.scenario, f.entries_per_s
+            );
+            all.push(f);
+        }
+    }
+    {
+        let logger = Logger::start_with(Options::default().var("MAX_BATCH_SIZE", 1));
+        for s in &naive {
+            let f = run(&logger, "no-batching", s);
+            eprintln!(
+                "bench: {} {}: {:.0} entries/s",
+                f.pipeline, f.scenario, f.entries_per_s
+            );
+            all.push(f);
+        }
+    }
+    all.push(ceiling(100_000 / scale));
+
+    print_table(&all);
+    let (raw, gz) = wasm_size();
+    println!("\nwasm bundle: {raw} bytes raw, {gz} bytes gzip");
+    let mut ratios = serde_json::Map::new();
+    for (label, prefix) in [("rest", "rest"), ("forward", "forward")] {
+        if let (Some(b), Some(n)) = (
+            best(&all, "batched", prefix),
+            best(&all, "no-batching", prefix),
+        ) {
+            let r = b.entries_per_s / n.entries_per_s;
+            println!(
+                "{label}: batched {:.0}/s is {r:.1}x the no-batching baseline ({:.0}/s)",
+                b.entries_per_s, n.entries_per_s
+            );
+            ratios.insert(format!("{label}_vs_baseline"), json!(r));
+        }
+    }
+    if let (Some(b), Some(c)) = (
+        best(&all, "batched", "rest"),
+        best(&all, "sqlite-native", ""),
+    ) {
+        let r = b.entries_per_s / c.entries_per_s;
+        println!(
+            "rest: batched {:.0}/s is {:.1}% of native SQLite in one transaction ({:.0}/s)",
+            b.entries_per_s,
+            r * 100.0,
+            c.entries_per_s
+        );
+        ratios.insert("rest_vs_ceiling".into(), json!(r));
+    }
+    let report = json!({
+        "at": now_ms(),
+        "quick": quick,
+        "wasm_bytes": raw,
+        "wasm_gzip_bytes": gz,
+        "ratios": ratios,
+        "results": all,
+    });
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("results: {}", out.display());
+
+    if let Some(old) = compare {
+        let old: Value = serde_json::from_str(&std::fs::read_to_string(&old).unwrap()).unwrap();
+        let empty = Vec::new();
+        let old = old["results"].as_array().unwrap_or(&empty);
+        let num = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        println!("\ncompared with the earlier run (entries/s, p99 ms):");
+        for f in &all {
+            if let Some(o) = old.iter().find(|o| {
+                o["pipeline"] == f.pipeline.as_str() && o["scenario"] == f.scenario.as_str()
+            }) {
+                println!(
+                    "{:<15} {:<22} {:>9} -> {:>9} ({:+.0}%)   p99 {} -> {}",
+                    f.pipeline,
+                    f.scenario,
+                    fmt(num(o, "entries_per_s"), 0),
+                    fmt(f.entries_per_s, 0),
+                    (f.entries_per_s / num(o, "entries_per_s") - 1.0) * 100.0,
+                    fmt(num(o, "latency_p99_ms"), 1),
+                    fmt(f.latency_p99_ms, 1),
+                );
+            }
+        }
+    }
+    let lost: u64 = all.iter().map(|f| f.acked.saturating_sub(f.rows)).sum();
+    assert_eq!(lost, 0, "every acknowledged entry must land");
+}
