@@ -15,7 +15,7 @@ mod common;
 
 use common::{unique, Logger, Options, ADMIN_KEY};
 use d1_logger::entry::{new_id, LogEntry, RequestFields, Source, COLUMNS};
-use d1_logger::flush::{chunk_rows, insert_sql, MAX_PARAM_BYTES};
+use d1_logger::flush::{chunk_rows, insert_sql, Extract, MAX_PARAM_BYTES};
 use d1_logger::level::Level;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -32,8 +32,17 @@ const POLL: Duration = Duration::from_millis(25);
 
 #[derive(Clone, Copy)]
 enum Load {
-    Rest { batch: usize, concurrency: usize },
-    Forward { concurrency: usize },
+    Rest {
+        batch: usize,
+        concurrency: usize,
+    },
+    Forward {
+        concurrency: usize,
+    },
+    /// Requests to the parent fixture that log nothing: what the path costs without the logger.
+    Bare {
+        concurrency: usize,
+    },
 }
 
 struct Scenario {
@@ -93,7 +102,7 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
     let statements_before = statements(logger);
     let (batch, concurrency) = match s.load {
         Load::Rest { batch, concurrency } => (batch, concurrency),
-        Load::Forward { concurrency } => (1, concurrency),
+        Load::Forward { concurrency } | Load::Bare { concurrency } => (1, concurrency),
     };
     let requests = s.entries.div_ceil(batch);
     // Bodies are made before the clock starts, so the client spends little CPU while it runs.
@@ -106,7 +115,7 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
                 json!({ "logs": logs }).to_string().into_bytes()
             })
             .collect(),
-        Load::Forward { .. } => Vec::new(),
+        Load::Forward { .. } | Load::Bare { .. } => Vec::new(),
     };
 
     let next = AtomicUsize::new(0);
@@ -135,7 +144,7 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
                     lags.push((seen - row["t"].as_i64().unwrap()) as f64);
                 }
                 let want = expected.load(Ordering::SeqCst);
-                if lags.len() as u64 >= want {
+                if lags.len() as u64 >= want || (want == 0 && !sending.load(Ordering::SeqCst)) {
                     return (lags, peak, start.elapsed().as_secs_f64());
                 }
                 if !sending.load(Ordering::SeqCst) {
@@ -180,6 +189,15 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
                                 );
                                 (r.status == 200).then_some(1)
                             }
+                            Load::Bare { .. } => {
+                                let r = logger.parent(
+                                    "GET",
+                                    &format!("/bench/page/{i}?q=1"),
+                                    &[],
+                                    None,
+                                );
+                                (r.status == 200).then_some(0)
+                            }
                         };
                         mine.push(t.elapsed().as_secs_f64() * 1000.0);
                         match ok {
@@ -197,6 +215,11 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
             w.join().unwrap();
         }
         send_s = start.elapsed().as_secs_f64();
+        eprintln!(
+            "bench: {pipeline} {}: {} requests sent in {send_s:.1} s; waiting for the rows",
+            s.name,
+            next.load(Ordering::SeqCst).min(requests)
+        );
         expected.store(acked.load(Ordering::SeqCst), Ordering::SeqCst);
         sending.store(false, Ordering::SeqCst);
         poller.join().unwrap()
@@ -218,7 +241,11 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
         acked,
         requests: sent,
         send_s,
-        entries_per_s: acked as f64 / send_s,
+        entries_per_s: if matches!(s.load, Load::Bare { .. }) {
+            sent as f64 / send_s
+        } else {
+            acked as f64 / send_s
+        },
         latency_p50_ms: percentile(&latencies, 50.0),
         latency_p95_ms: percentile(&latencies, 95.0),
         latency_p99_ms: percentile(&latencies, 99.0),
@@ -247,8 +274,9 @@ fn ceiling(entries: usize) -> Figures {
     let now = now_ms();
     let rows: Vec<String> = (0..entries)
         .map(|i| {
+            // Bytes 3..10 land in the UUID's random bits (0 and 2 are partly version/variant).
             let mut random = [0u8; 16];
-            random[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            random[3..10].copy_from_slice(&(i as u64).to_le_bytes()[..7]);
             LogEntry {
                 id: new_id(now, random),
                 timestamp: now,
@@ -265,7 +293,7 @@ fn ceiling(entries: usize) -> Figures {
             .to_row_json()
         })
         .collect();
-    let sql = insert_sql("logs", &COLUMNS);
+    let sql = insert_sql("logs", &COLUMNS, Extract::Jsonb);
     let start = Instant::now();
     let tx = db.unchecked_transaction().unwrap();
     let mut statements = 0;
@@ -368,12 +396,16 @@ fn main() {
     let mut quick = false;
     let mut out = common::root().join("target/bench/latest.json");
     let mut compare: Option<PathBuf> = None;
+    let mut only: Option<String> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--out" => out = PathBuf::from(args.next().expect("--out FILE")),
             "--compare" => compare = Some(PathBuf::from(args.next().expect("--compare FILE"))),
-            other => panic!("unknown argument {other:?} (--quick, --out FILE, --compare FILE)"),
+            "--only" => only = Some(args.next().expect("--only SCENARIO-PREFIX")),
+            other => panic!(
+                "unknown argument {other:?} (--quick, --out FILE, --compare FILE, --only PREFIX)"
+            ),
         }
     }
     let scale = if quick { 10 } else { 1 };
@@ -394,14 +426,22 @@ fn main() {
         rest("rest b1000 c4", 1_000, 4, 100_000),
         rest("rest b1000 c16", 1_000, 16, 100_000),
         forward("forward c16", 16, 10_000),
+        Scenario {
+            name: "parent only c16",
+            load: Load::Bare { concurrency: 16 },
+            entries: 10_000 / scale,
+        },
     ];
     let naive = [
         rest("rest b100 c4", 100, 4, 10_000),
         forward("forward c16", 16, 3_000),
     ];
 
+    let wanted = |s: &Scenario| only.as_deref().is_none_or(|p| s.name.starts_with(p));
+    let batched: Vec<Scenario> = batched.into_iter().filter(wanted).collect();
+    let naive: Vec<Scenario> = naive.into_iter().filter(wanted).collect();
     let mut all = Vec::new();
-    {
+    if !batched.is_empty() {
         let logger = Logger::start_with(Options::default());
         eprintln!(
             "bench: logger up (default settings), RSS {} MB",
@@ -416,7 +456,7 @@ fn main() {
             all.push(f);
         }
     }
-    {
+    if !naive.is_empty() {
         let logger = Logger::start_with(Options::default().var("MAX_BATCH_SIZE", 1));
         for s in &naive {
             let f = run(&logger, "no-batching", s);
@@ -427,7 +467,9 @@ fn main() {
             all.push(f);
         }
     }
-    all.push(ceiling(100_000 / scale));
+    if only.is_none() {
+        all.push(ceiling(100_000 / scale));
+    }
 
     print_table(&all);
     let (raw, gz) = wasm_size();

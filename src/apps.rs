@@ -153,6 +153,41 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// How long an isolate trusts a key it looked up: KV itself takes up to about a minute to show
+/// a revocation at other locations, so the cache adds no staleness a client could not see anyway.
+pub const KEY_CACHE_TTL_MS: i64 = 60_000;
+/// Most keys one isolate remembers; past it the cache starts over (no unbounded growth).
+pub const KEY_CACHE_MAX: usize = 1_024;
+
+/// Authenticated keys, by key hash, with the time each entry expires. Lives in one isolate and
+/// saves the KV read on the hot path; never holds an unknown key (those always ask KV).
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    entries: std::collections::HashMap<String, (AppRecord, i64)>,
+}
+
+impl KeyCache {
+    pub fn get(&self, key_hash: &str, now_ms: i64) -> Option<&AppRecord> {
+        self.entries
+            .get(key_hash)
+            .filter(|(_, expires)| now_ms < *expires)
+            .map(|(r, _)| r)
+    }
+
+    pub fn put(&mut self, record: AppRecord, now_ms: i64) {
+        if self.entries.len() >= KEY_CACHE_MAX {
+            self.entries.clear();
+        }
+        self.entries
+            .insert(record.key_hash.clone(), (record, now_ms + KEY_CACHE_TTL_MS));
+    }
+
+    /// Forgets an app's key (revoked in this isolate: it stops working here at once).
+    pub fn forget_app(&mut self, app_id: &AppId) {
+        self.entries.retain(|_, (r, _)| &r.app_id != app_id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +262,37 @@ mod tests {
         let id = AppId::parse("shop").unwrap();
         assert_eq!(app_kv_key(&id), "app:shop");
         assert_eq!(key_kv_key("ff"), "key:ff");
+    }
+
+    fn record(app: &str, hash: &str) -> AppRecord {
+        let mut r = NewApp::parse(format!(r#"{{"app_id": "{app}"}}"#).as_bytes())
+            .unwrap()
+            .record("lk_x", "2026-01-01T00:00:00Z".into());
+        r.key_hash = hash.into();
+        r
+    }
+
+    #[test]
+    fn cached_keys_expire_after_the_ttl() {
+        let mut c = KeyCache::default();
+        c.put(record("shop", "h1"), 1_000);
+        assert_eq!(c.get("h1", 1_000).unwrap().app_id.as_str(), "shop");
+        assert!(c.get("h1", 1_000 + KEY_CACHE_TTL_MS - 1).is_some());
+        assert!(c.get("h1", 1_000 + KEY_CACHE_TTL_MS).is_none());
+        assert!(c.get("h2", 1_000).is_none());
+    }
+
+    #[test]
+    fn a_revoked_app_is_forgotten_and_the_cache_is_bounded() {
+        let mut c = KeyCache::default();
+        c.put(record("shop", "h1"), 0);
+        c.put(record("blog", "h2"), 0);
+        c.forget_app(&AppId::parse("shop").unwrap());
+        assert!(c.get("h1", 1).is_none());
+        assert!(c.get("h2", 1).is_some());
+        for i in 0..KEY_CACHE_MAX + 5 {
+            c.put(record("many", &format!("k{i}")), 0);
+        }
+        assert!(c.entries.len() <= KEY_CACHE_MAX);
     }
 }

@@ -23,19 +23,45 @@ pub fn is_identifier(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// How a statement reads the values of each row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extract {
+    /// Each row is converted to JSONB once (a materialized CTE) and its values read from that:
+    /// about 3x faster, because `value ->> i` on JSON text parses the row again for every column.
+    Jsonb,
+    /// `value ->> i` on the JSON text: for a SQLite without JSONB (before 3.45).
+    Text,
+}
+
+/// Whether a D1 error means the database lacks the JSONB functions (use [`Extract::Text`]).
+pub fn lacks_jsonb(error: &str) -> bool {
+    error.contains("no such function: jsonb")
+}
+
 /// The insert statement for `table`, expanding a JSON array of rows whose values are in
 /// `columns` order. Names are checked identifiers, and quoted (a route column may be a keyword).
-pub fn insert_sql(table: &str, columns: &[&str]) -> String {
+pub fn insert_sql(table: &str, columns: &[&str], extract: Extract) -> String {
     for name in std::iter::once(&table).chain(columns) {
         assert!(is_identifier(name), "{name:?} is not an identifier");
     }
     let cols: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    let source = match extract {
+        Extract::Jsonb => "v",
+        Extract::Text => "value",
+    };
     let values: Vec<String> = (0..columns.len())
-        .map(|i| format!("value ->> {i}"))
+        .map(|i| format!("{source} ->> {i}"))
         .collect();
+    let (with, from) = match extract {
+        Extract::Jsonb => (
+            "WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?1)) ",
+            "r",
+        ),
+        Extract::Text => ("", "json_each(?1)"),
+    };
     // `WHERE true`: SQLite needs a WHERE before an upsert clause on INSERT ... SELECT.
     format!(
-        "INSERT INTO \"{table}\" ({}) SELECT {} FROM json_each(?1) WHERE true \
+        "{with}INSERT INTO \"{table}\" ({}) SELECT {} FROM {from} WHERE true \
          ON CONFLICT(id) DO NOTHING",
         cols.join(", "),
         values.join(", ")
@@ -73,21 +99,23 @@ mod tests {
 
     #[test]
     fn insert_names_every_column_once_and_binds_one_parameter() {
-        let sql = insert_sql("logs", &COLUMNS);
-        assert!(sql.starts_with("INSERT INTO \"logs\" (\"id\", \"timestamp\","));
-        assert!(sql.ends_with("ON CONFLICT(id) DO NOTHING"), "{sql}");
-        for (i, c) in COLUMNS.iter().enumerate() {
-            assert!(sql.contains(&format!("value ->> {i}")), "{c}");
+        for (extract, v) in [(Extract::Text, "value"), (Extract::Jsonb, "v")] {
+            let sql = insert_sql("logs", &COLUMNS, extract);
+            assert!(sql.contains("INSERT INTO \"logs\" (\"id\", \"timestamp\","));
+            assert!(sql.ends_with("ON CONFLICT(id) DO NOTHING"), "{sql}");
+            for (i, c) in COLUMNS.iter().enumerate() {
+                assert!(sql.contains(&format!("{v} ->> {i}")), "{c}");
+            }
+            assert!(!sql.contains(&format!("{v} ->> {}", COLUMNS.len())));
+            assert_eq!(sql.matches('?').count(), 1);
+            assert!(sql.len() < 100_000, "D1 caps SQL text at 100 KB");
         }
-        assert!(!sql.contains(&format!("value ->> {}", COLUMNS.len())));
-        assert_eq!(sql.matches('?').count(), 1);
-        assert!(sql.len() < 100_000, "D1 caps SQL text at 100 KB");
     }
 
     #[test]
     #[should_panic(expected = "not an identifier")]
     fn insert_refuses_a_table_name_that_is_not_an_identifier() {
-        insert_sql("logs; DROP TABLE logs", &COLUMNS);
+        insert_sql("logs; DROP TABLE logs", &COLUMNS, Extract::Jsonb);
     }
 
     #[test]
@@ -126,7 +154,35 @@ mod tests {
 
     fn insert(db: &rusqlite::Connection, rows: &[String]) -> rusqlite::Result<usize> {
         let chunk = chunk_rows(rows, MAX_PARAM_BYTES).remove(0);
-        db.execute(&insert_sql("logs", &COLUMNS), [chunk])
+        let jsonb = db.execute(&insert_sql("logs", &COLUMNS, Extract::Jsonb), [&chunk])?;
+        // Both forms store the same values (the second finds every row already there).
+        let text = db.execute(&insert_sql("logs", &COLUMNS, Extract::Text), [&chunk])?;
+        assert_eq!(text, 0);
+        Ok(jsonb)
+    }
+
+    #[test]
+    fn both_forms_store_identical_rows() {
+        let rows = vec![crate::entry::tests::sample().to_row_json()];
+        let chunk = chunk_rows(&rows, MAX_PARAM_BYTES).remove(0);
+        let mut seen = Vec::new();
+        for extract in [Extract::Jsonb, Extract::Text] {
+            let db = logs_db();
+            db.execute(&insert_sql("logs", &COLUMNS, extract), [&chunk])
+                .unwrap();
+            let row: Vec<String> = db
+                .query_row("SELECT * FROM logs", [], |r| {
+                    (0..COLUMNS.len())
+                        .map(|i| r.get_ref(i).map(|v| format!("{v:?}")))
+                        .collect()
+                })
+                .unwrap();
+            seen.push(row);
+        }
+        assert_eq!(seen[0], seen[1]);
+        assert!(lacks_jsonb(
+            "D1_ERROR: no such function: jsonb: SQLITE_ERROR"
+        ));
     }
 
     #[test]

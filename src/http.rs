@@ -9,6 +9,8 @@ use crate::debug::{self, DebugFlags};
 use crate::error::ApiError;
 use crate::rest::is_request_id;
 use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
 use worker::{Env, Request, Response};
 
 /// Header carrying the request id both ways.
@@ -17,7 +19,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// What every handler gets besides the request.
 pub struct Ctx {
     pub env: Env,
-    pub config: Config,
+    pub config: Rc<Config>,
     pub request_id: String,
 }
 
@@ -47,15 +49,27 @@ pub fn request_id(req: &Request) -> String {
     }
 }
 
-/// The configuration from wrangler vars and secrets.
-pub fn load_config(env: &Env) -> Result<Config, ApiError> {
-    Config::from_lookup(|name| {
+thread_local! {
+    /// The configuration, parsed once per isolate: vars and secrets are fixed for the lifetime of
+    /// an isolate (a change is a new deployment, hence new isolates).
+    static CONFIG: RefCell<Option<Result<Rc<Config>, ApiError>>> = const { RefCell::new(None) };
+}
+
+/// The configuration from wrangler vars and secrets, parsed and checked once per isolate.
+pub fn load_config(env: &Env) -> Result<Rc<Config>, ApiError> {
+    if let Some(known) = CONFIG.with(|c| c.borrow().clone()) {
+        return known;
+    }
+    let parsed = Config::from_lookup(|name| {
         env.secret(name)
             .or_else(|_| env.var(name))
             .ok()
             .map(|v| v.to_string())
     })
-    .map_err(|e| ApiError::ConfigInvalid(e.to_string()))
+    .map(Rc::new)
+    .map_err(|e| ApiError::ConfigInvalid(e.to_string()));
+    CONFIG.with(|c| *c.borrow_mut() = Some(parsed.clone()));
+    parsed
 }
 
 /// A header value, or `None` when absent or unreadable.

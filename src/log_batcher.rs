@@ -22,7 +22,7 @@ use crate::batch::{BatchPolicy, Load};
 use crate::config::Config;
 use crate::dead_letter::{self, FailedRow, DEAD_LETTER_BINDING, MAX_RECORD_BYTES};
 use crate::entry::COLUMNS;
-use crate::flush::{chunk_rows, insert_sql, MAX_PARAM_BYTES};
+use crate::flush::{chunk_rows, insert_sql, lacks_jsonb, Extract, MAX_PARAM_BYTES};
 use crate::http::{now_ms, random_bytes};
 use crate::poison::{isolate, WRITE_BUDGET};
 use crate::route::Routes;
@@ -93,6 +93,8 @@ pub struct LogBatcher {
     /// `tables::schemas_hash` of the configuration whose tables this instance has checked (and
     /// migrated if needed); flushes skip the check while it matches.
     schemas_checked: RefCell<Option<String>>,
+    /// D1 lacked the JSONB functions once: flushes use `flush::Extract::Text` from then on.
+    text_extract: Cell<bool>,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +162,7 @@ impl DurableObject for LogBatcher {
             load: Cell::new(None),
             registering: Rc::new(Cell::new(false)),
             schemas_checked: RefCell::new(None),
+            text_extract: Cell::new(false),
         }
     }
 
@@ -250,7 +253,7 @@ impl LogBatcher {
         self.state.storage().sql()
     }
 
-    fn config(&self) -> std::result::Result<Config, String> {
+    fn config(&self) -> std::result::Result<Rc<Config>, String> {
         crate::http::load_config(&self.env).map_err(|e| e.to_string())
     }
 
@@ -311,42 +314,47 @@ impl LogBatcher {
             .with_status(503));
         }
         let inserted = self.sql().exec(
-            "INSERT OR IGNORE INTO pending (id, accepted_at, row)
-             SELECT value ->> 0, ?2, value FROM json_each(?1)
-             WHERE json_type(value) = 'array' AND json_type(value, '$[0]') = 'text'",
+            // A row already buffered (a retried request) is skipped. A row that is not an array
+            // with an id fails the NOT NULL on `id` and the whole request is refused (400), never
+            // acknowledged: the fetch handler does not send such rows.
+            "INSERT INTO pending (id, accepted_at, row)
+             SELECT value ->> 0, ?2, value FROM json_each(?1) WHERE true
+             ON CONFLICT(id) DO NOTHING",
             vec![SqlStorageValue::from(body.to_string()), now.into()],
         );
         if let Err(e) = inserted {
             return Response::error(format!("rows refused: {e}"), 400);
         }
+        // One statement counts what the insert added (`changes()` is still the INSERT's) and
+        // reads what the rest of this request needs.
         #[derive(Deserialize)]
-        struct Changes {
-            n: i64,
+        struct Counted {
+            added: i64,
+            registered: i64,
+            backoff_until: Option<i64>,
+            shard: Option<String>,
         }
-        let added = self
+        let counted: Counted = self
             .sql()
-            .exec("SELECT changes() AS n", None)?
-            .one::<Changes>()?
-            .n;
+            .exec(
+                "UPDATE stats SET accepted = accepted + changes(), shard = coalesce(shard, ?1)
+                 RETURNING changes() AS added, registered, backoff_until, shard",
+                vec![q
+                    .shard
+                    .clone()
+                    .map_or(SqlStorageValue::Null, SqlStorageValue::from)],
+            )?
+            .one()?;
+        let added = counted.added;
         let load = Load {
             entries: held.entries + added.max(0) as u64,
             bytes: held.bytes + body.len() as u64,
         };
         self.load.set(Some(load));
-        self.sql().exec(
-            "UPDATE stats SET accepted = accepted + ?1, shard = coalesce(shard, ?2)",
-            vec![
-                added.into(),
-                q.shard
-                    .clone()
-                    .map_or(SqlStorageValue::Null, SqlStorageValue::from),
-            ],
-        )?;
-        let stats = self.stats()?;
-        if stats.registered == 0 && !self.registering.get() {
-            self.register(stats.shard.clone());
+        if counted.registered == 0 && !self.registering.get() {
+            self.register(counted.shard);
         }
-        let backing_off = stats.backoff_until.is_some_and(|t| t > now);
+        let backing_off = counted.backoff_until.is_some_and(|t| t > now);
         if let Some(at) =
             policy.after_ingest(load.entries, self.alarm_at().await?, now, backing_off)
         {
@@ -420,36 +428,50 @@ impl LogBatcher {
         } else {
             self.ensure_schemas(db, routes).await.err()
         };
-        let firehose_sql = insert_sql(&routes.firehose_table, &COLUMNS);
-        let route_sqls: Vec<String> = routes
-            .routes
-            .iter()
-            .map(|r| {
-                let names: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
-                insert_sql(&r.table, &names)
-            })
-            .collect();
+        let statements_for = |extract: Extract| {
+            let firehose = insert_sql(&routes.firehose_table, &COLUMNS, extract);
+            let per_route: Vec<String> = routes
+                .routes
+                .iter()
+                .map(|r| {
+                    let names: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
+                    insert_sql(&r.table, &names, extract)
+                })
+                .collect();
+            (firehose, per_route)
+        };
+        let jsonb_sql = statements_for(Extract::Jsonb);
+        let text_sql = statements_for(Extract::Text);
         let texts: Vec<&str> = rows.iter().map(|r| r.row.as_str()).collect();
         // For each route, the rows it receives (index into `texts`, route row), in row order.
         let projected = routes.project(&texts);
         let statements = Cell::new(0i64);
-        let write = |range: Range<usize>| {
-            let mut prepared: Vec<Result<_>> = chunk_rows(&texts[range.clone()], MAX_PARAM_BYTES)
-                .into_iter()
-                .map(|chunk| db.prepare(&firehose_sql).bind(&[JsValue::from_str(&chunk)]))
-                .collect();
+        let use_text = &self.text_extract;
+        // The statements that write `range`: the firehose's, then each route's for its rows.
+        let prepare = |range: &Range<usize>, extract: Extract| -> Result<Vec<_>> {
+            let (firehose_sql, route_sqls) = match extract {
+                Extract::Jsonb => &jsonb_sql,
+                Extract::Text => &text_sql,
+            };
+            let mut prepared = Vec::new();
+            for chunk in chunk_rows(&texts[range.clone()], MAX_PARAM_BYTES) {
+                prepared.push(
+                    db.prepare(firehose_sql)
+                        .bind(&[JsValue::from_str(&chunk)])?,
+                );
+            }
             for (sql, rows) in route_sqls.iter().zip(&projected) {
                 let lo = rows.partition_point(|(i, _)| *i < range.start);
                 let hi = rows.partition_point(|(i, _)| *i < range.end);
                 let route_rows: Vec<&str> = rows[lo..hi].iter().map(|(_, r)| r.as_str()).collect();
-                prepared.extend(
-                    chunk_rows(&route_rows, MAX_PARAM_BYTES)
-                        .into_iter()
-                        .map(|chunk| db.prepare(sql).bind(&[JsValue::from_str(&chunk)])),
-                );
+                for chunk in chunk_rows(&route_rows, MAX_PARAM_BYTES) {
+                    prepared.push(db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?);
+                }
             }
-            let statements = &statements;
-            let schema_error = schema_error.clone();
+            Ok(prepared)
+        };
+        let write = |range: Range<usize>| {
+            let (statements, schema_error, prepare) = (&statements, schema_error.clone(), &prepare);
             async move {
                 if injected {
                     return Err(INJECTED_FAILURE.to_string());
@@ -457,19 +479,34 @@ impl LogBatcher {
                 if let Some(e) = schema_error {
                     return Err(e);
                 }
-                // One D1 batch is one transaction: an entry lands in the firehose and in all of
-                // its routes, or nowhere.
-                let prepared: Vec<_> = prepared
-                    .into_iter()
-                    .collect::<Result<_>>()
-                    .map_err(|e| e.to_string())?;
-                statements.set(statements.get() + prepared.len() as i64);
-                for result in db.batch(prepared).await.map_err(|e| format!("D1: {e}"))? {
-                    if let Some(e) = result.error() {
-                        return Err(format!("D1: {e}"));
+                loop {
+                    let extract = if use_text.get() {
+                        Extract::Text
+                    } else {
+                        Extract::Jsonb
+                    };
+                    let prepared = prepare(&range, extract).map_err(|e| e.to_string())?;
+                    statements.set(statements.get() + prepared.len() as i64);
+                    // One D1 batch is one transaction: an entry lands in the firehose and in all
+                    // of its routes, or nowhere.
+                    let failure = match db.batch(prepared).await {
+                        Err(e) => Some(format!("D1: {e}")),
+                        Ok(results) => results
+                            .iter()
+                            .find_map(|r| r.error())
+                            .map(|e| format!("D1: {e}")),
+                    };
+                    match failure {
+                        None => return Ok(()),
+                        // A database without JSONB: the same write in the text form, at once
+                        // and from now on (no attempt is counted for it).
+                        Some(e) if extract == Extract::Jsonb && lacks_jsonb(&e) => {
+                            console_error!("LogBatcher: {e}; writing without JSONB from now on");
+                            use_text.set(true);
+                        }
+                        Some(e) => return Err(e),
                     }
                 }
-                Ok(())
             }
         };
         let outcome = isolate(rows.len(), WRITE_BUDGET, write).await;

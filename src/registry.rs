@@ -4,13 +4,23 @@
 //! per-app reads) and `key:{sha256(api key)}` holds the same record, so authenticating a request is
 //! one hash and one KV read. Revoking deletes both. KV is eventually consistent across
 //! locations (up to about 60 s); a revoked key can keep working that long at the edge.
+//!
+//! Authenticated keys are cached in the isolate for as long (`apps::KeyCache`), so the hot path
+//! makes no KV read per log; revoking an app clears it from the cache of the isolate that revoked.
 
-use crate::apps::{app_kv_key, constant_time_eq, hash_key, key_kv_key, AppId, AppRecord};
+use crate::apps::{app_kv_key, constant_time_eq, hash_key, key_kv_key, AppId, AppRecord, KeyCache};
 use crate::error::ApiError;
+use crate::http::now_ms;
+use std::cell::RefCell;
 use worker::kv::{KvError, KvStore};
 use worker::Env;
 
 pub const KV_BINDING: &str = "LOGS_KV";
+
+thread_local! {
+    /// Keys this isolate authenticated recently (a cache of KV, never the source of truth).
+    static KEYS: RefCell<KeyCache> = RefCell::new(KeyCache::default());
+}
 
 pub struct Registry {
     kv: KvStore,
@@ -38,6 +48,10 @@ impl Registry {
             .filter(|k| !k.is_empty())
             .ok_or_else(|| ApiError::Unauthorized(format!("{header} header is required")))?;
         let hash = hash_key(key);
+        let now = now_ms();
+        if let Some(r) = KEYS.with(|c| c.borrow().get(&hash, now).cloned()) {
+            return Ok(r);
+        }
         let record: Option<AppRecord> = self
             .kv
             .get(&key_kv_key(&hash))
@@ -45,7 +59,10 @@ impl Registry {
             .await
             .map_err(unavailable)?;
         match record {
-            Some(r) if constant_time_eq(r.key_hash.as_bytes(), hash.as_bytes()) => Ok(r),
+            Some(r) if constant_time_eq(r.key_hash.as_bytes(), hash.as_bytes()) => {
+                KEYS.with(|c| c.borrow_mut().put(r.clone(), now));
+                Ok(r)
+            }
             _ => Err(ApiError::Unauthorized(format!(
                 "{header} is not a valid API key"
             ))),
@@ -109,6 +126,7 @@ impl Registry {
 
     /// Revokes the app's key and removes the app; `false` if there was no such app.
     pub async fn delete(&self, app_id: &AppId) -> Result<bool, ApiError> {
+        KEYS.with(|c| c.borrow_mut().forget_app(app_id));
         let Some(record) = self.get(app_id).await? else {
             return Ok(false);
         };

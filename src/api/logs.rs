@@ -2,7 +2,7 @@
 
 use crate::entry::{new_id, scoped_id};
 use crate::error::ApiError;
-use crate::http::{debug_flags, header, now_ms, ok, random_bytes, Ctx};
+use crate::http::{debug_flags, header, now_ms, ok, Ctx};
 use crate::ingest::deliver_entries;
 use crate::registry::Registry;
 use crate::rest::{check_declared_size, is_request_id, parse_body, Limits};
@@ -50,13 +50,20 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let mut secrets: Vec<&str> = key.as_deref().into_iter().collect();
     secrets.extend(c.admin_api_key.as_deref());
 
+    // Randomness for every id at once: one call to the platform's CSPRNG per request.
+    let mut random = vec![0u8; 16 * drafts.len()];
+    getrandom::fill(&mut random).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
     let mut entries = Vec::with_capacity(drafts.len());
     for (i, draft) in drafts.into_iter().enumerate() {
         // A client-chosen identity makes a retried request store nothing twice.
         let id = match (&draft.client_id, &idempotency_key) {
             (Some(own), _) => scoped_id(app.app_id.as_str(), own),
             (None, Some(key)) => scoped_id(app.app_id.as_str(), &format!("{key}#{i}")),
-            (None, None) => new_id(now, random_bytes::<16>()?),
+            (None, None) => {
+                let mut r = [0u8; 16];
+                r.copy_from_slice(&random[16 * i..16 * (i + 1)]);
+                new_id(now, r)
+            }
         };
         let mut entry =
             draft.into_entry(id, app.app_id.as_str(), now, header_request_id.as_deref());
