@@ -54,7 +54,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_batch_size: 200,
+            max_batch_size: 1_000,
             batch_interval_ms: 10_000,
             sharding_bucket_ms: 60_000,
             shard_fanout: 1,
@@ -273,7 +273,7 @@ mod tests {
     fn nothing_set_gives_the_documented_defaults() {
         let c = parse(&[]).unwrap();
         assert_eq!(c, Config::default());
-        assert_eq!(c.max_batch_size, 200);
+        assert_eq!(c.max_batch_size, 1_000);
         assert_eq!(c.batch_interval_ms, 10_000);
         assert_eq!(c.sharding_bucket_ms, 60_000);
         assert_eq!(c.shard_fanout, 1);
