@@ -441,32 +441,30 @@ fn main() {
     let batched: Vec<Scenario> = batched.into_iter().filter(wanted).collect();
     let naive: Vec<Scenario> = naive.into_iter().filter(wanted).collect();
     let mut all = Vec::new();
-    if !batched.is_empty() {
-        let logger = Logger::start_with(Options::default());
+    let mut run_on = |opts: Options, pipeline: &str, scenarios: &[Scenario]| {
+        if scenarios.is_empty() {
+            return;
+        }
+        let logger = Logger::start_with(opts);
         eprintln!(
-            "bench: logger up (default settings), RSS {} MB",
+            "bench: {pipeline} logger up, RSS {} MB",
             logger.rss_bytes() >> 20
         );
-        for s in &batched {
-            let f = run(&logger, "batched", s);
+        for s in scenarios {
+            let f = run(&logger, pipeline, s);
             eprintln!(
-                "bench: {} {}: {:.0} entries/s",
-                f.pipeline, f.scenario, f.entries_per_s
+                "bench: {pipeline} {}: {:.0} entries/s",
+                f.scenario, f.entries_per_s
             );
             all.push(f);
         }
-    }
-    if !naive.is_empty() {
-        let logger = Logger::start_with(Options::default().var("MAX_BATCH_SIZE", 1));
-        for s in &naive {
-            let f = run(&logger, "no-batching", s);
-            eprintln!(
-                "bench: {} {}: {:.0} entries/s",
-                f.pipeline, f.scenario, f.entries_per_s
-            );
-            all.push(f);
-        }
-    }
+    };
+    run_on(Options::default(), "batched", &batched);
+    run_on(
+        Options::default().var("MAX_BATCH_SIZE", 1),
+        "no-batching",
+        &naive,
+    );
     if only.is_none() {
         all.push(ceiling(100_000 / scale));
     }
