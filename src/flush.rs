@@ -91,6 +91,85 @@ pub fn chunk_rows<S: AsRef<str>>(rows: &[S], max_bytes: usize) -> Vec<String> {
     chunks
 }
 
+/// The rows of a JSON array of rows (`[[...],[...]]`), as slices of `body`, without parsing the
+/// rows themselves: a scan that tracks nesting and strings. `None` unless `body` is an array whose
+/// elements are all arrays. The LogBatcher buffers a request's rows as one text and splits it only
+/// when it flushes.
+pub fn split_rows(body: &str) -> Option<Vec<&str>> {
+    let bytes = body.as_bytes();
+    let trimmed_start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+    let trimmed_end = bytes.iter().rposition(|b| !b.is_ascii_whitespace())?;
+    if bytes[trimmed_start] != b'[' || bytes[trimmed_end] != b']' || trimmed_end == trimmed_start {
+        return None;
+    }
+    let mut rows = Vec::new();
+    let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
+    let mut start = None;
+    // Between rows: a comma must come after a row and before the next one.
+    let mut need_row = false;
+    for (i, &b) in bytes
+        .iter()
+        .enumerate()
+        .take(trimmed_end)
+        .skip(trimmed_start + 1)
+    {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' if depth > 0 => in_string = true,
+            b'[' | b'{' => {
+                if depth == 0 {
+                    if b != b'[' || !(rows.is_empty() || need_row) {
+                        return None;
+                    }
+                    start = Some(i);
+                    need_row = false;
+                }
+                depth += 1;
+            }
+            b']' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    rows.push(&body[start.take()?..=i]);
+                }
+            }
+            b',' if depth == 0 => {
+                if rows.is_empty() || need_row {
+                    return None;
+                }
+                need_row = true;
+            }
+            c if depth == 0 && !c.is_ascii_whitespace() => return None,
+            _ => {}
+        }
+    }
+    (depth == 0 && !in_string && !need_row).then_some(rows)
+}
+
+/// The id (first value) of a row, when it is a string.
+pub fn row_id(row: &str) -> Option<String> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(row).ok()?;
+    values.first()?.as_str().map(str::to_string)
+}
+
+/// The buffer key of several rows kept as one text: their first id, their count and a hash of the
+/// text, so a retried request is buffered once while a different request that happens to start
+/// with the same entry is not mistaken for it.
+pub fn part_key(first_id: &str, rows: usize, body: &str) -> String {
+    // FNV-1a: fast, and only told apart from bodies with the same first id and count.
+    let hash = body.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{first_id}/{rows}/{hash:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +343,55 @@ mod tests {
             chunks,
             vec!["[[1]]".to_string(), format!("[{big}]"), "[[2]]".to_string()]
         );
+    }
+
+    #[test]
+    fn rows_are_split_without_being_parsed() {
+        let body = r#"[["a",1,"x,]\"[",{"k":[1,2]}], ["b",null] ,["c"]]"#;
+        assert_eq!(
+            split_rows(body).unwrap(),
+            vec![
+                r#"["a",1,"x,]\"[",{"k":[1,2]}]"#,
+                r#"["b",null]"#,
+                r#"["c"]"#
+            ]
+        );
+        let rows = vec![crate::entry::tests::sample().to_row_json(); 3];
+        let chunk = chunk_rows(&rows, MAX_PARAM_BYTES).remove(0);
+        assert_eq!(split_rows(&chunk).unwrap(), rows);
+        assert_eq!(split_rows("[]").unwrap(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn anything_but_an_array_of_arrays_is_refused() {
+        for bad in [
+            "",
+            "{}",
+            "[1]",
+            r#"["a"]"#,
+            "[[1],2]",
+            "[[1]",
+            "[[1]]]",
+            "[[1],,[2]]",
+            "[,[1]]",
+            "[[1][2]]",
+            r#"[["a]]"#,
+            "[{}]",
+            "x[[1]]",
+            "[[1],]",
+        ] {
+            assert_eq!(split_rows(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn rows_have_an_id_and_parts_a_key_that_tells_them_apart() {
+        assert_eq!(row_id(r#"["id-1",2]"#).as_deref(), Some("id-1"));
+        assert_eq!(row_id("[1]"), None);
+        assert_eq!(row_id("nope"), None);
+        let a = part_key("id-1", 2, r#"[["id-1"],["id-2"]]"#);
+        assert_eq!(a, part_key("id-1", 2, r#"[["id-1"],["id-2"]]"#));
+        assert_ne!(a, part_key("id-1", 2, r#"[["id-1"],["id-3"]]"#));
+        assert!(a.starts_with("id-1/2/"));
     }
 }

@@ -22,7 +22,9 @@ use crate::batch::{BatchPolicy, Load};
 use crate::config::Config;
 use crate::dead_letter::{self, FailedRow, DEAD_LETTER_BINDING, MAX_RECORD_BYTES};
 use crate::entry::COLUMNS;
-use crate::flush::{chunk_rows, insert_sql, lacks_jsonb, Extract, MAX_PARAM_BYTES};
+use crate::flush::{
+    chunk_rows, insert_sql, lacks_jsonb, part_key, row_id, split_rows, Extract, MAX_PARAM_BYTES,
+};
 use crate::http::{now_ms, random_bytes};
 use crate::poison::{isolate, WRITE_BUDGET};
 use crate::route::Routes;
@@ -57,7 +59,8 @@ const SCHEMA: [&str; 3] = [
         accepted_at INTEGER NOT NULL,
         row TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
-        first_failed_at INTEGER
+        first_failed_at INTEGER,
+        n INTEGER NOT NULL DEFAULT 1
     )",
     "CREATE TABLE IF NOT EXISTS stats (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -100,9 +103,21 @@ pub struct LogBatcher {
 #[derive(Deserialize)]
 struct PendingRow {
     seq: i64,
+    accepted_at: i64,
+    row: String,
+    /// Entries in `row`: 1 for a single row, more for a part (a JSON array of rows).
+    n: i64,
+    attempts: u32,
+    first_failed_at: Option<i64>,
+}
+
+/// An entry that failed this flush, as a single buffered row.
+struct FailedEntry {
+    seq: i64,
     row: String,
     attempts: u32,
     first_failed_at: Option<i64>,
+    error: String,
 }
 
 #[derive(Deserialize)]
@@ -313,18 +328,33 @@ impl LogBatcher {
             }))?
             .with_status(503));
         }
-        let inserted = self.sql().exec(
-            // A row already buffered (a retried request) is skipped. A row that is not an array
-            // with an id fails the NOT NULL on `id` and the whole request is refused (400), never
-            // acknowledged: the fetch handler does not send such rows.
-            "INSERT INTO pending (id, accepted_at, row)
-             SELECT value ->> 0, ?2, value FROM json_each(?1) WHERE true
+        // The request's rows stay one text (a "part"): buffering costs no JSON work per entry.
+        // The flush splits it; a part whose entries fail is split into single rows then.
+        let Some(rows) = split_rows(body) else {
+            return Response::error("rows refused: not a JSON array of rows", 400);
+        };
+        let (key, stored) = match rows.as_slice() {
+            [] => return Response::from_json(&json!({ "accepted": 0, "pending": held.entries })),
+            [one] => (row_id(one), *one),
+            [first, ..] => (
+                row_id(first).map(|id| part_key(&id, rows.len(), body)),
+                body,
+            ),
+        };
+        let Some(key) = key else {
+            return Response::error("rows refused: a row has no text id", 400);
+        };
+        // A part already buffered (a retried request) is skipped.
+        self.sql().exec(
+            "INSERT INTO pending (id, accepted_at, row, n) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(id) DO NOTHING",
-            vec![SqlStorageValue::from(body.to_string()), now.into()],
-        );
-        if let Err(e) = inserted {
-            return Response::error(format!("rows refused: {e}"), 400);
-        }
+            vec![
+                SqlStorageValue::from(key),
+                now.into(),
+                SqlStorageValue::from(stored.to_string()),
+                (rows.len() as i64).into(),
+            ],
+        )?;
         // One statement counts what the insert added (`changes()` is still the INSERT's) and
         // reads what the rest of this request needs.
         #[derive(Deserialize)]
@@ -337,12 +367,15 @@ impl LogBatcher {
         let counted: Counted = self
             .sql()
             .exec(
-                "UPDATE stats SET accepted = accepted + changes(), shard = coalesce(shard, ?1)
-                 RETURNING changes() AS added, registered, backoff_until, shard",
-                vec![q
-                    .shard
-                    .clone()
-                    .map_or(SqlStorageValue::Null, SqlStorageValue::from)],
+                "UPDATE stats SET accepted = accepted + changes() * ?2,
+                     shard = coalesce(shard, ?1)
+                 RETURNING changes() * ?2 AS added, registered, backoff_until, shard",
+                vec![
+                    q.shard
+                        .clone()
+                        .map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                    (rows.len() as i64).into(),
+                ],
             )?
             .one()?;
         let added = counted.added;
@@ -396,8 +429,12 @@ impl LogBatcher {
         let rows: Vec<PendingRow> = self
             .sql()
             .exec(
-                "SELECT seq, row, attempts, first_failed_at FROM pending
-                 ORDER BY seq LIMIT ?1",
+                // The oldest rows holding up to the limit's entries (a part counts its entries),
+                // and always at least one row.
+                "SELECT seq, accepted_at, row, n, attempts, first_failed_at FROM (
+                     SELECT *, sum(n) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS upto
+                     FROM pending)
+                 WHERE upto - n < ?1 ORDER BY seq",
                 vec![(flush_limit(policy) as i64).into()],
             )?
             .to_array()?;
@@ -442,7 +479,18 @@ impl LogBatcher {
         };
         let jsonb_sql = statements_for(Extract::Jsonb);
         let text_sql = statements_for(Extract::Text);
-        let texts: Vec<&str> = rows.iter().map(|r| r.row.as_str()).collect();
+        // Every entry's row text, and the buffered row it belongs to.
+        let mut texts: Vec<&str> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        for (k, r) in rows.iter().enumerate() {
+            match (r.n, split_rows(&r.row)) {
+                (n, Some(parts)) if n > 1 => texts.extend(parts),
+                // A single row, or (never written by `ingest`) a part that does not split: it
+                // travels as it is and fails on its own.
+                _ => texts.push(&r.row),
+            }
+            owner.resize(texts.len(), k);
+        }
         // For each route, the rows it receives (index into `texts`, route row), in row order.
         let projected = routes.project(&texts);
         let statements = Cell::new(0i64);
@@ -509,33 +557,59 @@ impl LogBatcher {
                 }
             }
         };
-        let outcome = isolate(rows.len(), WRITE_BUDGET, write).await;
+        let outcome = isolate(texts.len(), WRITE_BUDGET, write).await;
         let now = now_ms();
 
-        let written: Vec<i64> = outcome
-            .written
-            .iter()
-            .flat_map(|r| r.clone())
-            .map(|i| rows[i].seq)
-            .collect();
-        self.delete_seqs(&written)?;
+        // Buffered rows with no failed entry are done. A part with failed entries is replaced
+        // by those entries as single rows, so retries, isolation and dead letters work per entry.
+        let mut failed_in: Vec<Vec<(usize, &String)>> = vec![Vec::new(); rows.len()];
+        for (i, error) in &outcome.failed {
+            failed_in[owner[*i]].push((*i, error));
+        }
+        let mut entries_of = vec![0usize; rows.len()];
+        for k in &owner {
+            entries_of[*k] += 1;
+        }
+        let mut done = Vec::new();
+        let mut failures: Vec<FailedEntry> = Vec::new();
+        for (k, r) in rows.iter().enumerate() {
+            let failed = &failed_in[k];
+            let entries = entries_of[k];
+            if failed.is_empty() {
+                done.push(r.seq);
+            } else if failed.len() < entries {
+                failures.extend(self.explode(r, failed, &texts)?);
+                done.push(r.seq);
+            } else {
+                // Nothing of it was written (D1 down, say): it stays whole and counts an
+                // attempt as one.
+                failures.extend(failed.iter().map(|(i, error)| FailedEntry {
+                    seq: r.seq,
+                    row: texts[*i].to_string(),
+                    attempts: r.attempts,
+                    first_failed_at: r.first_failed_at,
+                    error: (*error).clone(),
+                }));
+            }
+        }
+        self.delete_seqs(&done)?;
+        let written = outcome.written_count();
 
         let mut dead = Vec::new();
         let mut kept = 0;
         let mut max_attempts = 0;
-        let mut failed_seqs = Vec::with_capacity(outcome.failed.len());
-        for (i, error) in &outcome.failed {
-            let r = &rows[*i];
-            let attempts = r.attempts + 1;
-            failed_seqs.push(r.seq);
+        let mut failed_seqs = Vec::with_capacity(failures.len());
+        for f in failures {
+            let attempts = f.attempts + 1;
+            failed_seqs.push(f.seq);
             if attempts >= config.max_retries {
                 dead.push((
-                    r.seq,
+                    f.seq,
                     FailedRow {
-                        row: r.row.clone(),
+                        row: f.row,
                         attempts,
-                        first_failed_at: r.first_failed_at.unwrap_or(now),
-                        error: error.clone(),
+                        first_failed_at: f.first_failed_at.unwrap_or(now),
+                        error: f.error,
                     },
                 ));
             } else {
@@ -577,7 +651,7 @@ impl LogBatcher {
                  last_error = coalesce(?5, last_error),
                  last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?4 END",
             vec![
-                (written.len() as i64).into(),
+                (written as i64).into(),
                 (dead_lettered as i64).into(),
                 statements.get().into(),
                 now.into(),
@@ -585,7 +659,7 @@ impl LogBatcher {
             ],
         )?;
         Ok(Flushed {
-            read: rows.len(),
+            read: texts.len(),
             kept,
             max_attempts,
         })
@@ -620,6 +694,53 @@ impl LogBatcher {
         Ok(seqs.len())
     }
 
+    /// Buffers the failed entries of a part as single rows (keeping its acceptance time and
+    /// attempt history) and returns them with their new sequence numbers. The caller deletes the
+    /// part; its other entries were written.
+    fn explode(
+        &self,
+        part: &PendingRow,
+        failed: &[(usize, &String)],
+        texts: &[&str],
+    ) -> Result<Vec<FailedEntry>> {
+        let mut out = Vec::with_capacity(failed.len());
+        for (i, error) in failed {
+            let row = texts[*i];
+            // An entry whose id is already buffered on its own stays there.
+            let id = row_id(row).unwrap_or_else(|| format!("{}#{i}", part.seq));
+            #[derive(Deserialize)]
+            struct Seq {
+                seq: i64,
+            }
+            let inserted: Vec<Seq> = self
+                .sql()
+                .exec(
+                    "INSERT INTO pending (id, accepted_at, row, n, attempts, first_failed_at)
+                     VALUES (?1, ?2, ?3, 1, ?4, ?5)
+                     ON CONFLICT(id) DO NOTHING RETURNING seq",
+                    vec![
+                        SqlStorageValue::from(id),
+                        part.accepted_at.into(),
+                        SqlStorageValue::from(row.to_string()),
+                        (part.attempts as i64).into(),
+                        part.first_failed_at
+                            .map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                    ],
+                )?
+                .to_array()?;
+            if let Some(s) = inserted.first() {
+                out.push(FailedEntry {
+                    seq: s.seq,
+                    row: row.to_string(),
+                    attempts: part.attempts,
+                    first_failed_at: part.first_failed_at,
+                    error: (*error).clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     fn delete_seqs(&self, seqs: &[i64]) -> Result<()> {
         if !seqs.is_empty() {
             self.sql().exec(
@@ -639,8 +760,10 @@ impl LogBatcher {
     fn summary(&self) -> Result<PendingSummary> {
         self.sql()
             .exec(
-                "SELECT count(*) AS pending, coalesce(sum(length(row)), 0) AS bytes,
-                        min(accepted_at) AS oldest, count(first_failed_at) AS failing
+                "SELECT coalesce(sum(n), 0) AS pending, coalesce(sum(length(row)), 0) AS bytes,
+                        min(accepted_at) AS oldest,
+                        coalesce(sum(CASE WHEN first_failed_at IS NULL THEN 0 ELSE n END), 0)
+                            AS failing
                  FROM pending",
                 None,
             )?
