@@ -38,13 +38,17 @@ pub fn lacks_jsonb(error: &str) -> bool {
     error.contains("no such function: jsonb")
 }
 
+/// `name` as a quoted SQL identifier. Panics unless it is a checked identifier: configuration
+/// is validated when parsed, so reaching SQL with anything else is a bug, never input.
+pub fn quoted(name: &str) -> String {
+    assert!(is_identifier(name), "{name:?} is not an identifier");
+    format!("\"{name}\"")
+}
+
 /// The insert statement for `table`, expanding a JSON array of rows whose values are in
 /// `columns` order. Names are checked identifiers, and quoted (a route column may be a keyword).
 pub fn insert_sql(table: &str, columns: &[&str], extract: Extract) -> String {
-    for name in std::iter::once(&table).chain(columns) {
-        assert!(is_identifier(name), "{name:?} is not an identifier");
-    }
-    let cols: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    let cols: Vec<String> = columns.iter().map(|c| quoted(c)).collect();
     let source = match extract {
         Extract::Jsonb => "v",
         Extract::Text => "value",
@@ -61,8 +65,9 @@ pub fn insert_sql(table: &str, columns: &[&str], extract: Extract) -> String {
     };
     // `WHERE true`: SQLite needs a WHERE before an upsert clause on INSERT ... SELECT.
     format!(
-        "{with}INSERT INTO \"{table}\" ({}) SELECT {} FROM {from} WHERE true \
+        "{with}INSERT INTO {} ({}) SELECT {} FROM {from} WHERE true \
          ON CONFLICT(id) DO NOTHING",
+        quoted(table),
         cols.join(", "),
         values.join(", ")
     )

@@ -9,7 +9,7 @@
 //! (`tables`).
 
 use crate::error::ApiError;
-use crate::flush::is_identifier;
+use crate::flush::quoted;
 use crate::rest::parse_timestamp;
 use serde_json::Value;
 
@@ -43,11 +43,6 @@ pub fn due(
         Some(last) if now - last >= interval - SLACK_MS => Some(cutoff),
         Some(_) => None,
     }
-}
-
-fn quoted(table: &str) -> String {
-    assert!(is_identifier(table), "{table:?} is not an identifier");
-    format!("\"{table}\"")
 }
 
 /// Deletes at most `?2` rows of `table` older than `?1`. D1 has no `DELETE ... LIMIT`, so the

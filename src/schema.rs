@@ -12,7 +12,7 @@
 //! besides, so a column called `order` works. Does not run SQL (`tables` does).
 
 use crate::entry::COLUMNS;
-use crate::flush::is_identifier;
+use crate::flush::{is_identifier, quoted};
 
 /// Metadata table: one row per log table with its recorded schema hash and pruning history.
 pub const META_TABLE: &str = "log_tables";
@@ -121,11 +121,6 @@ pub struct TableSchema {
     pub indexes: Vec<IndexDef>,
 }
 
-fn quote(name: &str) -> String {
-    assert!(is_identifier(name), "{name:?} is not an identifier");
-    format!("\"{name}\"")
-}
-
 /// The name of the index on `columns` of `table`.
 pub fn index_name(table: &str, suffix: &str) -> String {
     format!("idx_{table}_{suffix}")
@@ -194,14 +189,14 @@ impl TableSchema {
             .columns
             .iter()
             .map(|c| {
-                format!("{} {} {}", quote(&c.name), c.ty.as_str(), c.constraint)
+                format!("{} {} {}", quoted(&c.name), c.ty.as_str(), c.constraint)
                     .trim_end()
                     .to_string()
             })
             .collect();
         format!(
             "CREATE TABLE IF NOT EXISTS {} ({})",
-            quote(&self.table),
+            quoted(&self.table),
             cols.join(", ")
         )
     }
@@ -211,8 +206,8 @@ impl TableSchema {
     pub fn add_column_sql(&self, c: &ColumnDef) -> String {
         format!(
             "ALTER TABLE {} ADD COLUMN {} {}",
-            quote(&self.table),
-            quote(&c.name),
+            quoted(&self.table),
+            quoted(&c.name),
             c.ty.as_str()
         )
     }
@@ -221,11 +216,11 @@ impl TableSchema {
         self.indexes
             .iter()
             .map(|i| {
-                let cols: Vec<String> = i.columns.iter().map(|c| quote(c)).collect();
+                let cols: Vec<String> = i.columns.iter().map(|c| quoted(c)).collect();
                 let mut sql = format!(
                     "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
-                    quote(&i.name),
-                    quote(&self.table),
+                    quoted(&i.name),
+                    quoted(&self.table),
                     cols.join(", ")
                 );
                 if let Some(cond) = i.partial {
@@ -239,7 +234,7 @@ impl TableSchema {
 
     /// The statement that lists the table's existing columns (`name` is the column to read).
     pub fn columns_sql(&self) -> String {
-        format!("PRAGMA table_info({})", quote(&self.table))
+        format!("PRAGMA table_info({})", quoted(&self.table))
     }
 
     /// Statements that bring the table from `existing` columns (empty: no table yet) to this

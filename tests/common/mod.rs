@@ -521,12 +521,9 @@ impl Logger {
         rows.map(Result::unwrap).collect()
     }
 
-    /// Rows of this app, oldest first.
+    /// Rows of this app in the firehose, oldest first.
     pub fn app_rows(&self, app_id: &str) -> Vec<Map<String, Value>> {
-        self.query(
-            "SELECT * FROM logs WHERE app_id = ?1 ORDER BY timestamp, id",
-            &[&app_id],
-        )
+        self.table_rows("logs", app_id)
     }
 
     /// Polls until `app_id` has at least `n` rows, or fails with what was seen.
@@ -536,21 +533,14 @@ impl Logger {
         n: usize,
         timeout: Duration,
     ) -> Vec<Map<String, Value>> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        self.wait_until(&format!("{n} rows of {app_id}"), timeout, || {
             let rows = self.app_rows(app_id);
             if rows.len() >= n {
-                return rows;
+                Ok(rows)
+            } else {
+                Err(format!("{} rows: {rows:#?}", rows.len()))
             }
-            if Instant::now() > deadline {
-                panic!(
-                    "{app_id}: wanted {n} rows within {timeout:?}, saw {}: {rows:#?}\n{}",
-                    rows.len(),
-                    self.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 }
 
