@@ -397,14 +397,21 @@ fn main() {
     let mut out = common::root().join("target/bench/latest.json");
     let mut compare: Option<PathBuf> = None;
     let mut only: Option<String> = None;
+    let mut vars: Vec<(String, String)> = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--out" => out = PathBuf::from(args.next().expect("--out FILE")),
             "--compare" => compare = Some(PathBuf::from(args.next().expect("--compare FILE"))),
             "--only" => only = Some(args.next().expect("--only SCENARIO-PREFIX")),
+            "--var" => {
+                let kv = args.next().expect("--var NAME=VALUE");
+                let (k, v) = kv.split_once('=').expect("--var NAME=VALUE");
+                vars.push((k.to_string(), v.to_string()));
+            }
             other => panic!(
-                "unknown argument {other:?} (--quick, --out FILE, --compare FILE, --only PREFIX)"
+                "unknown argument {other:?} (--quick, --out FILE, --compare FILE, --only PREFIX, \
+                 --var NAME=VALUE)"
             ),
         }
     }
@@ -445,6 +452,7 @@ fn main() {
         if scenarios.is_empty() {
             return;
         }
+        let opts = vars.iter().fold(opts, |o, (k, v)| o.var(k, v));
         let logger = Logger::start_with(opts);
         eprintln!(
             "bench: {pipeline} logger up, RSS {} MB",

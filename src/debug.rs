@@ -66,7 +66,7 @@ impl DebugFlags {
         if q.is_empty() {
             String::new()
         } else {
-            format!("?{}", q.join("&"))
+            q.join("&")
         }
     }
 }
@@ -98,7 +98,7 @@ mod tests {
                 slow_flush_ms: Some(250)
             }
         );
-        assert_eq!(f.shard_query(), "?d1_fail=3&slow_flush=250");
+        assert_eq!(f.shard_query(), "d1_fail=3&slow_flush=250");
         assert_eq!(DebugFlags::parse("").unwrap(), DebugFlags::default());
         assert_eq!(DebugFlags::default().shard_query(), "");
         assert_eq!(

@@ -11,8 +11,10 @@ use crate::error::ApiError;
 use crate::shard::{group_by_shard, Part};
 use futures::future::join_all;
 use serde::Deserialize;
-use wasm_bindgen::JsValue;
-use worker::{Env, Method, ObjectNamespace, Request, RequestInit};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{Env, ObjectNamespace};
 
 pub const BATCHER_BINDING: &str = "LOG_BATCHER";
 
@@ -38,7 +40,7 @@ pub async fn deliver_entries(
 }
 
 /// Sends every part to its shard. `Ok` means all of them are in a durable buffer.
-/// `shard_query` carries the shard-level debug flags (`""` for none).
+/// `shard_query` carries the shard-level debug flags, URL-encoded (`""` for none).
 pub async fn deliver(env: &Env, parts: &[Part], shard_query: &str) -> Result<(), ApiError> {
     let ns = batchers(env)?;
     let results = join_all(parts.iter().map(|p| send(&ns, p, shard_query))).await;
@@ -68,6 +70,15 @@ pub async fn deliver(env: &Env, parts: &[Part], shard_query: &str) -> Result<(),
     }
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// A LogBatcher stub seen through JS RPC. (Not `Function::call`: on an RPC stub, `call` would
+    /// be one more remote method.)
+    type BatcherRpc;
+    #[wasm_bindgen(method, catch)]
+    fn ingest(this: &BatcherRpc, body: &str, query: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
 enum Refusal {
     Full(String, u64),
     Other(String),
@@ -82,24 +93,16 @@ struct FullAnswer {
 
 async fn send(ns: &ObjectNamespace, part: &Part, shard_query: &str) -> Result<(), Refusal> {
     let attempt = async {
-        let stub = ns.get_by_name(&part.shard)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(JsValue::from_str(&part.body)));
-        let sep = if shard_query.is_empty() { "?" } else { "&" };
-        let url = format!(
-            "https://log-batcher/ingest{shard_query}{sep}n={}&shard={}",
-            part.entries, part.shard
-        );
-        let req = Request::new_with_init(&url, &init)?;
-        let mut resp = stub.fetch_with_request(req).await?;
-        let status = resp.status_code();
-        let text = if status == 200 {
-            String::new()
-        } else {
-            resp.text().await?
-        };
-        Ok::<_, worker::Error>((status, text))
+        // JS RPC (`LogBatcher::ingest_rpc`): locally a third of the cost of a `fetch` to the
+        // object, which is most of a forwarded log's cost.
+        let stub: BatcherRpc = ns.get_by_name(&part.shard)?.into_rpc();
+        let sep = if shard_query.is_empty() { "" } else { "&" };
+        let query = format!("{shard_query}{sep}n={}&shard={}", part.entries, part.shard);
+        let answer: js_sys::Array = JsFuture::from(stub.ingest(&part.body, &query)?)
+            .await?
+            .dyn_into()?;
+        let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+        Ok::<_, worker::Error>((status, answer.get(1).as_string().unwrap_or_default()))
     };
     match attempt.await {
         Ok((200, _)) => Ok(()),

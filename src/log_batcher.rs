@@ -34,6 +34,7 @@ use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::rc::Rc;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{
     console_error, console_log, durable_object, Delay, DurableObject, Env, Method, Request,
@@ -154,7 +155,42 @@ struct Flushed {
     max_attempts: u32,
 }
 
-/// Parameters of an ingest request, set by `ingest::deliver`.
+/// What an ingest call answers: an HTTP status and its text (JSON for 200 and for 503
+/// `BACKPRESSURE`), read by `ingest::send`.
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+impl Answer {
+    fn new(status: u16, body: impl Into<String>) -> Self {
+        Answer {
+            status,
+            body: body.into(),
+        }
+    }
+}
+
+/// JS RPC methods (the runtime exposes them through `src/entry.mjs`, whose class extends
+/// `DurableObject`). A call costs a fraction of a `fetch` to the object: no Request, Response or
+/// headers on either side.
+#[wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
+impl LogBatcher {
+    /// Buffers a JSON array of rows; `query` holds the `IngestQuery` fields, URL-encoded.
+    /// Resolves to `[status, text]`.
+    #[wasm_bindgen(js_name = ingest)]
+    pub async fn ingest_rpc(
+        &self,
+        body: String,
+        query: String,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let q: IngestQuery = serde_urlencoded::from_str(&query).unwrap_or_default();
+        let a = self.ingest(&body, q).await.map_err(JsValue::from)?;
+        Ok(js_sys::Array::of2(&a.status.into(), &a.body.into()).into())
+    }
+}
+
+/// Parameters of an ingest call, set by `ingest::deliver`.
 #[derive(Deserialize, Default)]
 struct IngestQuery {
     shard: Option<String>,
@@ -181,14 +217,9 @@ impl DurableObject for LogBatcher {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
         let path = req.path();
         match (req.method(), path.as_str()) {
-            (Method::Post, "/ingest") => {
-                let query: IngestQuery = req.query().unwrap_or_default();
-                let body = req.text().await?;
-                self.ingest(&body, query).await
-            }
             (Method::Get, "/status") => {
                 let s = self.summary()?;
                 Response::from_json(&json!({
@@ -296,11 +327,11 @@ impl LogBatcher {
 
     /// Buffers a JSON array of rows. The insert is synchronous SQLite; the runtime holds our
     /// response until it is durable, so answering 200 means "kept".
-    async fn ingest(&self, body: &str, q: IngestQuery) -> Result<Response> {
+    async fn ingest(&self, body: &str, q: IngestQuery) -> Result<Answer> {
         let now = now_ms();
         let config = match self.config() {
             Ok(c) => c,
-            Err(e) => return Response::error(e, 503),
+            Err(e) => return Ok(Answer::new(503, e)),
         };
         let policy = policy(&config);
         // Fault injection first, so a request refused below can still change it.
@@ -321,20 +352,23 @@ impl LogBatcher {
         };
         if let Err(reason) = policy.admit(held, incoming) {
             let retry_after = BatchPolicy::retry_after_secs(self.alarm_at().await?, now);
-            return Ok(Response::from_json(&json!({
+            let full = json!({
                 "code": "BACKPRESSURE",
                 "message": reason,
                 "retry_after": retry_after,
-            }))?
-            .with_status(503));
+            });
+            return Ok(Answer::new(503, full.to_string()));
         }
         // The request's rows stay one text (a "part"): buffering costs no JSON work per entry.
         // The flush splits it; a part whose entries fail is split into single rows then.
         let Some(rows) = split_rows(body) else {
-            return Response::error("rows refused: not a JSON array of rows", 400);
+            return Ok(Answer::new(400, "rows refused: not a JSON array of rows"));
         };
         let (key, stored) = match rows.as_slice() {
-            [] => return Response::from_json(&json!({ "accepted": 0, "pending": held.entries })),
+            [] => {
+                let none = json!({ "accepted": 0, "pending": held.entries });
+                return Ok(Answer::new(200, none.to_string()));
+            }
             [one] => (row_id(one), *one),
             [first, ..] => (
                 row_id(first).map(|id| part_key(&id, rows.len(), body)),
@@ -342,7 +376,7 @@ impl LogBatcher {
             ),
         };
         let Some(key) = key else {
-            return Response::error("rows refused: a row has no text id", 400);
+            return Ok(Answer::new(400, "rows refused: a row has no text id"));
         };
         // A part already buffered (a retried request) is skipped.
         self.sql().exec(
@@ -393,7 +427,8 @@ impl LogBatcher {
         {
             self.set_alarm(at).await?;
         }
-        Response::from_json(&json!({ "accepted": added, "pending": load.entries }))
+        let done = json!({ "accepted": added, "pending": load.entries });
+        Ok(Answer::new(200, done.to_string()))
     }
 
     /// Records the shard in D1's `shards` directory (read by `GET /admin/status`), in the

@@ -64,12 +64,12 @@ pub fn fast() -> Options {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Logger vars that override wrangler.toml's `[vars]`.
-    pub vars: Vec<(&'static str, String)>,
+    pub vars: Vec<(String, String)>,
 }
 
 impl Options {
-    pub fn var(mut self, name: &'static str, value: impl ToString) -> Self {
-        self.vars.push((name, value.to_string()));
+    pub fn var(mut self, name: impl ToString, value: impl ToString) -> Self {
+        self.vars.push((name.to_string(), value.to_string()));
         self
     }
 }
@@ -82,7 +82,7 @@ fn logger_config(dir: &Path, opts: &Options) -> PathBuf {
     cfg.remove("build");
     cfg.insert(
         "main".into(),
-        root().join("build/index.js").display().to_string().into(),
+        root().join("src/entry.mjs").display().to_string().into(),
     );
     for db in cfg["d1_databases"].as_array_mut().unwrap() {
         db.as_table_mut().unwrap().insert(
