@@ -14,6 +14,7 @@
 mod common;
 
 use common::{unique, Logger, Options, ADMIN_KEY};
+use d1_logger::config::Config;
 use d1_logger::entry::{new_id, LogEntry, RequestFields, Source, COLUMNS};
 use d1_logger::flush::{chunk_rows, insert_sql, Extract, MAX_PARAM_BYTES};
 use d1_logger::level::Level;
@@ -297,7 +298,9 @@ fn ceiling(entries: usize) -> Figures {
     let start = Instant::now();
     let tx = db.unchecked_transaction().unwrap();
     let mut statements = 0;
-    for chunk in chunk_rows(&rows, MAX_PARAM_BYTES) {
+    // Statements as a LogBatcher builds them at default settings.
+    let per_statement = Config::default().max_batch_size as usize;
+    for chunk in chunk_rows(&rows, MAX_PARAM_BYTES, per_statement) {
         tx.execute(&sql, [chunk]).unwrap();
         statements += 1;
     }
@@ -438,6 +441,11 @@ fn main() {
             load: Load::Bare { concurrency: 16 },
             entries: 10_000 / scale,
         },
+        // The same load again and again on the same runtime: resident memory must level off.
+        rest("soak 1 (b1000 c4)", 1_000, 4, 100_000),
+        rest("soak 2 (b1000 c4)", 1_000, 4, 100_000),
+        rest("soak 3 (b1000 c4)", 1_000, 4, 100_000),
+        rest("soak 4 (b1000 c4)", 1_000, 4, 100_000),
     ];
     let naive = [
         rest("rest b100 c4", 100, 4, 10_000),
@@ -460,6 +468,22 @@ fn main() {
         );
         for s in scenarios {
             let f = run(&logger, pipeline, s);
+            if s.name.starts_with("soak") {
+                let procs: Vec<String> = logger
+                    .memory()
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} {} MB (anon {}, file {})",
+                            p.name,
+                            p.rss >> 20,
+                            p.anon >> 20,
+                            p.file >> 20
+                        )
+                    })
+                    .collect();
+                eprintln!("bench: after {}: {}", s.name, procs.join("; "));
+            }
             eprintln!(
                 "bench: {pipeline} {}: {:.0} entries/s",
                 f.scenario, f.entries_per_s
@@ -478,6 +502,20 @@ fn main() {
     }
 
     print_table(&all);
+    let soak: Vec<&Figures> = all
+        .iter()
+        .filter(|f| f.scenario.starts_with("soak"))
+        .collect();
+    if let (Some(first), Some(last)) = (soak.first(), soak.last()) {
+        let ends: Vec<String> = soak.iter().map(|f| fmt(f.end_rss_mb, 0)).collect();
+        println!(
+            "\nmemory: runtime RSS at the end of each soak round {} MB; {:+.0} MB from the first \
+             round to the last ({} entries more)",
+            ends.join(" → "),
+            last.end_rss_mb - first.end_rss_mb,
+            soak[1..].iter().map(|f| f.acked).sum::<u64>()
+        );
+    }
     let (raw, gz) = wasm_size();
     println!("\nwasm bundle: {raw} bytes raw, {gz} bytes gzip");
     let mut ratios = serde_json::Map::new();

@@ -73,14 +73,18 @@ pub fn insert_sql(table: &str, columns: &[&str], extract: Extract) -> String {
     )
 }
 
-/// Groups row JSON texts into JSON-array parameters of at most `max_bytes` each (a row larger than
-/// that travels alone). Order is kept.
-pub fn chunk_rows<S: AsRef<str>>(rows: &[S], max_bytes: usize) -> Vec<String> {
+/// Groups row JSON texts into JSON-array parameters of at most `max_bytes` and `max_rows` rows
+/// each (a row larger than `max_bytes` travels alone). Order is kept. `max_rows` is
+/// `MAX_BATCH_SIZE`: rows per insert statement, so `MAX_BATCH_SIZE=1` writes row by row.
+pub fn chunk_rows<S: AsRef<str>>(rows: &[S], max_bytes: usize, max_rows: usize) -> Vec<String> {
     let mut chunks = Vec::new();
     let mut current = String::from("[");
+    let mut in_current = 0;
     for row in rows {
         let row = row.as_ref();
-        if current.len() > 1 && current.len() + row.len() + 2 > max_bytes {
+        let full = in_current >= max_rows.max(1) || current.len() + row.len() + 2 > max_bytes;
+        if current.len() > 1 && full {
+            in_current = 0;
             current.push(']');
             chunks.push(std::mem::replace(&mut current, String::from("[")));
         }
@@ -88,6 +92,7 @@ pub fn chunk_rows<S: AsRef<str>>(rows: &[S], max_bytes: usize) -> Vec<String> {
             current.push(',');
         }
         current.push_str(row);
+        in_current += 1;
     }
     if current.len() > 1 {
         current.push(']');
@@ -217,7 +222,7 @@ mod tests {
     #[test]
     fn chunks_are_valid_json_arrays_under_the_limit_and_keep_order() {
         let rows: Vec<String> = (0..1000).map(|i| format!("[\"id-{i}\",{i}]")).collect();
-        let chunks = chunk_rows(&rows, 1_000);
+        let chunks = chunk_rows(&rows, 1_000, usize::MAX);
         assert!(chunks.len() > 10);
         let mut seen = Vec::new();
         for c in &chunks {
@@ -226,6 +231,21 @@ mod tests {
             seen.extend(arr.into_iter().map(|r| r[1].as_i64().unwrap()));
         }
         assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn chunks_hold_at_most_max_rows() {
+        let rows: Vec<String> = (0..10).map(|i| format!("[\"id-{i}\",{i}]")).collect();
+        let sizes = |max_rows| -> Vec<usize> {
+            chunk_rows(&rows, MAX_PARAM_BYTES, max_rows)
+                .iter()
+                .map(|c| serde_json::from_str::<Vec<Value>>(c).unwrap().len())
+                .collect()
+        };
+        assert_eq!(sizes(1), vec![1; 10]);
+        assert_eq!(sizes(4), vec![4, 4, 2]);
+        assert_eq!(sizes(10), vec![10]);
+        assert_eq!(sizes(0), vec![1; 10], "0 means 1");
     }
 
     /// The real schema and statement on SQLite (the engine behind D1).
@@ -237,7 +257,7 @@ mod tests {
     }
 
     fn insert(db: &rusqlite::Connection, rows: &[String]) -> rusqlite::Result<usize> {
-        let chunk = chunk_rows(rows, MAX_PARAM_BYTES).remove(0);
+        let chunk = chunk_rows(rows, MAX_PARAM_BYTES, usize::MAX).remove(0);
         let jsonb = db.execute(&insert_sql("logs", &COLUMNS, Extract::Jsonb), [&chunk])?;
         // Both forms store the same values (the second finds every row already there).
         let text = db.execute(&insert_sql("logs", &COLUMNS, Extract::Text), [&chunk])?;
@@ -248,7 +268,7 @@ mod tests {
     #[test]
     fn both_forms_store_identical_rows() {
         let rows = vec![crate::entry::tests::sample().to_row_json()];
-        let chunk = chunk_rows(&rows, MAX_PARAM_BYTES).remove(0);
+        let chunk = chunk_rows(&rows, MAX_PARAM_BYTES, usize::MAX).remove(0);
         let mut seen = Vec::new();
         for extract in [Extract::Jsonb, Extract::Text] {
             let db = logs_db();
@@ -333,17 +353,17 @@ mod tests {
     fn few_rows_make_one_statement() {
         let rows = vec!["[1]", "[2]", "[3]"];
         assert_eq!(
-            chunk_rows(&rows, MAX_PARAM_BYTES),
+            chunk_rows(&rows, MAX_PARAM_BYTES, usize::MAX),
             vec!["[[1],[2],[3]]".to_string()]
         );
-        assert!(chunk_rows::<&str>(&[], 10).is_empty());
+        assert!(chunk_rows::<&str>(&[], 10, usize::MAX).is_empty());
     }
 
     #[test]
     fn an_oversized_row_travels_alone() {
         let big = format!("[\"{}\"]", "x".repeat(50));
         let rows = vec!["[1]".to_string(), big.clone(), "[2]".to_string()];
-        let chunks = chunk_rows(&rows, 20);
+        let chunks = chunk_rows(&rows, 20, usize::MAX);
         assert_eq!(
             chunks,
             vec!["[[1]]".to_string(), format!("[{big}]"), "[[2]]".to_string()]
@@ -362,7 +382,7 @@ mod tests {
             ]
         );
         let rows = vec![crate::entry::tests::sample().to_row_json(); 3];
-        let chunk = chunk_rows(&rows, MAX_PARAM_BYTES).remove(0);
+        let chunk = chunk_rows(&rows, MAX_PARAM_BYTES, usize::MAX).remove(0);
         assert_eq!(split_rows(&chunk).unwrap(), rows);
         assert_eq!(split_rows("[]").unwrap(), Vec::<&str>::new());
     }

@@ -530,6 +530,7 @@ impl LogBatcher {
         let projected = routes.project(&texts);
         let statements = Cell::new(0i64);
         let use_text = &self.text_extract;
+        let per_statement = policy.max_batch_size as usize;
         // The statements that write `range`: the firehose's, then each route's for its rows.
         let prepare = |range: &Range<usize>, extract: Extract| -> Result<Vec<_>> {
             let (firehose_sql, route_sqls) = match extract {
@@ -537,7 +538,7 @@ impl LogBatcher {
                 Extract::Text => &text_sql,
             };
             let mut prepared = Vec::new();
-            for chunk in chunk_rows(&texts[range.clone()], MAX_PARAM_BYTES) {
+            for chunk in chunk_rows(&texts[range.clone()], MAX_PARAM_BYTES, per_statement) {
                 prepared.push(
                     db.prepare(firehose_sql)
                         .bind(&[JsValue::from_str(&chunk)])?,
@@ -547,7 +548,7 @@ impl LogBatcher {
                 let lo = rows.partition_point(|(i, _)| *i < range.start);
                 let hi = rows.partition_point(|(i, _)| *i < range.end);
                 let route_rows: Vec<&str> = rows[lo..hi].iter().map(|(_, r)| r.as_str()).collect();
-                for chunk in chunk_rows(&route_rows, MAX_PARAM_BYTES) {
+                for chunk in chunk_rows(&route_rows, MAX_PARAM_BYTES, per_statement) {
                     prepared.push(db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?);
                 }
             }

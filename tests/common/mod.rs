@@ -61,6 +61,15 @@ pub fn fast() -> Options {
     Options::default().var("BATCH_INTERVAL_MS", 300)
 }
 
+/// One process's resident memory (`/proc/PID/status`), in bytes.
+#[derive(Debug, Clone)]
+pub struct ProcMemory {
+    pub name: String,
+    pub rss: u64,
+    pub anon: u64,
+    pub file: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Logger vars that override wrangler.toml's `[vars]`.
@@ -394,10 +403,15 @@ impl Logger {
 
     /// Resident memory (VmRSS) of the whole session: node and workerd, every process in its group.
     pub fn rss_bytes(&self) -> u64 {
+        self.memory().iter().map(|p| p.rss).sum()
+    }
+
+    /// Resident memory of each process of the session (node, workerd), in bytes.
+    pub fn memory(&self) -> Vec<ProcMemory> {
         let Some(group) = self.child.as_ref().map(|c| c.id()) else {
-            return 0;
+            return Vec::new();
         };
-        let mut total = 0;
+        let mut procs = Vec::new();
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
                 continue;
@@ -410,15 +424,28 @@ impl Logger {
                 continue;
             }
             let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-            if let Some(kb) = status
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+                    .map_or(0, |kb| kb * 1024)
+            };
+            let name = status
                 .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-            {
-                total += kb * 1024;
-            }
+                .find_map(|l| l.strip_prefix("Name:"))
+                .unwrap_or("?")
+                .trim()
+                .to_string();
+            procs.push(ProcMemory {
+                name,
+                rss: field("VmRSS:"),
+                anon: field("RssAnon:"),
+                file: field("RssFile:"),
+            });
         }
-        total
+        procs.sort_by_key(|p| std::cmp::Reverse(p.rss));
+        procs
     }
 
     pub fn log_text(&self) -> String {
