@@ -74,36 +74,38 @@ locked_version() { # the version of crate $1 in Cargo.lock
   awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
 }
 
-# worker-build (same version as the worker crate) and wasm-bindgen (same as in Cargo.lock),
-# built from crates.io into .tools/ so nothing is downloaded from elsewhere. The two builds run at
-# once: each spends long stretches on one core (big crates, linking), so together they finish
-# sooner on a fresh machine than one after the other.
+# wasm-bindgen (the version in Cargo.lock), built from crates.io into .tools/ so nothing is
+# downloaded from elsewhere. This is the one tool the build needs beyond cargo: the worker's entry
+# module (src/entry.mjs) does what worker-build's generated shim would, so worker-build (about
+# six minutes of compiling on a fresh 2-core machine) is not needed. On a fresh machine it builds
+# in the background while cargo builds the worker; `await_build_tools` waits for it.
+BINDGEN_PID=""
 ensure_build_tools() {
-  local wb_version bindgen_version pids=() failed=0 t0=$SECONDS
-  wb_version="$(locked_version worker)"
+  local bindgen_version
   bindgen_version="$(locked_version wasm-bindgen)"
+  if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" = "$bindgen_version" ]; then
+    return 0
+  fi
   mkdir -p "$TOOLS"
-  if [ "$("$TOOLS/bin/worker-build" --version 2>/dev/null)" != "$wb_version" ]; then
-    log "building worker-build $wb_version from crates.io (in the background)"
-    "$HOST_CARGO" install --quiet --locked --root "$TOOLS" --target-dir "$TOOLS/target-wb" \
-      worker-build --version "$wb_version" >"$TOOLS/worker-build.log" 2>&1 &
-    pids+=($!)
-  fi
-  if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
-    # Not --locked: its lock file pins a crate version the registry no longer serves.
-    log "building wasm-bindgen-cli $bindgen_version from crates.io (in the background)"
+  # Not --locked: its lock file pins a crate version the registry no longer serves. Without LTO
+  # and with parallel codegen: it runs for a second per build; compiling it is what costs.
+  log "building wasm-bindgen-cli $bindgen_version from crates.io (in the background)"
+  BINDGEN_T0=$SECONDS
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
     "$HOST_CARGO" install --quiet --root "$TOOLS" --target-dir "$TOOLS/target-bindgen" \
-      wasm-bindgen-cli --version "$bindgen_version" >"$TOOLS/wasm-bindgen.log" 2>&1 &
-    pids+=($!)
+    wasm-bindgen-cli --version "$bindgen_version" >"$TOOLS/wasm-bindgen.log" 2>&1 &
+  BINDGEN_PID=$!
+}
+
+await_build_tools() {
+  [ -n "$BINDGEN_PID" ] || return 0
+  if ! wait "$BINDGEN_PID"; then
+    cat "$TOOLS/wasm-bindgen.log" >&2
+    die "building wasm-bindgen-cli failed (log above)"
   fi
-  [ ${#pids[@]} -eq 0 ] && return 0
-  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-  if [ $failed -ne 0 ]; then
-    cat "$TOOLS"/worker-build.log "$TOOLS"/wasm-bindgen.log >&2 2>/dev/null
-    die "building the build tools failed (logs above)"
-  fi
-  rm -rf "$TOOLS/target-wb" "$TOOLS/target-bindgen"
-  log "build tools ready in $((SECONDS - t0)) s"
+  BINDGEN_PID=""
+  rm -rf "$TOOLS/target-bindgen"
+  log "wasm-bindgen ready after $((SECONDS - BINDGEN_T0)) s"
 }
 
 ensure_all() {
@@ -114,16 +116,29 @@ ensure_all() {
 
 wrangler() { "$ROOT/node_modules/.bin/wrangler" "$@"; }
 
-# Builds build/index.js + wasm unless it is newer than every input.
+# Builds build/ (wasm + its JS bindings) unless it is newer than every input: cargo for wasm32,
+# then wasm-bindgen. wrangler bundles src/entry.mjs, which imports build/index.js.
 build_worker() {
   if [ -f build/index.js ] && [ -z "$(find src Cargo.toml Cargo.lock -newer build/index.js 2>/dev/null | head -n 1)" ]; then
+    await_build_tools
     return 0
   fi
-  # shellcheck disable=SC2097,SC2098
-  step "building the worker (cargo release build for wasm32 + wasm-bindgen + esbuild)" \
-    env PATH="$WASM_PATH_PREFIX$TOOLS/bin:$PATH" \
-      ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" \
-      WASM_BINDGEN_BIN="$TOOLS/bin/wasm-bindgen" \
-      "$TOOLS/bin/worker-build" --release --no-opt
-  touch build/index.js
+  # WASM_BINDGEN_USE_JS_SYS: wasm-bindgen's macros use js-sys's futures (as worker-build sets it).
+  step "building the worker (cargo release build for wasm32)" \
+    env PATH="$WASM_PATH_PREFIX$PATH" WASM_BINDGEN_USE_JS_SYS=1 \
+      cargo build --quiet --release --lib --target wasm32-unknown-unknown
+  await_build_tools
+  rm -rf build.tmp && mkdir build.tmp
+  # The reset-state and abort-handler flags: after a Rust panic (panic=abort traps) the bindings
+  # start a fresh instance instead of leaving the isolate broken; src/entry.mjs rebuilds the
+  # Durable Object's Rust half when that happened.
+  "$TOOLS/bin/wasm-bindgen" target/wasm32-unknown-unknown/release/d1_logger.wasm \
+    --out-dir build.tmp --out-name index --target module --no-typescript \
+    --experimental-reset-state-function --force-enable-abort-handler
+  # `import source` (source-phase imports) is not what wrangler's bundler reads; a plain import
+  # of a .wasm file gives the same WebAssembly.Module there.
+  sed -i 's/^import source wasmModule from/import wasmModule from/' build.tmp/index.js
+  grep -q '^import wasmModule from "./index_bg.wasm"' build.tmp/index.js \
+    || die "wasm-bindgen's output has no wasm import to rewrite (see build.tmp/index.js)"
+  rm -rf build && mv build.tmp build
 }

@@ -121,6 +121,19 @@ pub const COLUMNS: [&str; 32] = [
     "data",
 ];
 
+/// Positions in a row of the columns that only forwarded requests fill (`method` ..=
+/// `headers`). A REST entry leaves every one of them null.
+pub const REQUEST_COLUMNS: std::ops::Range<usize> = 9..31;
+
+/// The positions of the columns a *plain* row (one with [`RequestFields`] all empty) can fill:
+/// every column outside [`REQUEST_COLUMNS`]. Flushing such rows with a statement that reads only
+/// these 10 values instead of 32 is what makes REST batches cheap to insert.
+pub fn plain_positions() -> Vec<usize> {
+    (0..COLUMNS.len())
+        .filter(|i| !REQUEST_COLUMNS.contains(i))
+        .collect()
+}
+
 /// A time-ordered id from the clock and 10 random bytes (UUIDv7 layout).
 pub fn new_id(now_ms: i64, random: [u8; 16]) -> String {
     let mut rand10 = [0u8; 10];
@@ -162,6 +175,14 @@ pub fn clip(s: &str, max: usize) -> &str {
 /// Whether `s` is a canonical hyphenated UUID; entry ids are checked with it at every boundary.
 pub fn is_uuid(s: &str) -> bool {
     s.len() == 36 && Uuid::try_parse(s).is_ok()
+}
+
+impl RequestFields {
+    /// Whether nothing is known about a request (every REST entry): its row is *plain*, null in
+    /// every [`REQUEST_COLUMNS`] position.
+    pub fn is_empty(&self) -> bool {
+        *self == RequestFields::default()
+    }
 }
 
 impl LogEntry {

@@ -97,7 +97,11 @@ async fn send(ns: &ObjectNamespace, part: &Part, shard_query: &str) -> Result<()
         // object, which is most of a forwarded log's cost.
         let stub: BatcherRpc = ns.get_by_name(&part.shard)?.into_rpc();
         let sep = if shard_query.is_empty() { "" } else { "&" };
-        let query = format!("{shard_query}{sep}n={}&shard={}", part.entries, part.shard);
+        let plain = if part.plain { "&plain=1" } else { "" };
+        let query = format!(
+            "{shard_query}{sep}n={}&shard={}{plain}",
+            part.entries, part.shard
+        );
         let answer: js_sys::Array = JsFuture::from(stub.ingest(&part.body, &query)?)
             .await?
             .dyn_into()?;

@@ -23,7 +23,8 @@ use crate::config::Config;
 use crate::dead_letter::{self, FailedRow, DEAD_LETTER_BINDING, MAX_RECORD_BYTES};
 use crate::entry::COLUMNS;
 use crate::flush::{
-    chunk_rows, insert_sql, lacks_jsonb, part_key, row_id, split_rows, Extract, MAX_PARAM_BYTES,
+    chunk_rows, insert_sql, lacks_jsonb, part_key, plain_insert_sql, row_id, split_rows, Extract,
+    MAX_PARAM_BYTES,
 };
 use crate::http::{now_ms, random_bytes};
 use crate::poison::{isolate, WRITE_BUDGET};
@@ -61,7 +62,8 @@ const SCHEMA: [&str; 3] = [
         row TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
         first_failed_at INTEGER,
-        n INTEGER NOT NULL DEFAULT 1
+        n INTEGER NOT NULL DEFAULT 1,
+        plain INTEGER NOT NULL DEFAULT 0
     )",
     "CREATE TABLE IF NOT EXISTS stats (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -108,6 +110,8 @@ struct PendingRow {
     row: String,
     /// Entries in `row`: 1 for a single row, more for a part (a JSON array of rows).
     n: i64,
+    /// 1: every row in it is plain (`shard::Part::plain`), flushed with the narrow insert.
+    plain: i64,
     attempts: u32,
     first_failed_at: Option<i64>,
 }
@@ -119,6 +123,11 @@ struct FailedEntry {
     attempts: u32,
     first_failed_at: Option<i64>,
     error: String,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: i64,
 }
 
 #[derive(Deserialize)]
@@ -197,6 +206,8 @@ struct IngestQuery {
     n: Option<u64>,
     d1_fail: Option<i64>,
     slow_flush: Option<i64>,
+    /// 1 when every row is plain (`shard::Part::plain`).
+    plain: Option<u8>,
 }
 
 impl DurableObject for LogBatcher {
@@ -204,6 +215,24 @@ impl DurableObject for LogBatcher {
         for statement in SCHEMA {
             if let Err(e) = state.storage().sql().exec(statement, None) {
                 console_error!("LogBatcher: creating its tables failed: {e}");
+            }
+        }
+        // A buffer made before the `plain` column: add it (its rows take the full insert).
+        let sql = state.storage().sql();
+        let has_plain = sql
+            .exec(
+                "SELECT count(*) AS n FROM pragma_table_info('pending') WHERE name = 'plain'",
+                None,
+            )
+            .and_then(|c| c.one::<Count>())
+            .map(|c| c.n > 0)
+            .unwrap_or(true);
+        if !has_plain {
+            if let Err(e) = sql.exec(
+                "ALTER TABLE pending ADD COLUMN plain INTEGER NOT NULL DEFAULT 0",
+                None,
+            ) {
+                console_error!("LogBatcher: adding pending.plain failed: {e}");
             }
         }
         LogBatcher {
@@ -380,13 +409,14 @@ impl LogBatcher {
         };
         // A part already buffered (a retried request) is skipped.
         self.sql().exec(
-            "INSERT INTO pending (id, accepted_at, row, n) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO pending (id, accepted_at, row, n, plain) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(id) DO NOTHING",
             vec![
                 SqlStorageValue::from(key),
                 now.into(),
                 SqlStorageValue::from(stored.to_string()),
                 (rows.len() as i64).into(),
+                i64::from(q.plain == Some(1)).into(),
             ],
         )?;
         // One statement counts what the insert added (`changes()` is still the INSERT's) and
@@ -466,7 +496,7 @@ impl LogBatcher {
             .exec(
                 // The oldest rows holding up to the limit's entries (a part counts its entries),
                 // and always at least one row.
-                "SELECT seq, accepted_at, row, n, attempts, first_failed_at FROM (
+                "SELECT seq, accepted_at, row, n, plain, attempts, first_failed_at FROM (
                      SELECT *, sum(n) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS upto
                      FROM pending)
                  WHERE upto - n < ?1 ORDER BY seq",
@@ -502,6 +532,7 @@ impl LogBatcher {
         };
         let statements_for = |extract: Extract| {
             let firehose = insert_sql(&routes.firehose_table, &COLUMNS, extract);
+            let plain = plain_insert_sql(&routes.firehose_table, extract);
             let per_route: Vec<String> = routes
                 .routes
                 .iter()
@@ -510,7 +541,7 @@ impl LogBatcher {
                     insert_sql(&r.table, &names, extract)
                 })
                 .collect();
-            (firehose, per_route)
+            (firehose, plain, per_route)
         };
         let jsonb_sql = statements_for(Extract::Jsonb);
         let text_sql = statements_for(Extract::Text);
@@ -531,18 +562,21 @@ impl LogBatcher {
         let statements = Cell::new(0i64);
         let use_text = &self.text_extract;
         let per_statement = policy.max_batch_size as usize;
-        // The statements that write `range`: the firehose's, then each route's for its rows.
+        // The statements that write `range`: the firehose's (plain rows with the narrow insert,
+        // the others with the full one), then each route's for its rows.
         let prepare = |range: &Range<usize>, extract: Extract| -> Result<Vec<_>> {
-            let (firehose_sql, route_sqls) = match extract {
+            let (firehose_sql, plain_sql, route_sqls) = match extract {
                 Extract::Jsonb => &jsonb_sql,
                 Extract::Text => &text_sql,
             };
+            let (plain, full): (Vec<usize>, Vec<usize>) =
+                range.clone().partition(|i| rows[owner[*i]].plain == 1);
             let mut prepared = Vec::new();
-            for chunk in chunk_rows(&texts[range.clone()], MAX_PARAM_BYTES, per_statement) {
-                prepared.push(
-                    db.prepare(firehose_sql)
-                        .bind(&[JsValue::from_str(&chunk)])?,
-                );
+            for (sql, group) in [(firehose_sql, full), (plain_sql, plain)] {
+                let group: Vec<&str> = group.iter().map(|i| texts[*i]).collect();
+                for chunk in chunk_rows(&group, MAX_PARAM_BYTES, per_statement) {
+                    prepared.push(db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?);
+                }
             }
             for (sql, rows) in route_sqls.iter().zip(&projected) {
                 let lo = rows.partition_point(|(i, _)| *i < range.start);
@@ -751,8 +785,8 @@ impl LogBatcher {
             let inserted: Vec<Seq> = self
                 .sql()
                 .exec(
-                    "INSERT INTO pending (id, accepted_at, row, n, attempts, first_failed_at)
-                     VALUES (?1, ?2, ?3, 1, ?4, ?5)
+                    "INSERT INTO pending (id, accepted_at, row, n, attempts, first_failed_at, plain)
+                     VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)
                      ON CONFLICT(id) DO NOTHING RETURNING seq",
                     vec![
                         SqlStorageValue::from(id),
@@ -761,6 +795,7 @@ impl LogBatcher {
                         (part.attempts as i64).into(),
                         part.first_failed_at
                             .map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                        part.plain.into(),
                     ],
                 )?
                 .to_array()?;

@@ -49,6 +49,9 @@ pub struct Part {
     pub shard: String,
     pub body: String,
     pub entries: usize,
+    /// Every row is plain (no request fields: REST entries), so the LogBatcher may flush it with
+    /// the narrow firehose insert (`flush::plain_insert_sql`). `false` is always safe.
+    pub plain: bool,
 }
 
 /// Splits entries by their `shard` into one part per shard, each row encoded by `encode`
@@ -60,7 +63,9 @@ pub fn group_by_shard(entries: &[LogEntry], encode: impl Fn(&LogEntry) -> String
             shard: e.shard.clone(),
             body: String::from("["),
             entries: 0,
+            plain: true,
         });
+        part.plain &= e.request.is_empty();
         if part.entries > 0 {
             part.body.push(',');
         }
@@ -80,6 +85,27 @@ pub fn group_by_shard(entries: &[LogEntry], encode: impl Fn(&LogEntry) -> String
 mod tests {
     use super::*;
     use crate::entry::tests::sample;
+
+    #[test]
+    fn a_part_is_plain_only_when_no_entry_has_request_fields() {
+        let forwarded = sample();
+        let mut rest = sample();
+        rest.request = Default::default();
+        let plain = |entries: &[LogEntry]| -> Vec<bool> {
+            group_by_shard(entries, LogEntry::to_row_json)
+                .iter()
+                .map(|p| p.plain)
+                .collect()
+        };
+        assert_eq!(plain(&[rest.clone(), rest.clone()]), [true]);
+        assert_eq!(plain(&[rest.clone(), forwarded.clone()]), [false]);
+        assert_eq!(plain(&[forwarded]), [false]);
+        let mut elsewhere = rest.clone();
+        elsewhere.shard = "LHR-1".into();
+        let mut other = sample();
+        other.shard = "LHR-1".into();
+        assert_eq!(plain(&[rest, elsewhere, other]), [true, false], "per part");
+    }
 
     #[test]
     fn shard_id_is_colo_and_minute_bucket() {

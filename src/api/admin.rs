@@ -126,6 +126,8 @@ async fn replay_one(ctx: &Ctx, kv: &KvStore, key: &str) -> Result<usize, ApiErro
         shard: record.shard.clone(),
         body: serde_json::to_string(&record.rows).map_err(|e| ApiError::Internal(e.to_string()))?,
         entries: record.rows.len(),
+        // Rows of any shape: the full firehose insert.
+        plain: false,
     };
     deliver(&ctx.env, &[part], "").await?;
     kv.delete(key).await.map_err(unavailable)?;

@@ -217,6 +217,10 @@ impl Logger {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
+            // ureq keeps 3 idle connections per host by default: with more client threads than
+            // that (the benchmark runs 16), most requests would open a new connection.
+            .max_idle_connections(64)
+            .max_idle_connections_per_host(64)
             .build()
             .into();
         let mut logger = Logger {
