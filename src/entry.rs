@@ -230,7 +230,32 @@ fn redact_value(v: &mut Value, secrets: &[&str]) {
     }
 }
 
+/// Whether any key or string inside `v` contains one of `secrets` (no allocation: the common
+/// case, nothing to redact, costs one scan).
+fn value_has_secret(v: &Value, secrets: &[&str]) -> bool {
+    match v {
+        Value::String(s) => has_secret(s, secrets),
+        Value::Array(items) => items.iter().any(|i| value_has_secret(i, secrets)),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| has_secret(k, secrets) || value_has_secret(v, secrets)),
+        _ => false,
+    }
+}
+
+fn has_secret(s: &str, secrets: &[&str]) -> bool {
+    secrets
+        .iter()
+        .any(|x| x.len() >= MIN_SECRET_LEN && s.contains(x))
+}
+
 fn redact_map(map: &mut Map<String, Value>, secrets: &[&str]) {
+    if !map
+        .iter()
+        .any(|(k, v)| has_secret(k, secrets) || value_has_secret(v, secrets))
+    {
+        return;
+    }
     let keys: Vec<String> = map.keys().cloned().collect();
     for key in keys {
         if let Some(mut v) = map.remove(&key) {

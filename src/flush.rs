@@ -132,6 +132,18 @@ pub fn chunk_rows<S: AsRef<str>>(rows: &[S], max_bytes: usize, max_rows: usize) 
 /// elements are all arrays. The LogBatcher buffers a request's rows as one text and splits it only
 /// when it flushes.
 pub fn split_rows(body: &str) -> Option<Vec<&str>> {
+    scan_rows(body, usize::MAX)
+}
+
+/// The first row of a JSON array of rows, found without scanning the others (they are checked
+/// when the part is split at flush time).
+pub fn first_row(body: &str) -> Option<&str> {
+    scan_rows(body, 1)?.into_iter().next()
+}
+
+/// The first `limit` rows of a JSON array of rows; all of them, and the whole text checked, when
+/// there are no more than that.
+fn scan_rows(body: &str, limit: usize) -> Option<Vec<&str>> {
     let bytes = body.as_bytes();
     let trimmed_start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
     let trimmed_end = bytes.iter().rposition(|b| !b.is_ascii_whitespace())?;
@@ -139,33 +151,33 @@ pub fn split_rows(body: &str) -> Option<Vec<&str>> {
         return None;
     }
     let mut rows = Vec::new();
-    let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
+    let mut depth = 0u32;
     let mut start = None;
     // Between rows: a comma must come after a row and before the next one.
     let mut need_row = false;
-    for (i, &b) in bytes
-        .iter()
-        .enumerate()
-        .take(trimmed_end)
-        .skip(trimmed_start + 1)
-    {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut i = trimmed_start + 1;
+    while i < trimmed_end {
+        let b = bytes[i];
+        i += 1;
         match b {
-            b'"' if depth > 0 => in_string = true,
+            b'"' if depth > 0 => {
+                // Skip the string's contents: only a quote or a backslash matters in there.
+                loop {
+                    let rest = bytes.get(i..trimmed_end)?;
+                    let at = rest.iter().position(|&c| c == b'"' || c == b'\\')?;
+                    i += at + 1;
+                    if rest[at] == b'"' {
+                        break;
+                    }
+                    i += 1; // the escaped character
+                }
+            }
             b'[' | b'{' => {
                 if depth == 0 {
                     if b != b'[' || !(rows.is_empty() || need_row) {
                         return None;
                     }
-                    start = Some(i);
+                    start = Some(i - 1);
                     need_row = false;
                 }
                 depth += 1;
@@ -173,7 +185,10 @@ pub fn split_rows(body: &str) -> Option<Vec<&str>> {
             b']' | b'}' => {
                 depth = depth.checked_sub(1)?;
                 if depth == 0 {
-                    rows.push(&body[start.take()?..=i]);
+                    rows.push(&body[start.take()?..i]);
+                    if rows.len() >= limit {
+                        return Some(rows);
+                    }
                 }
             }
             b',' if depth == 0 => {
@@ -186,7 +201,7 @@ pub fn split_rows(body: &str) -> Option<Vec<&str>> {
             _ => {}
         }
     }
-    (depth == 0 && !in_string && !need_row).then_some(rows)
+    (depth == 0 && !need_row).then_some(rows)
 }
 
 /// The id (first value) of a row, when it is a string.
@@ -199,11 +214,27 @@ pub fn row_id(row: &str) -> Option<String> {
 /// text, so a retried request is buffered once while a different request that happens to start
 /// with the same entry is not mistaken for it.
 pub fn part_key(first_id: &str, rows: usize, body: &str) -> String {
-    // FNV-1a: fast, and only told apart from bodies with the same first id and count.
-    let hash = body.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{first_id}/{rows}/{hash:016x}")
+    format!("{first_id}/{rows}/{:016x}", text_hash(body))
+}
+
+/// A 64-bit hash of `text`, eight bytes per step (a multiply-rotate mix in the manner of FxHash):
+/// it only has to tell apart bodies with the same first id and count, and it runs over every
+/// buffered byte, so it is built for speed (a byte-at-a-time FNV cost more than the SQLite
+/// insert of the same part).
+pub fn text_hash(text: &str) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let bytes = text.as_bytes();
+    let mut h = mix(0, bytes.len() as u64);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        h = mix(h, u64::from_le_bytes(w));
+    }
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    mix(h, u64::from_le_bytes(last))
 }
 
 #[cfg(test)]
@@ -478,6 +509,24 @@ mod tests {
         assert_eq!(row_id(r#"["id-1",2]"#).as_deref(), Some("id-1"));
         assert_eq!(row_id("[1]"), None);
         assert_eq!(row_id("nope"), None);
+        assert_eq!(
+            first_row(r#" [["a",1,"]"],["b"]] "#),
+            Some(r#"["a",1,"]"]"#)
+        );
+        assert_eq!(first_row("[]"), None);
+        assert_eq!(first_row(r#"{"a":1}"#), None);
+        let body = "[[\"id-1\"],[\"id-2\"]] and some more bytes";
+        for i in 0..body.len() {
+            let mut other = body.as_bytes().to_vec();
+            other[i] ^= 1;
+            let other = String::from_utf8(other).unwrap();
+            assert_ne!(
+                text_hash(body),
+                text_hash(&other),
+                "a change at byte {i} is seen"
+            );
+        }
+        assert_ne!(text_hash("abc"), text_hash("abc\0"), "the length counts");
         let a = part_key("id-1", 2, r#"[["id-1"],["id-2"]]"#);
         assert_eq!(a, part_key("id-1", 2, r#"[["id-1"],["id-2"]]"#));
         assert_ne!(a, part_key("id-1", 2, r#"[["id-1"],["id-3"]]"#));

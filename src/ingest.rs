@@ -76,7 +76,11 @@ extern "C" {
     /// be one more remote method.)
     type BatcherRpc;
     #[wasm_bindgen(method, catch)]
-    fn ingest(this: &BatcherRpc, body: &str, query: &str) -> Result<js_sys::Promise, JsValue>;
+    fn ingest(
+        this: &BatcherRpc,
+        body: &js_sys::Uint8Array,
+        query: &str,
+    ) -> Result<js_sys::Promise, JsValue>;
 }
 
 enum Refusal {
@@ -102,9 +106,10 @@ async fn send(ns: &ObjectNamespace, part: &Part, shard_query: &str) -> Result<()
             "{shard_query}{sep}n={}&shard={}{plain}",
             part.entries, part.shard
         );
-        let answer: js_sys::Array = JsFuture::from(stub.ingest(&part.body, &query)?)
-            .await?
-            .dyn_into()?;
+        let answer: js_sys::Array =
+            JsFuture::from(stub.ingest(&js_sys::Uint8Array::from(part.body.as_bytes()), &query)?)
+                .await?
+                .dyn_into()?;
         let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
         Ok::<_, worker::Error>((status, answer.get(1).as_string().unwrap_or_default()))
     };

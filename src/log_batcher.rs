@@ -23,8 +23,8 @@ use crate::config::Config;
 use crate::dead_letter::{self, FailedRow, DEAD_LETTER_BINDING, MAX_RECORD_BYTES};
 use crate::entry::COLUMNS;
 use crate::flush::{
-    chunk_rows, insert_sql, lacks_jsonb, part_key, plain_insert_sql, row_id, split_rows, Extract,
-    MAX_PARAM_BYTES,
+    chunk_rows, first_row, insert_sql, lacks_jsonb, part_key, plain_insert_sql, row_id, split_rows,
+    Extract, MAX_PARAM_BYTES,
 };
 use crate::http::{now_ms, random_bytes};
 use crate::poison::{isolate, WRITE_BUDGET};
@@ -103,7 +103,6 @@ pub struct LogBatcher {
     text_extract: Cell<bool>,
 }
 
-#[derive(Deserialize)]
 struct PendingRow {
     seq: i64,
     accepted_at: i64,
@@ -185,15 +184,19 @@ impl Answer {
 /// headers on either side.
 #[wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
 impl LogBatcher {
-    /// Buffers a JSON array of rows; `query` holds the `IngestQuery` fields, URL-encoded.
-    /// Resolves to `[status, text]`.
+    /// Buffers a JSON array of rows (UTF-8 bytes: they cross into wasm with one copy, where a
+    /// string is re-encoded character by character); `query` holds the `IngestQuery` fields,
+    /// URL-encoded. Resolves to `[status, text]`.
     #[wasm_bindgen(js_name = ingest)]
     pub async fn ingest_rpc(
         &self,
-        body: String,
+        body: js_sys::Uint8Array,
         query: String,
     ) -> std::result::Result<JsValue, JsValue> {
         let q: IngestQuery = serde_urlencoded::from_str(&query).unwrap_or_default();
+        let Ok(body) = String::from_utf8(body.to_vec()) else {
+            return Ok(js_sys::Array::of2(&400.into(), &"rows refused: not UTF-8".into()).into());
+        };
         let a = self.ingest(&body, q).await.map_err(JsValue::from)?;
         Ok(js_sys::Array::of2(&a.status.into(), &a.body.into()).into())
     }
@@ -389,33 +392,45 @@ impl LogBatcher {
             return Ok(Answer::new(503, full.to_string()));
         }
         // The request's rows stay one text (a "part"): buffering costs no JSON work per entry.
-        // The flush splits it; a part whose entries fail is split into single rows then.
-        let Some(rows) = split_rows(body) else {
-            return Ok(Answer::new(400, "rows refused: not a JSON array of rows"));
+        // The flush splits it; a part whose entries fail is split into single rows then. The
+        // sender says how many rows it holds, so only the first one (for the key) is looked at
+        // here; without a count, the whole text is split.
+        let (rows, first) = match q.n {
+            Some(n) if n > 0 => (n as usize, first_row(body)),
+            _ => match split_rows(body) {
+                Some(all) => (all.len(), all.first().copied()),
+                None => (0, None),
+            },
         };
-        let (key, stored) = match rows.as_slice() {
-            [] => {
+        let Some(first) = first else {
+            if rows == 0 && body.trim() == "[]" {
                 let none = json!({ "accepted": 0, "pending": held.entries });
                 return Ok(Answer::new(200, none.to_string()));
             }
-            [one] => (row_id(one), *one),
-            [first, ..] => (
-                row_id(first).map(|id| part_key(&id, rows.len(), body)),
-                body,
-            ),
+            return Ok(Answer::new(400, "rows refused: not a JSON array of rows"));
+        };
+        let (key, stored) = if rows == 1 {
+            (row_id(first), first.as_bytes())
+        } else {
+            (
+                row_id(first).map(|id| part_key(&id, rows, body)),
+                body.as_bytes(),
+            )
         };
         let Some(key) = key else {
             return Ok(Answer::new(400, "rows refused: a row has no text id"));
         };
-        // A part already buffered (a retried request) is skipped.
+        // A part already buffered (a retried request) is skipped. Stored as a BLOB: bytes cross
+        // into SQLite and back with a copy, where text is re-encoded one character at a time by
+        // the wasm bindings (the largest cost of buffering a big part).
         self.sql().exec(
             "INSERT INTO pending (id, accepted_at, row, n, plain) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(id) DO NOTHING",
             vec![
                 SqlStorageValue::from(key),
                 now.into(),
-                SqlStorageValue::from(stored.to_string()),
-                (rows.len() as i64).into(),
+                SqlStorageValue::Blob(stored.to_vec()),
+                (rows as i64).into(),
                 i64::from(q.plain == Some(1)).into(),
             ],
         )?;
@@ -438,7 +453,7 @@ impl LogBatcher {
                     q.shard
                         .clone()
                         .map_or(SqlStorageValue::Null, SqlStorageValue::from),
-                    (rows.len() as i64).into(),
+                    (rows as i64).into(),
                 ],
             )?
             .one()?;
@@ -491,18 +506,7 @@ impl LogBatcher {
     /// Writes the oldest pending rows to D1, isolating rows that fail, and forgets exactly the
     /// rows written. Failed rows count an attempt; those out of attempts go to dead letters.
     async fn flush_once(&self, config: &Config, policy: BatchPolicy) -> Result<Flushed> {
-        let rows: Vec<PendingRow> = self
-            .sql()
-            .exec(
-                // The oldest rows holding up to the limit's entries (a part counts its entries),
-                // and always at least one row.
-                "SELECT seq, accepted_at, row, n, plain, attempts, first_failed_at FROM (
-                     SELECT *, sum(n) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS upto
-                     FROM pending)
-                 WHERE upto - n < ?1 ORDER BY seq",
-                vec![(flush_limit(policy) as i64).into()],
-            )?
-            .to_array()?;
+        let rows = self.pending_rows(flush_limit(policy))?;
         if rows.is_empty() {
             return Ok(Flushed {
                 read: 0,
@@ -810,6 +814,54 @@ impl LogBatcher {
             }
         }
         Ok(out)
+    }
+
+    /// The oldest pending rows holding up to `limit` entries (a part counts its entries), and
+    /// always at least one row. Read as raw values: the row text arrives as bytes (BLOB) with one
+    /// copy; rows buffered as TEXT by earlier versions are read too.
+    fn pending_rows(&self, limit: usize) -> Result<Vec<PendingRow>> {
+        let cursor = self.sql().exec(
+            "SELECT seq, accepted_at, row, n, plain, attempts, first_failed_at FROM (
+                 SELECT *, sum(n) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS upto
+                 FROM pending)
+             WHERE upto - n < ?1 ORDER BY seq",
+            vec![(limit as i64).into()],
+        )?;
+        let int = |v: &SqlStorageValue| match v {
+            SqlStorageValue::Integer(i) => Some(*i),
+            SqlStorageValue::Float(f) => Some(*f as i64),
+            _ => None,
+        };
+        let mut rows = Vec::new();
+        for values in cursor.raw() {
+            let mut values = values?;
+            let [seq, accepted_at, row, n, plain, attempts, first_failed_at] =
+                values.as_mut_slice()
+            else {
+                return Err(worker::Error::RustError(
+                    "pending: unexpected columns".into(),
+                ));
+            };
+            let row = match std::mem::replace(row, SqlStorageValue::Null) {
+                SqlStorageValue::String(s) => s,
+                SqlStorageValue::Blob(b) => String::from_utf8(b).unwrap_or_else(|e| {
+                    // Never written by `ingest` (it refuses non-UTF-8); kept lossily so the row
+                    // still reaches D1 or the dead letters rather than blocking the shard.
+                    String::from_utf8_lossy(e.as_bytes()).into_owned()
+                }),
+                _ => String::new(),
+            };
+            rows.push(PendingRow {
+                seq: int(seq).unwrap_or_default(),
+                accepted_at: int(accepted_at).unwrap_or_default(),
+                row,
+                n: int(n).unwrap_or(1),
+                plain: int(plain).unwrap_or_default(),
+                attempts: int(attempts).unwrap_or_default() as u32,
+                first_failed_at: int(first_failed_at),
+            });
+        }
+        Ok(rows)
     }
 
     fn delete_seqs(&self, seqs: &[i64]) -> Result<()> {

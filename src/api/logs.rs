@@ -53,6 +53,9 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     // Randomness for every id at once: one call to the platform's CSPRNG per request.
     let mut random = vec![0u8; 16 * drafts.len()];
     getrandom::fill(&mut random).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
+    // With one LogBatcher per colo and bucket, every entry of the request has the same shard.
+    let one_shard =
+        (c.shard_fanout <= 1).then(|| shard_id(colo.as_deref(), now, c.sharding_bucket_ms, 1, 0));
     let mut entries = Vec::with_capacity(drafts.len());
     for (i, draft) in drafts.into_iter().enumerate() {
         // A client-chosen identity makes a retried request store nothing twice.
@@ -68,13 +71,16 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         let mut entry =
             draft.into_entry(id, app.app_id.as_str(), now, header_request_id.as_deref());
         entry.redact(&secrets);
-        entry.shard = shard_id(
-            colo.as_deref(),
-            now,
-            c.sharding_bucket_ms,
-            c.shard_fanout,
-            spread_of(&entry.id),
-        );
+        entry.shard = match &one_shard {
+            Some(shard) => shard.clone(),
+            None => shard_id(
+                colo.as_deref(),
+                now,
+                c.sharding_bucket_ms,
+                c.shard_fanout,
+                spread_of(&entry.id),
+            ),
+        };
         entries.push(entry);
     }
     deliver_entries(&ctx.env, &entries, &flags).await?;
