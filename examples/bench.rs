@@ -15,8 +15,8 @@ mod common;
 
 use common::{unique, Logger, Options, ADMIN_KEY};
 use d1_logger::config::Config;
-use d1_logger::entry::{new_id, LogEntry, RequestFields, Source, COLUMNS};
-use d1_logger::flush::{chunk_rows, insert_sql, Extract, MAX_PARAM_BYTES};
+use d1_logger::entry::{new_id, LogEntry, RequestFields, Source};
+use d1_logger::flush::{chunk_rows, plain_insert_sql, Extract, MAX_PARAM_BYTES};
 use d1_logger::level::Level;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -68,6 +68,8 @@ struct Figures {
     rows: u64,
     rows_per_acked: f64,
     landed_s: f64,
+    /// Acknowledged entries per second from the first request until the last row was in D1.
+    landed_per_s: f64,
     d1_statements: i64,
     statements_per_1000: f64,
     peak_rss_mb: f64,
@@ -255,6 +257,11 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
         rows,
         rows_per_acked: rows as f64 / acked.max(1) as f64,
         landed_s,
+        landed_per_s: if matches!(s.load, Load::Bare { .. }) {
+            f64::NAN
+        } else {
+            acked as f64 / landed_s
+        },
         d1_statements,
         statements_per_1000: d1_statements as f64 * 1000.0 / acked.max(1) as f64,
         peak_rss_mb: peak_rss as f64 / 1_048_576.0,
@@ -262,9 +269,11 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
     }
 }
 
-/// The ceiling: the same rows, inserted natively into a SQLite file with the logger's statement,
-/// in one transaction.
-fn ceiling(entries: usize) -> Figures {
+/// The ceiling: the same rows inserted natively into a SQLite file in one transaction, either
+/// with the logger's own statement (`json_each` over chunks of rows, the narrow insert that plain
+/// REST rows take) or as classic bulk inserts (one prepared statement, one execution per row with
+/// its values bound).
+fn ceiling(entries: usize, prepared: bool) -> Figures {
     let dir = tempfile::tempdir().unwrap();
     let db = rusqlite::Connection::open(dir.path().join("ceiling.sqlite")).unwrap();
     db.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
@@ -273,7 +282,7 @@ fn ceiling(entries: usize) -> Figures {
     db.execute_batch(include_str!("../migrations/0003_log_tables.sql"))
         .unwrap();
     let now = now_ms();
-    let rows: Vec<String> = (0..entries)
+    let entries_of: Vec<LogEntry> = (0..entries)
         .map(|i| {
             // Bytes 3..10 land in the UUID's random bits (0 and 2 are partly version/variant).
             let mut random = [0u8; 16];
@@ -291,18 +300,45 @@ fn ceiling(entries: usize) -> Figures {
                 request: RequestFields::default(),
                 data: json!({"n": i}).as_object().cloned(),
             }
-            .to_row_json()
         })
         .collect();
-    let sql = insert_sql("logs", &COLUMNS, Extract::Jsonb);
+    let rows: Vec<String> = entries_of.iter().map(LogEntry::to_row_json).collect();
     let start = Instant::now();
     let tx = db.unchecked_transaction().unwrap();
     let mut statements = 0;
-    // Statements as a LogBatcher builds them at default settings.
-    let per_statement = Config::default().max_batch_size as usize;
-    for chunk in chunk_rows(&rows, MAX_PARAM_BYTES, per_statement) {
-        tx.execute(&sql, [chunk]).unwrap();
-        statements += 1;
+    if prepared {
+        let mut stmt = tx
+            .prepare(
+                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, request_id, \
+                 source, shard, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT(id) DO NOTHING",
+            )
+            .unwrap();
+        for e in &entries_of {
+            let data = e.data.as_ref().map(|d| serde_json::to_string(d).unwrap());
+            stmt.execute(rusqlite::params![
+                e.id,
+                e.timestamp,
+                e.received_at,
+                e.app_id,
+                e.level.as_str(),
+                e.message,
+                e.request_id,
+                e.source.as_str(),
+                e.shard,
+                data
+            ])
+            .unwrap();
+            statements += 1;
+        }
+    } else {
+        let sql = plain_insert_sql("logs", Extract::Jsonb);
+        // Statements as a LogBatcher builds them at default settings.
+        let per_statement = Config::default().max_batch_size as usize;
+        for chunk in chunk_rows(&rows, MAX_PARAM_BYTES, per_statement) {
+            tx.execute(&sql, [chunk]).unwrap();
+            statements += 1;
+        }
     }
     tx.commit().unwrap();
     let secs = start.elapsed().as_secs_f64();
@@ -310,7 +346,11 @@ fn ceiling(entries: usize) -> Figures {
         .query_row("SELECT count(*) FROM logs", [], |r| r.get(0))
         .unwrap();
     Figures {
-        scenario: format!("{entries} rows, one transaction"),
+        scenario: if prepared {
+            format!("{entries} rows, row inserts")
+        } else {
+            format!("{entries} rows, json_each")
+        },
         pipeline: "sqlite-native".into(),
         acked: entries as u64,
         requests: 0,
@@ -319,6 +359,7 @@ fn ceiling(entries: usize) -> Figures {
         rows: n as u64,
         rows_per_acked: n as f64 / entries as f64,
         landed_s: secs,
+        landed_per_s: entries as f64 / secs,
         d1_statements: statements,
         statements_per_1000: statements as f64 * 1000.0 / entries as f64,
         latency_p50_ms: f64::NAN,
@@ -353,11 +394,12 @@ fn fmt(v: f64, digits: usize) -> String {
 
 fn print_table(all: &[Figures]) {
     println!(
-        "\n{:<15} {:<22} {:>8} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
+        "\n{:<15} {:<22} {:>8} {:>9} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
         "pipeline",
         "scenario",
         "acked",
         "entries/s",
+        "landed/s",
         "p50 ms",
         "p95 ms",
         "p99 ms",
@@ -370,11 +412,12 @@ fn print_table(all: &[Figures]) {
     );
     for f in all {
         println!(
-            "{:<15} {:<22} {:>8} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
+            "{:<15} {:<22} {:>8} {:>9} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
             f.pipeline,
             f.scenario,
             f.acked,
             fmt(f.entries_per_s, 0),
+            fmt(f.landed_per_s, 0),
             fmt(f.latency_p50_ms, 1),
             fmt(f.latency_p95_ms, 1),
             fmt(f.latency_p99_ms, 1),
@@ -446,9 +489,14 @@ fn main() {
         rest("soak 2 (b1000 c4)", 1_000, 4, 100_000),
         rest("soak 3 (b1000 c4)", 1_000, 4, 100_000),
         rest("soak 4 (b1000 c4)", 1_000, 4, 100_000),
+        rest("soak 5 (b1000 c4)", 1_000, 4, 100_000),
+        rest("soak 6 (b1000 c4)", 1_000, 4, 100_000),
+        rest("soak 7 (b1000 c4)", 1_000, 4, 100_000),
+        rest("soak 8 (b1000 c4)", 1_000, 4, 100_000),
     ];
     let naive = [
         rest("rest b100 c4", 100, 4, 10_000),
+        rest("rest b1000 c4", 1_000, 4, 20_000),
         forward("forward c16", 16, 3_000),
     ];
 
@@ -498,7 +546,8 @@ fn main() {
         &naive,
     );
     if only.is_none() {
-        all.push(ceiling(100_000 / scale));
+        all.push(ceiling(100_000 / scale, false));
+        all.push(ceiling(100_000 / scale, true));
     }
 
     print_table(&all);
@@ -508,12 +557,18 @@ fn main() {
         .collect();
     if let (Some(first), Some(last)) = (soak.first(), soak.last()) {
         let ends: Vec<String> = soak.iter().map(|f| fmt(f.end_rss_mb, 0)).collect();
+        let mid = soak[soak.len() / 2];
         println!(
             "\nmemory: runtime RSS at the end of each soak round {} MB; {:+.0} MB from the first \
-             round to the last ({} entries more)",
+             round to the last ({} entries more), {:+.0} MB over the second half ({} entries)",
             ends.join(" → "),
             last.end_rss_mb - first.end_rss_mb,
-            soak[1..].iter().map(|f| f.acked).sum::<u64>()
+            soak[1..].iter().map(|f| f.acked).sum::<u64>(),
+            last.end_rss_mb - mid.end_rss_mb,
+            soak[soak.len() / 2 + 1..]
+                .iter()
+                .map(|f| f.acked)
+                .sum::<u64>()
         );
     }
     let (raw, gz) = wasm_size();
@@ -532,13 +587,31 @@ fn main() {
             ratios.insert(format!("{label}_vs_baseline"), json!(r));
         }
     }
+    // The same load on both pipelines: acknowledged entries/s, and entries/s until all landed.
+    let same = |pipeline: &str| {
+        all.iter()
+            .find(|f| f.pipeline == pipeline && f.scenario == "rest b1000 c4")
+    };
+    if let (Some(b), Some(n)) = (same("batched"), same("no-batching")) {
+        let (acked, landed) = (
+            b.entries_per_s / n.entries_per_s,
+            b.landed_per_s / n.landed_per_s,
+        );
+        println!(
+            "rest b1000 c4 on both pipelines: {acked:.1}x acknowledged entries/s ({:.0} vs {:.0}), \
+             {landed:.1}x entries/s until landed ({:.0} vs {:.0})",
+            b.entries_per_s, n.entries_per_s, b.landed_per_s, n.landed_per_s
+        );
+        ratios.insert("rest_b1000_c4_acked_vs_baseline".into(), json!(acked));
+        ratios.insert("rest_b1000_c4_landed_vs_baseline".into(), json!(landed));
+    }
     if let (Some(b), Some(c)) = (
         best(&all, "batched", "rest"),
         best(&all, "sqlite-native", ""),
     ) {
         let r = b.entries_per_s / c.entries_per_s;
         println!(
-            "rest: batched {:.0}/s is {:.1}% of native SQLite in one transaction ({:.0}/s)",
+            "rest: batched {:.0}/s is {:.1}% of the best native SQLite insert in one transaction ({:.0}/s)",
             b.entries_per_s,
             r * 100.0,
             c.entries_per_s
