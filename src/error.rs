@@ -31,6 +31,14 @@ pub enum ApiError {
     InvalidPrune(String),
     #[error("no dead letter {0:?}")]
     DeadLetterNotFound(String),
+    #[error("{0}")]
+    InvalidFilter(String),
+    #[error("{0}")]
+    InvalidLimit(String),
+    #[error("{0}")]
+    InvalidCursor(String),
+    #[error("no log entry {0:?} in this app")]
+    LogNotFound(String),
     #[error("the shard's buffer is full ({0}); retry after {1} s")]
     Backpressure(String, u64),
     #[error("request body is {size} bytes; the limit is {limit}")]
@@ -78,6 +86,10 @@ impl ApiError {
             ApiError::InvalidDebugFlags(_) => "INVALID_DEBUG_FLAGS",
             ApiError::InvalidDeadLetter(_) => "INVALID_DEAD_LETTER",
             ApiError::InvalidPrune(_) => "INVALID_PRUNE",
+            ApiError::InvalidFilter(_) => "INVALID_FILTER",
+            ApiError::InvalidLimit(_) => "INVALID_LIMIT",
+            ApiError::InvalidCursor(_) => "INVALID_CURSOR",
+            ApiError::LogNotFound(_) => "LOG_NOT_FOUND",
             ApiError::DeadLetterNotFound(_) => "DEAD_LETTER_NOT_FOUND",
             ApiError::Backpressure(..) => "BACKPRESSURE",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
@@ -108,11 +120,15 @@ impl ApiError {
             | ApiError::InvalidDebugFlags(_)
             | ApiError::InvalidDeadLetter(_)
             | ApiError::InvalidPrune(_)
+            | ApiError::InvalidFilter(_)
+            | ApiError::InvalidLimit(_)
+            | ApiError::InvalidCursor(_)
             | ApiError::InvalidApp(_) => 400,
             ApiError::Unauthorized(_) => 401,
             ApiError::AppMismatch(_) => 403,
             ApiError::AppNotFound(_)
             | ApiError::DeadLetterNotFound(_)
+            | ApiError::LogNotFound(_)
             | ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::AppExists(_) => 409,

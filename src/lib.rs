@@ -24,6 +24,7 @@
 //! - `route`: the firehose and `LOG_ROUTES`: parsing, route tables' columns, typed route rows.
 //! - `schema`: log table DDL, schema hashes, migrations that only add.
 //! - `retention`: when a table is due for pruning, cut-offs, chunked delete statements.
+//! - `query`: `GET /logs` filters, full-text search terms, keyset pages, their SQL.
 //!
 //! Imperative shell:
 //! - `router`: dispatch; `api::*`: one module per HTTP resource; `http`: envelope and helpers.
@@ -52,6 +53,7 @@ pub mod filter;
 pub mod flush;
 pub mod level;
 pub mod poison;
+pub mod query;
 pub mod rest;
 pub mod retention;
 pub mod route;

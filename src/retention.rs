@@ -47,9 +47,15 @@ pub fn due(
 
 /// Deletes at most `?2` rows of `table` older than `?1`. D1 has no `DELETE ... LIMIT`, so the
 /// rows are chosen by rowid in a subquery (the time index finds them).
+///
+/// Each deleted row is returned (`RETURNING 1`) and counted by the caller: D1's `changes` also
+/// counts what triggers write (the firehose's full-text index), so it is no row count.
 pub fn delete_older_sql(table: &str) -> String {
     let t = quoted(table);
-    format!("DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE timestamp < ?1 LIMIT ?2)")
+    format!(
+        "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE timestamp < ?1 LIMIT ?2) \
+         RETURNING 1 AS deleted"
+    )
 }
 
 /// Deletes at most `?3` rows of app `?1` in `table` older than `?2` (the app/time index).
@@ -57,7 +63,7 @@ pub fn delete_app_older_sql(table: &str) -> String {
     let t = quoted(table);
     format!(
         "DELETE FROM {t} WHERE rowid IN \
-         (SELECT rowid FROM {t} WHERE app_id = ?1 AND timestamp < ?2 LIMIT ?3)"
+         (SELECT rowid FROM {t} WHERE app_id = ?1 AND timestamp < ?2 LIMIT ?3) RETURNING 1 AS deleted"
     )
 }
 
@@ -174,14 +180,18 @@ mod tests {
         db.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
+    /// Runs a delete statement and counts the rows it returns, as `tables` does.
+    fn deleted(db: &Connection, sql: &str, params: impl rusqlite::Params) -> u64 {
+        let mut st = db.prepare(sql).unwrap();
+        st.query_map(params, |_| Ok(())).unwrap().count() as u64
+    }
+
     #[test]
     fn chunks_delete_exactly_the_old_rows() {
         let db = db();
         let mut chunks = 0;
         loop {
-            let n = db
-                .execute(&delete_older_sql("t"), rusqlite::params![10, 4])
-                .unwrap() as u64;
+            let n = deleted(&db, &delete_older_sql("t"), rusqlite::params![10, 4]);
             chunks += 1;
             assert!(n <= 4);
             if finished(n, 4) {
@@ -196,9 +206,11 @@ mod tests {
     #[test]
     fn an_app_prune_leaves_other_apps_alone() {
         let db = db();
-        let n = db
-            .execute(&delete_app_older_sql("t"), rusqlite::params!["a", 10, 100])
-            .unwrap();
+        let n = deleted(
+            &db,
+            &delete_app_older_sql("t"),
+            rusqlite::params!["a", 10, 100],
+        );
         assert_eq!(n, 5);
         assert_eq!(count(&db, "SELECT count(*) FROM t WHERE app_id = 'b'"), 12);
         assert_eq!(

@@ -465,6 +465,7 @@ impl Route {
             table: self.table.clone(),
             columns,
             indexes,
+            full_text: false,
         }
     }
 

@@ -119,7 +119,19 @@ pub struct TableSchema {
     pub table: String,
     pub columns: Vec<ColumnDef>,
     pub indexes: Vec<IndexDef>,
+    /// A full-text index (SQLite FTS5) on the `message` column, kept in step with the table by
+    /// triggers: the firehose has one, for `GET /logs?search=`.
+    pub full_text: bool,
 }
+
+/// The FTS5 table that indexes the messages of `table`.
+pub fn fts_table(table: &str) -> String {
+    format!("{table}_fts")
+}
+
+/// Longest table name: index, trigger and full-text table names are built from it and must stay
+/// identifiers (64 characters at most).
+pub const MAX_TABLE_NAME: usize = 40;
 
 /// The name of the index on `columns` of `table`.
 pub fn index_name(table: &str, suffix: &str) -> String {
@@ -146,9 +158,15 @@ impl TableSchema {
         TableSchema {
             table: table.to_string(),
             columns,
+            // Queries are per app, newest first, with a keyset on (timestamp, id): the first two
+            // indexes serve them without and with a level filter.
             indexes: vec![
-                idx("app_time", &["app_id", "timestamp"], None),
-                idx("level_time", &["level", "timestamp"], None),
+                idx("app_time_id", &["app_id", "timestamp", "id"], None),
+                idx(
+                    "app_level_time_id",
+                    &["app_id", "level", "timestamp", "id"],
+                    None,
+                ),
                 idx(
                     "request_id",
                     &["request_id"],
@@ -156,7 +174,35 @@ impl TableSchema {
                 ),
                 idx("time", &["timestamp"], None),
             ],
+            full_text: true,
         }
+    }
+
+    /// The full-text index of the messages and the triggers that keep it in step with inserts
+    /// and deletes (retention, prunes); empty without [`TableSchema::full_text`]. An external
+    /// content table: it stores the index only, the text stays in the log table.
+    pub fn full_text_sql(&self) -> Vec<String> {
+        if !self.full_text {
+            return Vec::new();
+        }
+        let (t, fts) = (quoted(&self.table), quoted(&fts_table(&self.table)));
+        let trigger = |suffix: &str| quoted(&format!("{}_fts_{suffix}", self.table));
+        vec![
+            format!(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(message, content={t}, \
+                 content_rowid='rowid')"
+            ),
+            format!(
+                "CREATE TRIGGER IF NOT EXISTS {} AFTER INSERT ON {t} BEGIN \
+                 INSERT INTO {fts} (rowid, message) VALUES (new.rowid, new.message); END",
+                trigger("ai")
+            ),
+            format!(
+                "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {t} BEGIN \
+                 INSERT INTO {fts} ({fts}, rowid, message) VALUES ('delete', old.rowid, old.message); END",
+                trigger("ad")
+            ),
+        ]
     }
 
     /// The schema's identity: table, columns with types and constraints, and indexes, in order.
@@ -179,6 +225,9 @@ impl TableSchema {
                 i.columns.join(","),
                 i.partial.unwrap_or("")
             ));
+        }
+        if self.full_text {
+            canonical.push_str("full_text message\n");
         }
         let digest = Sha256::digest(canonical.as_bytes());
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
@@ -250,6 +299,7 @@ impl TableSchema {
             );
         }
         out.extend(self.index_sql());
+        out.extend(self.full_text_sql());
         out
     }
 
@@ -267,9 +317,9 @@ pub fn is_benign(error: &str) -> bool {
 /// Whether a route may use `table`: an identifier that is not one of the logger's own tables
 /// nor a name SQLite or D1 keep for themselves.
 pub fn table_name_error(table: &str) -> Option<String> {
-    if !is_identifier(table) {
+    if !is_identifier(table) || table.len() > MAX_TABLE_NAME {
         return Some(format!(
-            "{table:?} is not a table name (lower-case letters, digits and '_', starting with a letter or '_', at most 64)"
+            "{table:?} is not a table name (lower-case letters, digits and '_', starting with a letter or '_', at most {MAX_TABLE_NAME})"
         ));
     }
     if RESERVED_TABLES.contains(&table) || table.starts_with("sqlite_") || table.starts_with("_cf_")
@@ -304,6 +354,7 @@ mod tests {
                     constraint: "",
                 },
             ],
+            full_text: false,
             indexes: vec![IndexDef {
                 name: index_name("errors", "time"),
                 columns: vec!["timestamp".into()],
@@ -359,6 +410,9 @@ mod tests {
         migrated
             .execute_batch(include_str!("../migrations/0003_log_tables.sql"))
             .unwrap();
+        migrated
+            .execute_batch(include_str!("../migrations/0004_query.sql"))
+            .unwrap();
         let generated = Connection::open_in_memory().unwrap();
         let s = TableSchema::firehose("logs");
         migrate(&generated, &s, None);
@@ -377,9 +431,62 @@ mod tests {
             norm(indexes(&migrated, "logs")),
             norm(indexes(&generated, "logs"))
         );
+        // The full-text table and its triggers, as written by the migration.
+        let objects = |db: &Connection| -> Vec<String> {
+            let mut st = db
+                .prepare(
+                    "SELECT type || ' ' || name || ' ' || sql FROM sqlite_master \
+                     WHERE name LIKE 'logs_fts%' AND sql IS NOT NULL ORDER BY name",
+                )
+                .unwrap();
+            let rows: Vec<String> = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            norm(rows)
+        };
+        // The FTS table, its two triggers and the four tables FTS5 keeps the index in.
+        assert_eq!(objects(&migrated).len(), 7, "{:?}", objects(&migrated));
+        assert_eq!(objects(&migrated), objects(&generated));
         // Migrating the migrated table changes nothing.
         migrate(&migrated, &s, None);
         assert_eq!(columns(&migrated, "logs"), columns(&generated, "logs"));
+    }
+
+    #[test]
+    fn the_full_text_index_follows_inserts_and_deletes() {
+        let db = Connection::open_in_memory().unwrap();
+        migrate(&db, &TableSchema::firehose("logs"), None);
+        let insert = |id: &str, message: &str| {
+            db.execute(
+                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, source, shard) \
+                 VALUES (?1, 1, 1, 'a', 'INFO', ?2, 'rest', 's')",
+                [id, message],
+            )
+            .unwrap();
+        };
+        insert("1", "database timeout after 5012 ms");
+        insert("2", "cache warmed");
+        let hits = |q: &str| -> Vec<String> {
+            let mut st = db
+                .prepare(
+                    "SELECT id FROM logs WHERE rowid IN \
+                     (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?1) ORDER BY id",
+                )
+                .unwrap();
+            st.query_map([q], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(hits("\"timeout\""), ["1"]);
+        assert_eq!(hits("\"warm\"*"), ["2"]);
+        db.execute("DELETE FROM logs WHERE id = '1'", []).unwrap();
+        assert!(
+            hits("\"timeout\"").is_empty(),
+            "a deleted row leaves the index"
+        );
     }
 
     #[test]
@@ -460,7 +567,7 @@ mod tests {
     #[test]
     fn the_hash_is_stable_and_changes_with_the_schema() {
         // Pinned: a changed hash would make every deployment migrate again.
-        assert_eq!(TableSchema::firehose("logs").hash(), "ea88fcc3c4b121f3");
+        assert_eq!(TableSchema::firehose("logs").hash(), "cdbc29402e150b29");
         assert_eq!(route_like().hash(), "0484820d876b250c");
         let mut other = route_like();
         other.columns[2].ty = SqlType::Integer;

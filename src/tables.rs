@@ -148,8 +148,9 @@ async fn delete_chunks(
         *budget -= 1;
         let mut args = binds.to_vec();
         args.push(num(chunk as i64));
-        let n = match db.prepare(sql).bind(&args)?.run().await {
-            Ok(r) => r.meta()?.and_then(|m| m.changes).unwrap_or(0) as u64,
+        // Counted from the returned rows (see `retention::delete_older_sql`).
+        let n = match db.prepare(sql).bind(&args)?.all().await {
+            Ok(r) => r.results::<serde_json::Value>()?.len() as u64,
             Err(e) if e.to_string().contains("no such table") => return Ok((deleted, true)),
             Err(e) => return Err(e.into()),
         };

@@ -7,3 +7,4 @@ pub mod forwarded;
 pub mod health;
 pub mod logs;
 pub mod prune;
+pub mod query;
