@@ -13,7 +13,7 @@ DROP INDEX IF EXISTS idx_logs_level_time;
 
 -- FTS5 over `message` as an external-content table (the text stays in `logs`), kept in step by
 -- triggers on every insert (flushes) and delete (retention, prunes).
-CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(message, content=logs, content_rowid='rowid');
+CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(message, content=logs, columnsize=0, content_rowid='rowid');
 CREATE TRIGGER IF NOT EXISTS logs_fts_ai AFTER INSERT ON logs BEGIN INSERT INTO logs_fts (rowid, message) VALUES (new.rowid, new.message); END;
 CREATE TRIGGER IF NOT EXISTS logs_fts_ad AFTER DELETE ON logs BEGIN INSERT INTO logs_fts (logs_fts, rowid, message) VALUES ('delete', old.rowid, old.message); END;
 -- Rows stored before this migration.

@@ -385,6 +385,74 @@ mod tests {
     }
 
     #[test]
+    fn daily_counts_equal_the_stored_rows_through_retries_duplicates_and_deletes() {
+        use crate::level::Level;
+        for extract in [Extract::Jsonb, Extract::Text] {
+            let db = logs_db();
+            db.execute_batch(include_str!("../migrations/0005_log_stats.sql"))
+                .unwrap();
+            const DAY_MS: i64 = crate::schema::DAY_MS;
+            let row = |id: &str, day: i64, level: Level, app: &str| {
+                let mut e = crate::entry::tests::sample();
+                e.id = format!("00000000-0000-7000-8000-{id:0>12}");
+                e.timestamp = day * DAY_MS + 1_000;
+                e.level = level;
+                e.app_id = app.into();
+                e.to_row_json()
+            };
+            let flush = |rows: &[String]| {
+                for chunk in chunk_rows(rows, MAX_PARAM_BYTES, 2) {
+                    db.execute(&insert_sql("logs", &COLUMNS, extract), [&chunk])
+                        .unwrap();
+                }
+            };
+            let agree = |what: &str| {
+                let stats: Vec<(String, i64, String, i64)> = db
+                    .prepare("SELECT * FROM log_stats WHERE count > 0 ORDER BY 1, 2, 3")
+                    .unwrap()
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                let counted: Vec<(String, i64, String, i64)> = db
+                    .prepare(
+                        "SELECT app_id, timestamp / 86400000, level, count(*) FROM logs \
+                         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                    )
+                    .unwrap()
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                assert_eq!(stats, counted, "{what} ({extract:?})");
+                stats
+            };
+            let first = vec![
+                row("1", 20_000, Level::Info, "a"),
+                row("2", 20_000, Level::Info, "a"),
+                row("3", 20_000, Level::Warn, "a"),
+                row("4", 20_001, Level::Error, "a"),
+                row("5", 20_001, Level::Error, "b"),
+            ];
+            flush(&first);
+            assert_eq!(agree("first flush").len(), 4);
+            flush(&first);
+            agree("the same flush retried");
+            // One id twice in a chunk, and one already stored.
+            flush(&[
+                row("6", 20_000, Level::Debug, "a"),
+                row("6", 20_000, Level::Debug, "a"),
+                row("1", 20_000, Level::Info, "a"),
+            ]);
+            let stats = agree("duplicates");
+            assert!(stats.contains(&("a".into(), 20_000, "DEBUG".into(), 1)));
+            db.execute("DELETE FROM logs WHERE level = 'INFO'", [])
+                .unwrap();
+            agree("after deletes");
+        }
+    }
+
+    #[test]
     fn the_statement_stores_every_column_and_a_retry_duplicates_nothing() {
         let db = logs_db();
         let mut a = crate::entry::tests::sample();

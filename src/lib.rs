@@ -25,6 +25,7 @@
 //! - `schema`: log table DDL, schema hashes, migrations that only add.
 //! - `retention`: when a table is due for pruning, cut-offs, chunked delete statements.
 //! - `query`: `GET /logs` filters, full-text search terms, keyset pages, their SQL.
+//! - `stats`: `GET /stats/:app_id`: the day range, its statement, every day with its counts.
 //!
 //! Imperative shell:
 //! - `router`: dispatch; `api::*`: one module per HTTP resource; `http`: envelope and helpers.
@@ -59,6 +60,7 @@ pub mod retention;
 pub mod route;
 pub mod schema;
 pub mod shard;
+pub mod stats;
 
 pub mod api;
 pub mod cron;

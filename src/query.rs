@@ -490,6 +490,8 @@ mod tests {
         for sql in schema.migration(&[]) {
             db.execute(&sql, []).unwrap();
         }
+        db.execute_batch(include_str!("../migrations/0005_log_stats.sql"))
+            .unwrap();
         db.execute(
             "CREATE TABLE errors (id TEXT PRIMARY KEY, app_id TEXT, timestamp INTEGER)",
             [],

@@ -465,7 +465,7 @@ impl Route {
             table: self.table.clone(),
             columns,
             indexes,
-            full_text: false,
+            firehose: false,
         }
     }
 

@@ -51,6 +51,8 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
         (["logs"], _) => not_allowed("GET, POST"),
         (["logs", id], Method::Get) => api::query::get(req, ctx, id).await,
         (["logs", _], _) => not_allowed("GET"),
+        (["stats", id], Method::Get) => api::stats::get(req, ctx, id).await,
+        (["stats", _], _) => not_allowed("GET"),
         (["apps"], Method::Get) => api::apps::list(req, ctx).await,
         (["apps"], Method::Post) => api::apps::create(req, ctx).await,
         (["apps"], _) => not_allowed("GET, POST"),

@@ -14,11 +14,17 @@
 use crate::entry::COLUMNS;
 use crate::flush::{is_identifier, quoted};
 
+/// Daily counts per app and level (`migrations/0005_log_stats.sql`), kept by the firehose's
+/// triggers (see [`TableSchema::firehose_sql`]).
+pub const STATS_TABLE: &str = "log_stats";
+/// A stats day is the UTC day of the entry's own time: `timestamp / DAY_MS`.
+pub const DAY_MS: i64 = 86_400_000;
+
 /// Metadata table: one row per log table with its recorded schema hash and pruning history.
 pub const META_TABLE: &str = "log_tables";
 
 /// Tables the logger owns besides log tables; no route may use these names.
-pub const RESERVED_TABLES: [&str; 3] = ["shards", META_TABLE, "d1_migrations"];
+pub const RESERVED_TABLES: [&str; 4] = ["shards", META_TABLE, STATS_TABLE, "d1_migrations"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqlType {
@@ -119,9 +125,10 @@ pub struct TableSchema {
     pub table: String,
     pub columns: Vec<ColumnDef>,
     pub indexes: Vec<IndexDef>,
-    /// A full-text index (SQLite FTS5) on the `message` column, kept in step with the table by
-    /// triggers: the firehose has one, for `GET /logs?search=`.
-    pub full_text: bool,
+    /// The firehose's own objects: a full-text index (SQLite FTS5) on `message` kept in step
+    /// by triggers (for `GET /logs?search=`), and the trigger that takes deleted rows out of the
+    /// daily counts (`flush::STATS_TABLE`).
+    pub firehose: bool,
 }
 
 /// The FTS5 table that indexes the messages of `table`.
@@ -174,22 +181,23 @@ impl TableSchema {
                 ),
                 idx("time", &["timestamp"], None),
             ],
-            full_text: true,
+            firehose: true,
         }
     }
 
     /// The full-text index of the messages and the triggers that keep it in step with inserts
-    /// and deletes (retention, prunes); empty without [`TableSchema::full_text`]. An external
-    /// content table: it stores the index only, the text stays in the log table.
-    pub fn full_text_sql(&self) -> Vec<String> {
-        if !self.full_text {
+    /// and deletes (retention, prunes), and the stats trigger; empty but for the firehose
+    /// ([`TableSchema::firehose`]). The index is an external content table: it stores the index
+    /// only, the text stays in the log table; without column sizes (used for ranking only).
+    pub fn firehose_sql(&self) -> Vec<String> {
+        if !self.firehose {
             return Vec::new();
         }
         let (t, fts) = (quoted(&self.table), quoted(&fts_table(&self.table)));
         let trigger = |suffix: &str| quoted(&format!("{}_fts_{suffix}", self.table));
         vec![
             format!(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(message, content={t}, \
+                "CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(message, content={t}, columnsize=0, \
                  content_rowid='rowid')"
             ),
             format!(
@@ -201,6 +209,24 @@ impl TableSchema {
                 "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {t} BEGIN \
                  INSERT INTO {fts} ({fts}, rowid, message) VALUES ('delete', old.rowid, old.message); END",
                 trigger("ad")
+            ),
+            // The daily counts move with every row stored or deleted, inside the statement that
+            // stores or deletes it: a flush's insert (whose conflicting rows, already stored, fire
+            // nothing), a retention chunk, a prune. No extra statement, and always equal to the rows.
+            format!(
+                "CREATE TRIGGER IF NOT EXISTS {} AFTER INSERT ON {t} BEGIN \
+                 INSERT INTO {stats} (app_id, day, level, count) \
+                 VALUES (new.app_id, new.timestamp / {DAY_MS}, new.level, 1) \
+                 ON CONFLICT (app_id, day, level) DO UPDATE SET count = count + 1; END",
+                quoted(&format!("{}_stats_ai", self.table)),
+                stats = quoted(STATS_TABLE),
+            ),
+            format!(
+                "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {t} BEGIN \
+                 UPDATE {stats} SET count = count - 1 WHERE app_id = old.app_id \
+                 AND day = old.timestamp / {DAY_MS} AND level = old.level; END",
+                quoted(&format!("{}_stats_ad", self.table)),
+                stats = quoted(STATS_TABLE),
             ),
         ]
     }
@@ -226,8 +252,8 @@ impl TableSchema {
                 i.partial.unwrap_or("")
             ));
         }
-        if self.full_text {
-            canonical.push_str("full_text message\n");
+        if self.firehose {
+            canonical.push_str("full_text message\nstats\n");
         }
         let digest = Sha256::digest(canonical.as_bytes());
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
@@ -299,7 +325,7 @@ impl TableSchema {
             );
         }
         out.extend(self.index_sql());
-        out.extend(self.full_text_sql());
+        out.extend(self.firehose_sql());
         out
     }
 
@@ -354,7 +380,7 @@ mod tests {
                     constraint: "",
                 },
             ],
-            full_text: false,
+            firehose: false,
             indexes: vec![IndexDef {
                 name: index_name("errors", "time"),
                 columns: vec!["timestamp".into()],
@@ -413,6 +439,9 @@ mod tests {
         migrated
             .execute_batch(include_str!("../migrations/0004_query.sql"))
             .unwrap();
+        migrated
+            .execute_batch(include_str!("../migrations/0005_log_stats.sql"))
+            .unwrap();
         let generated = Connection::open_in_memory().unwrap();
         let s = TableSchema::firehose("logs");
         migrate(&generated, &s, None);
@@ -436,7 +465,8 @@ mod tests {
             let mut st = db
                 .prepare(
                     "SELECT type || ' ' || name || ' ' || sql FROM sqlite_master \
-                     WHERE name LIKE 'logs_fts%' AND sql IS NOT NULL ORDER BY name",
+                     WHERE (name LIKE 'logs_fts%' OR name LIKE 'logs_stats%') AND sql IS NOT NULL \
+                     ORDER BY name",
                 )
                 .unwrap();
             let rows: Vec<String> = st
@@ -446,8 +476,9 @@ mod tests {
                 .collect();
             norm(rows)
         };
-        // The FTS table, its two triggers and the four tables FTS5 keeps the index in.
-        assert_eq!(objects(&migrated).len(), 7, "{:?}", objects(&migrated));
+        // The FTS table, its two triggers, the three tables FTS5 keeps the index in, and the
+        // two stats triggers.
+        assert_eq!(objects(&migrated).len(), 8, "{:?}", objects(&migrated));
         assert_eq!(objects(&migrated), objects(&generated));
         // Migrating the migrated table changes nothing.
         migrate(&migrated, &s, None);
@@ -458,6 +489,8 @@ mod tests {
     fn the_full_text_index_follows_inserts_and_deletes() {
         let db = Connection::open_in_memory().unwrap();
         migrate(&db, &TableSchema::firehose("logs"), None);
+        db.execute_batch(include_str!("../migrations/0005_log_stats.sql"))
+            .unwrap();
         let insert = |id: &str, message: &str| {
             db.execute(
                 "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, source, shard) \
@@ -567,7 +600,7 @@ mod tests {
     #[test]
     fn the_hash_is_stable_and_changes_with_the_schema() {
         // Pinned: a changed hash would make every deployment migrate again.
-        assert_eq!(TableSchema::firehose("logs").hash(), "cdbc29402e150b29");
+        assert_eq!(TableSchema::firehose("logs").hash(), "6fe4b82c61b45b85");
         assert_eq!(route_like().hash(), "0484820d876b250c");
         let mut other = route_like();
         other.columns[2].ty = SqlType::Integer;

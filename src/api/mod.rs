@@ -8,3 +8,4 @@ pub mod health;
 pub mod logs;
 pub mod prune;
 pub mod query;
+pub mod stats;
