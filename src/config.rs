@@ -49,6 +49,12 @@ pub struct Config {
     pub prune_chunk_rows: u64,
     /// Delete statements one retention run or manual prune makes at most.
     pub prune_max_statements: u32,
+    /// How often an app's registered URLs are checked.
+    pub health_check_interval_ms: u64,
+    /// How long a check waits for an answer.
+    pub health_check_timeout_ms: u64,
+    /// URLs one app may register.
+    pub max_health_urls: usize,
 }
 
 impl Default for Config {
@@ -73,6 +79,9 @@ impl Default for Config {
             routes: Routes::default(),
             prune_chunk_rows: 5_000,
             prune_max_statements: 40,
+            health_check_interval_ms: 300_000,
+            health_check_timeout_ms: 10_000,
+            max_health_urls: 10,
         }
     }
 }
@@ -187,6 +196,22 @@ impl Config {
                 1,
                 900,
             )?,
+            health_check_interval_ms: int(
+                &lookup,
+                "HEALTH_CHECK_INTERVAL_MS",
+                d.health_check_interval_ms,
+                1_000,
+                86_400_000,
+            )?,
+            // A round checks every URL at once, so it lasts about one timeout at most.
+            health_check_timeout_ms: int(
+                &lookup,
+                "HEALTH_CHECK_TIMEOUT_MS",
+                d.health_check_timeout_ms,
+                100,
+                25_000,
+            )?,
+            max_health_urls: int(&lookup, "MAX_HEALTH_URLS", d.max_health_urls, 1, 50)?,
         })
     }
 }

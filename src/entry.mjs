@@ -4,7 +4,8 @@
 // It exists for two reasons. The runtime offers JS RPC only on a class that extends
 // `DurableObject`, and an RPC call to a LogBatcher costs a fraction of a `fetch` to it (no
 // Request, Response or headers on either side; a third of the cost of a forwarded log locally):
-// `ingest` is `LogBatcher::ingest_rpc` in src/log_batcher.rs. And with it, the build needs no
+// `ingest` is `LogBatcher::ingest_rpc` in src/log_batcher.rs, `start` is
+// `HealthChecker::start_rpc` in src/health_checker.rs. And with it, the build needs no
 // worker-build: wasm-bindgen's output plus these few classes is the whole worker.
 //
 // After a Rust panic (panic=abort traps), the bindings start a fresh wasm instance on the next
@@ -40,5 +41,24 @@ export class LogBatcher extends DurableObject {
   }
   ingest(body, query) {
     return this.rust.ingest(body, query);
+  }
+}
+
+export class HealthChecker extends DurableObject {
+  get rust() {
+    if (this.instance !== state.instanceId) {
+      this.inner = new rust.HealthChecker(this.ctx, this.env);
+      this.instance = state.instanceId;
+    }
+    return this.inner;
+  }
+  fetch(request) {
+    return this.rust.fetch(request);
+  }
+  alarm(info) {
+    return this.rust.alarm(info);
+  }
+  start(appId) {
+    return this.rust.start(appId);
   }
 }

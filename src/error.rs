@@ -39,6 +39,8 @@ pub enum ApiError {
     InvalidCursor(String),
     #[error("no log entry {0:?} in this app")]
     LogNotFound(String),
+    #[error("{0}")]
+    InvalidHealthUrls(String),
     #[error("the shard's buffer is full ({0}); retry after {1} s")]
     Backpressure(String, u64),
     #[error("request body is {size} bytes; the limit is {limit}")]
@@ -90,6 +92,7 @@ impl ApiError {
             ApiError::InvalidLimit(_) => "INVALID_LIMIT",
             ApiError::InvalidCursor(_) => "INVALID_CURSOR",
             ApiError::LogNotFound(_) => "LOG_NOT_FOUND",
+            ApiError::InvalidHealthUrls(_) => "INVALID_HEALTH_URLS",
             ApiError::DeadLetterNotFound(_) => "DEAD_LETTER_NOT_FOUND",
             ApiError::Backpressure(..) => "BACKPRESSURE",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
@@ -123,6 +126,7 @@ impl ApiError {
             | ApiError::InvalidFilter(_)
             | ApiError::InvalidLimit(_)
             | ApiError::InvalidCursor(_)
+            | ApiError::InvalidHealthUrls(_)
             | ApiError::InvalidApp(_) => 400,
             ApiError::Unauthorized(_) => 401,
             ApiError::AppMismatch(_) => 403,

@@ -26,6 +26,7 @@
 //! - `retention`: when a table is due for pruning, cut-offs, chunked delete statements.
 //! - `query`: `GET /logs` filters, full-text search terms, keyset pages, their SQL.
 //! - `stats`: `GET /stats/:app_id`: the day range, its statement, every day with its counts.
+//! - `health`: health-check URLs, what an outcome means, result retention, the status answer.
 //!
 //! Imperative shell:
 //! - `router`: dispatch; `api::*`: one module per HTTP resource; `http`: envelope and helpers.
@@ -34,6 +35,8 @@
 //!   backpressure). `api::admin`: status and the dead-letter operator API.
 //! - `tables`: schema migration, retention runs and app prunes against D1. `cron`: the
 //!   scheduled handler (retention). `api::prune`: `POST /apps/:app_id/prune`.
+//! - `api::query`, `api::stats`: the read side. `health_checker`: the Durable Object that checks
+//!   an app's URLs on its alarm; `api::health_urls` registers them and shows the results.
 //!
 //! # The path of a log
 //! `router` → `api::forwarded` or `api::logs` (authenticate with `registry`, build entries with
@@ -52,6 +55,7 @@ pub mod entry;
 pub mod error;
 pub mod filter;
 pub mod flush;
+pub mod health;
 pub mod level;
 pub mod poison;
 pub mod query;
@@ -64,6 +68,7 @@ pub mod stats;
 
 pub mod api;
 pub mod cron;
+pub mod health_checker;
 pub mod http;
 pub mod ingest;
 pub mod log_batcher;

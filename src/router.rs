@@ -46,6 +46,8 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
     match (segments.as_slice(), &method) {
         (["health"], Method::Get) => api::health::get(ctx).await,
         (["health"], _) => not_allowed("GET"),
+        (["health", id], Method::Get) => api::health_urls::status(req, ctx, id).await,
+        (["health", _], _) => not_allowed("GET"),
         (["logs"], Method::Post) => api::logs::post(req, ctx).await,
         (["logs"], Method::Get) => api::query::list(req, ctx).await,
         (["logs"], _) => not_allowed("GET, POST"),
@@ -61,6 +63,10 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
         (["apps", _], _) => not_allowed("GET, DELETE"),
         (["apps", id, "prune"], Method::Post) => api::prune::post(req, ctx, id).await,
         (["apps", _, "prune"], _) => not_allowed("POST"),
+        (["apps", id, "health-urls"], Method::Post) => {
+            api::health_urls::register(req, ctx, id).await
+        }
+        (["apps", _, "health-urls"], _) => not_allowed("POST"),
         (["admin", "status"], Method::Get) => api::admin::status(req, ctx).await,
         (["admin", "status"], _) => not_allowed("GET"),
         (["admin", "dead-letters"], Method::Get) => api::admin::list(req, ctx).await,

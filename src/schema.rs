@@ -24,7 +24,14 @@ pub const DAY_MS: i64 = 86_400_000;
 pub const META_TABLE: &str = "log_tables";
 
 /// Tables the logger owns besides log tables; no route may use these names.
-pub const RESERVED_TABLES: [&str; 4] = ["shards", META_TABLE, STATS_TABLE, "d1_migrations"];
+pub const RESERVED_TABLES: [&str; 6] = [
+    "shards",
+    META_TABLE,
+    STATS_TABLE,
+    crate::health::URLS_TABLE,
+    crate::health::CHECKS_TABLE,
+    "d1_migrations",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqlType {

@@ -19,6 +19,11 @@ export default {
       const target = new URL(url.pathname.slice("/_logger".length) + url.search, "https://logger");
       return env.LOGGER.fetch(new Request(target, request));
     }
+    // A URL for the logger's health checks to check: answers with the status it names.
+    if (fixture && url.pathname.startsWith("/_status/")) {
+      const status = Number(url.pathname.slice("/_status/".length)) || 500;
+      return new Response(`status ${status}`, { status });
+    }
     if (fixture && url.pathname === "/_logger_cron") {
       const result = await env.LOGGER.scheduled({ cron: url.searchParams.get("cron") ?? "17 * * * *" });
       return Response.json(result);

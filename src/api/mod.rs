@@ -5,6 +5,7 @@ pub mod admin;
 pub mod apps;
 pub mod forwarded;
 pub mod health;
+pub mod health_urls;
 pub mod logs;
 pub mod prune;
 pub mod query;

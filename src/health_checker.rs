@@ -1,0 +1,188 @@
+//! `HealthChecker`: the Durable Object (one per app) that checks the app's registered URLs.
+//!
+//! `POST /apps/:app_id/health-urls` stores the URLs in D1 and calls `start`, which remembers the
+//! app and arms the alarm at once. Each alarm checks every URL concurrently, each with a timeout
+//! (`HEALTH_CHECK_TIMEOUT_MS`), stores the results in D1 (keeping the newest 1,000 per URL), logs
+//! every failure as a WARN or ERROR entry of the app through the ordinary ingest path (a
+//! LogBatcher), and arms the next alarm `HEALTH_CHECK_INTERVAL_MS` later. An app without URLs is
+//! not checked again until some are registered. What an outcome means and how results are kept
+//! and shown is `health`'s.
+
+use crate::debug::DebugFlags;
+use crate::entry::{new_id, LogEntry, RequestFields, Source};
+use crate::health::{insert_result_sql, trim_results_sql, urls_sql, CheckResult};
+use crate::http::{load_config, random_bytes};
+use crate::ingest::deliver_entries;
+use crate::log_batcher::DB_BINDING;
+use crate::shard::{shard_id, spread_of};
+use futures::future::{join_all, select, Either};
+use serde::Deserialize;
+use std::time::Duration;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{
+    console_error, durable_object, Delay, DurableObject, Env, Fetch, Request, Response, Result,
+    ScheduledTime, State,
+};
+
+pub const HEALTH_BINDING: &str = "HEALTH_CHECKER";
+const APP_KEY: &str = "app_id";
+
+#[durable_object]
+pub struct HealthChecker {
+    state: State,
+    env: Env,
+}
+
+impl DurableObject for HealthChecker {
+    fn new(state: State, env: Env) -> Self {
+        HealthChecker { state, env }
+    }
+
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        Response::error("HealthChecker is called over RPC (start)", 404)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let Some(app_id) = self.state.storage().get::<String>(APP_KEY).await? else {
+            return Response::ok("no app");
+        };
+        let config = load_config(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let db = self.env.d1(DB_BINDING)?;
+        #[derive(Deserialize)]
+        struct Url {
+            url: String,
+        }
+        let urls: Vec<Url> = db
+            .prepare(urls_sql())
+            .bind(&[JsValue::from_str(&app_id)])?
+            .all()
+            .await?
+            .results()?;
+        if urls.is_empty() {
+            return Response::ok("no URLs");
+        }
+        let timeout = config.health_check_timeout_ms;
+        let results = join_all(urls.iter().map(|u| check(&u.url, timeout))).await;
+
+        let mut statements = Vec::new();
+        for r in &results {
+            statements.push(
+                db.prepare(insert_result_sql()).bind(&[
+                    JsValue::from_str(&app_id),
+                    JsValue::from_str(&r.url),
+                    JsValue::from_f64(r.checked_at as f64),
+                    JsValue::from_f64(if r.ok() { 1.0 } else { 0.0 }),
+                    r.status
+                        .map_or(JsValue::NULL, |s| JsValue::from_f64(f64::from(s))),
+                    JsValue::from_f64(r.latency_ms as f64),
+                    r.error.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+                ])?,
+            );
+            statements.push(
+                db.prepare(trim_results_sql())
+                    .bind(&[JsValue::from_str(&app_id), JsValue::from_str(&r.url)])?,
+            );
+        }
+        if let Err(e) = db.batch(statements).await {
+            console_error!("HealthChecker {app_id}: storing results failed: {e}");
+        }
+
+        // Failures become log entries of the app, through the same path as any other log.
+        let now = js_sys::Date::now() as i64;
+        let mut failures = Vec::new();
+        for r in results.iter().filter(|r| !r.ok()) {
+            let Some(level) = r.level() else { continue };
+            let random =
+                random_bytes::<16>().map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let id = new_id(now, random);
+            let shard = shard_id(
+                None,
+                now,
+                config.sharding_bucket_ms,
+                config.shard_fanout,
+                spread_of(&id),
+            );
+            failures.push(LogEntry {
+                id,
+                timestamp: r.checked_at,
+                received_at: now,
+                app_id: app_id.clone(),
+                level,
+                message: r.message(),
+                request_id: None,
+                source: Source::Rest,
+                shard,
+                request: RequestFields::default(),
+                data: Some(r.context()),
+            });
+        }
+        if !failures.is_empty() {
+            if let Err(e) = deliver_entries(&self.env, &failures, &DebugFlags::default()).await {
+                console_error!("HealthChecker {app_id}: logging failures failed: {e}");
+            }
+        }
+        self.arm(js_sys::Date::now() as i64 + config.health_check_interval_ms as i64)
+            .await?;
+        Response::ok("checked")
+    }
+}
+
+/// JS RPC methods (exposed through `src/entry.mjs`).
+#[wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
+impl HealthChecker {
+    /// Remembers the app this object checks and arms the alarm now (a new or changed list of
+    /// URLs is checked at once; the alarm then keeps the interval).
+    #[wasm_bindgen(js_name = start)]
+    pub async fn start_rpc(&self, app_id: String) -> std::result::Result<JsValue, JsValue> {
+        self.state
+            .storage()
+            .put(APP_KEY, &app_id)
+            .await
+            .map_err(JsValue::from)?;
+        self.arm(js_sys::Date::now() as i64)
+            .await
+            .map_err(JsValue::from)?;
+        Ok(JsValue::TRUE)
+    }
+}
+
+impl HealthChecker {
+    async fn arm(&self, at: i64) -> Result<()> {
+        // An absolute time: `worker` reads a bare i64 as an offset from now.
+        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at as f64)));
+        self.state.storage().set_alarm(when).await
+    }
+}
+
+/// One GET of `url`, with a timeout. The latency is wall time from the request to the answer's
+/// headers.
+async fn check(url: &str, timeout_ms: u64) -> CheckResult {
+    let started = js_sys::Date::now();
+    let outcome = match url.parse() {
+        Err(e) => Err(format!("not a URL: {e}")),
+        Ok(parsed) => {
+            let request = Fetch::Url(parsed);
+            let fetch = Box::pin(request.send());
+            let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
+            let answer = match select(fetch, timer).await {
+                Either::Left((Ok(resp), _)) => Ok(resp.status_code()),
+                Either::Left((Err(e), _)) => Err(e.to_string()),
+                Either::Right(_) => Err(format!("no answer within {timeout_ms} ms")),
+            };
+            answer
+        }
+    };
+    let latency_ms = (js_sys::Date::now() - started).max(0.0) as i64;
+    let (status, error) = match outcome {
+        Ok(status) => (Some(status), None),
+        Err(e) => (None, Some(e)),
+    };
+    CheckResult {
+        url: url.to_string(),
+        checked_at: started as i64,
+        status,
+        latency_ms,
+        error,
+    }
+}
