@@ -201,8 +201,12 @@ fn unknown_routes_and_methods_get_json_errors() {
     let logger = Logger::start();
     let r = logger.call("GET", "/nope", &[], None);
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
-    let r = logger.call("GET", "/logs", &[], None);
+    let r = logger.call("DELETE", "/logs", &[], None);
     assert_eq!((r.status, r.code()), (405, "METHOD_NOT_ALLOWED"));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("GET, POST"));
     let r = logger.call("PUT", "/apps", &[], None);
     assert_eq!((r.status, r.code()), (405, "METHOD_NOT_ALLOWED"));
 }
