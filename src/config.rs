@@ -55,6 +55,10 @@ pub struct Config {
     pub health_check_timeout_ms: u64,
     /// URLs one app may register.
     pub max_health_urls: usize,
+    /// Live tails open at once per app.
+    pub tail_max_connections: usize,
+    /// Messages a tail client may leave unacknowledged before it is cut off.
+    pub tail_max_unacked: u64,
 }
 
 impl Default for Config {
@@ -82,6 +86,8 @@ impl Default for Config {
             health_check_interval_ms: 300_000,
             health_check_timeout_ms: 10_000,
             max_health_urls: 10,
+            tail_max_connections: 100,
+            tail_max_unacked: 1_000,
         }
     }
 }
@@ -212,6 +218,16 @@ impl Config {
                 25_000,
             )?,
             max_health_urls: int(&lookup, "MAX_HEALTH_URLS", d.max_health_urls, 1, 50)?,
+            // A hub holds its sockets with the hibernation API; 100 is ten times what Cloudflare's
+            // and Loki's own tails allow.
+            tail_max_connections: int(
+                &lookup,
+                "TAIL_MAX_CONNECTIONS",
+                d.tail_max_connections,
+                1,
+                10_000,
+            )?,
+            tail_max_unacked: int(&lookup, "TAIL_MAX_UNACKED", d.tail_max_unacked, 1, 100_000)?,
         })
     }
 }

@@ -5,7 +5,8 @@
 // `DurableObject`, and an RPC call to a LogBatcher costs a fraction of a `fetch` to it (no
 // Request, Response or headers on either side; a third of the cost of a forwarded log locally):
 // `ingest` is `LogBatcher::ingest_rpc` in src/log_batcher.rs, `start` is
-// `HealthChecker::start_rpc` in src/health_checker.rs. And with it, the build needs no
+// `HealthChecker::start_rpc` in src/health_checker.rs, `active` and `publish` are
+// `TailHub::active_rpc`/`publish_rpc` in src/tail_hub.rs. And with it, the build needs no
 // worker-build: wasm-bindgen's output plus these few classes is the whole worker.
 //
 // After a Rust panic (panic=abort traps), the bindings start a fresh wasm instance on the next
@@ -60,5 +61,33 @@ export class HealthChecker extends DurableObject {
   }
   start(appId) {
     return this.rust.start(appId);
+  }
+}
+
+export class TailHub extends DurableObject {
+  get rust() {
+    if (this.instance !== state.instanceId) {
+      this.inner = new rust.TailHub(this.ctx, this.env);
+      this.instance = state.instanceId;
+    }
+    return this.inner;
+  }
+  fetch(request) {
+    return this.rust.fetch(request);
+  }
+  webSocketMessage(ws, message) {
+    return this.rust.webSocketMessage(ws, message);
+  }
+  webSocketClose(ws, code, reason, wasClean) {
+    return this.rust.webSocketClose(ws, code, reason, wasClean);
+  }
+  webSocketError(ws, error) {
+    return this.rust.webSocketError(ws, error);
+  }
+  active() {
+    return this.rust.active();
+  }
+  publish(rows) {
+    return this.rust.publish(rows);
   }
 }

@@ -41,6 +41,10 @@ pub enum ApiError {
     LogNotFound(String),
     #[error("{0}")]
     InvalidHealthUrls(String),
+    #[error("{0}")]
+    UpgradeRequired(String),
+    #[error("{0}")]
+    TooManyTails(String),
     #[error("the shard's buffer is full ({0}); retry after {1} s")]
     Backpressure(String, u64),
     #[error("request body is {size} bytes; the limit is {limit}")]
@@ -93,6 +97,8 @@ impl ApiError {
             ApiError::InvalidCursor(_) => "INVALID_CURSOR",
             ApiError::LogNotFound(_) => "LOG_NOT_FOUND",
             ApiError::InvalidHealthUrls(_) => "INVALID_HEALTH_URLS",
+            ApiError::UpgradeRequired(_) => "UPGRADE_REQUIRED",
+            ApiError::TooManyTails(_) => "TOO_MANY_TAILS",
             ApiError::DeadLetterNotFound(_) => "DEAD_LETTER_NOT_FOUND",
             ApiError::Backpressure(..) => "BACKPRESSURE",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
@@ -136,6 +142,8 @@ impl ApiError {
             | ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::AppExists(_) => 409,
+            ApiError::UpgradeRequired(_) => 426,
+            ApiError::TooManyTails(_) => 429,
             ApiError::PayloadTooLarge { .. } | ApiError::TooManyEntries { .. } => 413,
             ApiError::Internal(_) => 500,
             ApiError::ConfigInvalid(_)

@@ -102,8 +102,13 @@ async fn send(ns: &ObjectNamespace, part: &Part, shard_query: &str) -> Result<()
         let stub: BatcherRpc = ns.get_by_name(&part.shard)?.into_rpc();
         let sep = if shard_query.is_empty() { "" } else { "&" };
         let plain = if part.plain { "&plain=1" } else { "" };
+        // App ids are `[a-z0-9_-]`: nothing to escape.
+        let app = part
+            .app
+            .as_deref()
+            .map_or(String::new(), |a| format!("&app={a}"));
         let query = format!(
-            "{shard_query}{sep}n={}&shard={}{plain}",
+            "{shard_query}{sep}n={}&shard={}{plain}{app}",
             part.entries, part.shard
         );
         let answer: js_sys::Array =

@@ -27,6 +27,7 @@
 //! - `query`: `GET /logs` filters, full-text search terms, keyset pages, their SQL.
 //! - `stats`: `GET /stats/:app_id`: the day range, its statement, every day with its counts.
 //! - `health`: health-check URLs, what an outcome means, result retention, the status answer.
+//! - `tail`: live tail filters, messages and flow control (acknowledgements, slow consumers).
 //!
 //! Imperative shell:
 //! - `router`: dispatch; `api::*`: one module per HTTP resource; `http`: envelope and helpers.
@@ -37,6 +38,8 @@
 //!   scheduled handler (retention). `api::prune`: `POST /apps/:app_id/prune`.
 //! - `api::query`, `api::stats`: the read side. `health_checker`: the Durable Object that checks
 //!   an app's URLs on its alarm; `api::health_urls` registers them and shows the results.
+//! - `tail_hub`: the Durable Object that holds an app's live-tail WebSockets; `api::tail` hands
+//!   out tokens and connects clients to it; LogBatchers publish to it what they acknowledge.
 //!
 //! # The path of a log
 //! `router` → `api::forwarded` or `api::logs` (authenticate with `registry`, build entries with
@@ -65,6 +68,7 @@ pub mod route;
 pub mod schema;
 pub mod shard;
 pub mod stats;
+pub mod tail;
 
 pub mod api;
 pub mod cron;
@@ -75,6 +79,7 @@ pub mod log_batcher;
 pub mod registry;
 pub mod router;
 pub mod tables;
+pub mod tail_hub;
 
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 

@@ -30,13 +30,17 @@ use crate::http::{now_ms, random_bytes};
 use crate::poison::{isolate, WRITE_BUDGET};
 use crate::route::Routes;
 use crate::tables::{ensure_schemas, schemas_hash};
+use crate::tail::ACTIVE_CHECK_MS;
+use crate::tail_hub::TAIL_BINDING;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{
     console_error, console_log, durable_object, Delay, DurableObject, Env, Method, Request,
     Response, Result, ScheduledTime, SqlStorage, SqlStorageValue, State,
@@ -101,6 +105,78 @@ pub struct LogBatcher {
     schemas_checked: RefCell<Option<String>>,
     /// D1 lacked the JSONB functions once: flushes use `flush::Extract::Text` from then on.
     text_extract: Cell<bool>,
+    /// Live tail: what this object acknowledged, for its app's `TailHub`, in order.
+    tail: Rc<TailPublisher>,
+}
+
+/// Publishes acknowledged rows to the apps' `TailHub`s: one queue, drained by one task at a time,
+/// so rows reach a hub in the order this shard acknowledged them. Whether an app has tails is
+/// asked of its hub at most once per `tail::ACTIVE_CHECK_MS`; while the answer is no, an ingest
+/// does nothing more than one map look-up.
+#[derive(Default)]
+struct TailPublisher {
+    queue: RefCell<VecDeque<(String, String)>>,
+    draining: Cell<bool>,
+    /// app → (has tails, when asked).
+    active: RefCell<HashMap<String, (bool, f64)>>,
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A TailHub stub seen through JS RPC (`tail_hub::TailHub`).
+    type HubRpc;
+    #[wasm_bindgen(method, catch)]
+    fn active(this: &HubRpc) -> std::result::Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn publish(this: &HubRpc, rows: &str) -> std::result::Result<js_sys::Promise, JsValue>;
+}
+
+impl TailPublisher {
+    /// Whether `app` is known, recently, to have no tail.
+    fn known_idle(&self, app: &str, now: f64) -> bool {
+        self.active
+            .borrow()
+            .get(app)
+            .is_some_and(|(active, at)| !active && now - at < ACTIVE_CHECK_MS)
+    }
+
+    async fn drain(self: Rc<Self>, env: Env) {
+        loop {
+            let next = self.queue.borrow_mut().pop_front();
+            let Some((app, rows)) = next else { break };
+            let hub = match env
+                .durable_object(TAIL_BINDING)
+                .and_then(|ns| ns.get_by_name(&app))
+            {
+                Ok(stub) => stub.into_rpc::<HubRpc>(),
+                Err(_) => continue,
+            };
+            let now = js_sys::Date::now();
+            let known = self.active.borrow().get(&app).copied();
+            let active = match known {
+                Some((active, at)) if now - at < ACTIVE_CHECK_MS => active,
+                _ => {
+                    let answer = match hub.active() {
+                        Ok(p) => JsFuture::from(p).await.ok(),
+                        Err(_) => None,
+                    };
+                    let active = answer.and_then(|v| v.as_bool()).unwrap_or(false);
+                    self.active
+                        .borrow_mut()
+                        .insert(app.clone(), (active, js_sys::Date::now()));
+                    active
+                }
+            };
+            if active {
+                if let Ok(p) = hub.publish(&rows) {
+                    if let Err(e) = JsFuture::from(p).await {
+                        console_error!("LogBatcher: publishing to the tail of {app} failed: {e:?}");
+                    }
+                }
+            }
+        }
+        self.draining.set(false);
+    }
 }
 
 struct PendingRow {
@@ -211,6 +287,8 @@ struct IngestQuery {
     slow_flush: Option<i64>,
     /// 1 when every row is plain (`shard::Part::plain`).
     plain: Option<u8>,
+    /// The app of every row, for its live tail (`shard::Part::app`).
+    app: Option<String>,
 }
 
 impl DurableObject for LogBatcher {
@@ -246,6 +324,7 @@ impl DurableObject for LogBatcher {
             registering: Rc::new(Cell::new(false)),
             schemas_checked: RefCell::new(None),
             text_extract: Cell::new(false),
+            tail: Rc::new(TailPublisher::default()),
         }
     }
 
@@ -472,8 +551,31 @@ impl LogBatcher {
         {
             self.set_alarm(at).await?;
         }
+        if let (Some(app), true) = (q.app, added > 0) {
+            self.publish_to_tail(
+                app,
+                if rows == 1 {
+                    format!("[{first}]")
+                } else {
+                    body.to_string()
+                },
+            );
+        }
         let done = json!({ "accepted": added, "pending": load.entries });
         Ok(Answer::new(200, done.to_string()))
+    }
+
+    /// Hands acknowledged rows to the app's live tail, unless the app is known to have none.
+    fn publish_to_tail(&self, app: String, rows: String) {
+        let tail = &self.tail;
+        if tail.queue.borrow().is_empty() && tail.known_idle(&app, js_sys::Date::now()) {
+            return;
+        }
+        tail.queue.borrow_mut().push_back((app, rows));
+        if !tail.draining.replace(true) {
+            self.state
+                .wait_until(self.tail.clone().drain(self.env.clone()));
+        }
     }
 
     /// Records the shard in D1's `shards` directory (read by `GET /admin/status`), in the

@@ -38,6 +38,39 @@ impl Registry {
         Ok(Registry { kv })
     }
 
+    /// Stores a live-tail token (by its hash) for `app` for `ttl_secs` (KV's shortest is 60 s).
+    pub async fn put_tail_token(
+        &self,
+        token_hash: &str,
+        app: &AppId,
+        ttl_secs: u64,
+    ) -> Result<(), ApiError> {
+        self.kv
+            .put(&format!("tail-token:{token_hash}"), app.as_str())
+            .map_err(unavailable)?
+            .expiration_ttl(ttl_secs)
+            .execute()
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The app of a live-tail token; `UNAUTHORIZED` when it is unknown or expired.
+    pub async fn tail_token_app(&self, token_hash: &str) -> Result<AppId, ApiError> {
+        let app = self
+            .kv
+            .get(&format!("tail-token:{token_hash}"))
+            .text()
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "the tail token is unknown or expired; get a new one from POST /tail/token"
+                        .into(),
+                )
+            })?;
+        AppId::parse(&app)
+    }
+
     /// The app an API key belongs to; `UNAUTHORIZED` for a missing, unknown or revoked key.
     pub async fn authenticate(
         &self,

@@ -52,6 +52,9 @@ pub struct Part {
     /// Every row is plain (no request fields: REST entries), so the LogBatcher may flush it with
     /// the narrow firehose insert (`flush::plain_insert_sql`). `false` is always safe.
     pub plain: bool,
+    /// The app of every row, when they share one (the LogBatcher publishes them to that app's
+    /// live tail); `None` for rows of several apps (dead-letter replays).
+    pub app: Option<String>,
 }
 
 /// Splits entries by their `shard` into one part per shard, each row encoded by `encode`
@@ -64,8 +67,12 @@ pub fn group_by_shard(entries: &[LogEntry], encode: impl Fn(&LogEntry) -> String
             body: String::from("["),
             entries: 0,
             plain: true,
+            app: Some(e.app_id.clone()),
         });
         part.plain &= e.request.is_empty();
+        if part.app.as_deref() != Some(e.app_id.as_str()) {
+            part.app = None;
+        }
         if part.entries > 0 {
             part.body.push(',');
         }

@@ -128,6 +128,8 @@ async fn replay_one(ctx: &Ctx, kv: &KvStore, key: &str) -> Result<usize, ApiErro
         entries: record.rows.len(),
         // Rows of any shape: the full firehose insert.
         plain: false,
+        // Replays are not live entries: no tail gets them.
+        app: None,
     };
     deliver(&ctx.env, &[part], "").await?;
     kv.delete(key).await.map_err(unavailable)?;

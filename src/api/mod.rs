@@ -10,3 +10,4 @@ pub mod logs;
 pub mod prune;
 pub mod query;
 pub mod stats;
+pub mod tail;
