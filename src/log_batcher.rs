@@ -552,26 +552,26 @@ impl LogBatcher {
             self.set_alarm(at).await?;
         }
         if let (Some(app), true) = (q.app, added > 0) {
-            self.publish_to_tail(
-                app,
+            self.publish_to_tail(app, || {
                 if rows == 1 {
                     format!("[{first}]")
                 } else {
                     body.to_string()
-                },
-            );
+                }
+            });
         }
         let done = json!({ "accepted": added, "pending": load.entries });
         Ok(Answer::new(200, done.to_string()))
     }
 
-    /// Hands acknowledged rows to the app's live tail, unless the app is known to have none.
-    fn publish_to_tail(&self, app: String, rows: String) {
+    /// Hands acknowledged rows to the app's live tail, unless the app is known to have none (then
+    /// not even the rows' text is copied).
+    fn publish_to_tail(&self, app: String, rows: impl FnOnce() -> String) {
         let tail = &self.tail;
         if tail.queue.borrow().is_empty() && tail.known_idle(&app, js_sys::Date::now()) {
             return;
         }
-        tail.queue.borrow_mut().push_back((app, rows));
+        tail.queue.borrow_mut().push_back((app, rows()));
         if !tail.draining.replace(true) {
             self.state
                 .wait_until(self.tail.clone().drain(self.env.clone()));
