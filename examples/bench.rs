@@ -50,6 +50,8 @@ struct Scenario {
     name: &'static str,
     load: Load,
     entries: usize,
+    /// A live tail of the app is open during the run, receiving every entry (and acknowledging).
+    tail: bool,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -74,6 +76,64 @@ struct Figures {
     statements_per_1000: f64,
     peak_rss_mb: f64,
     end_rss_mb: f64,
+    /// With a live tail open: entries it received, and acknowledgement → arrival lag.
+    tail_received: Option<u64>,
+    tail_lag_p50_ms: Option<f64>,
+    tail_lag_p99_ms: Option<f64>,
+}
+
+type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+/// Opens a live tail of the app and posts probe entries until one arrives (LogBatchers learn
+/// within a second that the app has a tail). Returns the socket and how many probes were posted.
+fn open_tail(logger: &Logger, key: &str) -> (Ws, u64) {
+    let r = logger.call("POST", "/tail/token", &[("x-api-key", key)], None);
+    let token = r.body["data"]["token"]
+        .as_str()
+        .expect("a tail token")
+        .to_string();
+    // Errors only: 1% of a tailed run's entries (a tail that wants everything at full ingest
+    // rate measures the client, not the logger).
+    let url = format!(
+        "ws://127.0.0.1:{}/_logger/tail?token={token}&level=ERROR",
+        logger.port
+    );
+    let (mut ws, _) = tungstenite::connect(url).expect("the tail connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+    }
+    let deadline = Instant::now() + LAND_LIMIT;
+    let mut probes = 0;
+    while Instant::now() < deadline {
+        let r = logger.post_logs(key, &json!({ "level": "error", "message": "tail probe" }));
+        assert_eq!(r.status, 202, "{r:?}");
+        probes += 1;
+        let wait = Instant::now() + Duration::from_millis(1_500);
+        while Instant::now() < wait {
+            if let Some(m) = tail_read(&mut ws) {
+                if m["type"] == "log" {
+                    return (ws, probes);
+                }
+            }
+        }
+    }
+    panic!("the tail never received a probe");
+}
+
+/// The next message of the tail (acknowledged if it is a log), or `None` after the read timeout.
+fn tail_read(ws: &mut Ws) -> Option<Value> {
+    match ws.read() {
+        Ok(tungstenite::Message::Text(t)) => {
+            let m: Value = serde_json::from_str(&t).ok()?;
+            if m["type"] == "log" {
+                let ack = json!({ "type": "ack", "n": m["n"] }).to_string();
+                let _ = ws.send(tungstenite::Message::text(ack));
+            }
+            Some(m)
+        }
+        _ => None,
+    }
 }
 
 fn now_ms() -> i64 {
@@ -108,12 +168,23 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
         Load::Forward { concurrency } | Load::Bare { concurrency } => (1, concurrency),
     };
     let requests = s.entries.div_ceil(batch);
+    let (tail, probes) = match s.tail {
+        true => {
+            let (ws, probes) = open_tail(logger, &key);
+            (Some(Mutex::new(ws)), probes)
+        }
+        false => (None, 0),
+    };
     // Bodies are made before the clock starts, so the client spends little CPU while it runs.
     let bodies: Vec<Vec<u8>> = match s.load {
         Load::Rest { .. } => (0..requests)
             .map(|r| {
                 let logs: Vec<Value> = (0..batch)
-                    .map(|i| json!({"level": "info", "message": format!("bench {r}-{i}"), "context": {"n": i}}))
+                    .map(|i| {
+                        // One entry in a hundred is an error (what a tailed run's tail wants).
+                        let level = if (r * batch + i) % 100 == 99 { "error" } else { "info" };
+                        json!({"level": level, "message": format!("bench {r}-{i}"), "context": {"n": i}})
+                    })
                     .collect();
                 json!({ "logs": logs }).to_string().into_bytes()
             })
@@ -128,7 +199,39 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
     let expected = AtomicU64::new(u64::MAX);
     let start = Instant::now();
     let mut send_s = 0.0;
-    let (lags, peak_rss, landed_s) = std::thread::scope(|scope| {
+    let (lags, peak_rss, landed_s, tailed) = std::thread::scope(|scope| {
+        // The tail reader: entries of this run as they arrive, and their lag.
+        let reader = tail.as_ref().map(|ws| {
+            let (sending, expected) = (&sending, &expected);
+            scope.spawn(move || {
+                let mut ws = ws.lock().unwrap();
+                let mut lags = Vec::new();
+                let mut deadline = None;
+                loop {
+                    if let Some(m) = tail_read(&mut ws) {
+                        let entry = &m["entry"];
+                        if entry["message"]
+                            .as_str()
+                            .is_some_and(|t| t.starts_with("bench "))
+                        {
+                            lags.push(
+                                (now_ms() - entry["received_at"].as_i64().unwrap_or(0)) as f64,
+                            );
+                        }
+                    }
+                    // The run's errors: one entry in a hundred.
+                    if lags.len() as u64 >= expected.load(Ordering::SeqCst) / 100 {
+                        return lags;
+                    }
+                    if !sending.load(Ordering::SeqCst) {
+                        let d = *deadline.get_or_insert(Instant::now() + Duration::from_secs(30));
+                        if Instant::now() > d {
+                            return lags;
+                        }
+                    }
+                }
+            })
+        });
         // The poller: new rows of this app, their flush lag, and the runtime's memory.
         let poller = scope.spawn(|| {
             let mut lags = Vec::new();
@@ -146,8 +249,9 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
                     last_rowid = last_rowid.max(row["r"].as_i64().unwrap());
                     lags.push((seen - row["t"].as_i64().unwrap()) as f64);
                 }
-                let want = expected.load(Ordering::SeqCst);
-                if lags.len() as u64 >= want || (want == 0 && !sending.load(Ordering::SeqCst)) {
+                // Probe entries of a tailed run are this app's rows too.
+                let want = expected.load(Ordering::SeqCst).saturating_add(probes);
+                if lags.len() as u64 >= want || (want == probes && !sending.load(Ordering::SeqCst)) {
                     return (lags, peak, start.elapsed().as_secs_f64());
                 }
                 if !sending.load(Ordering::SeqCst) {
@@ -179,6 +283,9 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
                                     &[("x-api-key", key), ("content-type", "application/json")],
                                     Some(&bodies[i]),
                                 );
+                                if r.status != 202 {
+                                    eprintln!("bench: request {i}: {} {}", r.status, r.text);
+                                }
                                 (r.status == 202)
                                     .then(|| r.body["data"]["accepted"].as_u64().unwrap_or(0))
                             }
@@ -225,13 +332,19 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
         );
         expected.store(acked.load(Ordering::SeqCst), Ordering::SeqCst);
         sending.store(false, Ordering::SeqCst);
-        poller.join().unwrap()
+        let (lags, peak, landed) = poller.join().unwrap();
+        (lags, peak, landed, reader.map(|r| r.join().unwrap()))
     });
 
     let acked = acked.into_inner();
-    let rows = logger.query("SELECT count(*) AS n FROM logs WHERE app_id = ?1", &[&app])[0]["n"]
+    let rows = (logger.query("SELECT count(*) AS n FROM logs WHERE app_id = ?1", &[&app])[0]["n"]
         .as_i64()
-        .unwrap() as u64;
+        .unwrap() as u64)
+        .saturating_sub(probes);
+    let tail_lags = tailed.map(|mut l| {
+        l.sort_by(f64::total_cmp);
+        l
+    });
     let d1_statements = statements(logger) - statements_before;
     let mut latencies = latencies.into_inner().unwrap();
     latencies.sort_by(f64::total_cmp);
@@ -266,6 +379,9 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
         statements_per_1000: d1_statements as f64 * 1000.0 / acked.max(1) as f64,
         peak_rss_mb: peak_rss as f64 / 1_048_576.0,
         end_rss_mb: logger.rss_bytes() as f64 / 1_048_576.0,
+        tail_received: tail_lags.as_ref().map(|l| l.len() as u64),
+        tail_lag_p50_ms: tail_lags.as_ref().map(|l| percentile(l, 50.0)),
+        tail_lag_p99_ms: tail_lags.as_ref().map(|l| percentile(l, 99.0)),
     }
 }
 
@@ -273,7 +389,7 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
 /// with the logger's own statement (`json_each` over chunks of rows, the narrow insert that plain
 /// REST rows take) or as classic bulk inserts (one prepared statement, one execution per row with
 /// its values bound).
-fn ceiling(entries: usize, prepared: bool) -> Figures {
+fn ceiling(entries: usize, prepared: bool, read_side: bool) -> Figures {
     let dir = tempfile::tempdir().unwrap();
     let db = rusqlite::Connection::open(dir.path().join("ceiling.sqlite")).unwrap();
     db.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
@@ -281,6 +397,13 @@ fn ceiling(entries: usize, prepared: bool) -> Figures {
         .unwrap();
     db.execute_batch(include_str!("../migrations/0003_log_tables.sql"))
         .unwrap();
+    if read_side {
+        // The full-text index and the stats triggers that every flush maintains.
+        db.execute_batch(include_str!("../migrations/0004_query.sql"))
+            .unwrap();
+        db.execute_batch(include_str!("../migrations/0005_log_stats.sql"))
+            .unwrap();
+    }
     let now = now_ms();
     let entries_of: Vec<LogEntry> = (0..entries)
         .map(|i| {
@@ -346,10 +469,10 @@ fn ceiling(entries: usize, prepared: bool) -> Figures {
         .query_row("SELECT count(*) FROM logs", [], |r| r.get(0))
         .unwrap();
     Figures {
-        scenario: if prepared {
-            format!("{entries} rows, row inserts")
-        } else {
-            format!("{entries} rows, json_each")
+        scenario: match (prepared, read_side) {
+            (true, _) => format!("{entries} rows, row inserts"),
+            (false, false) => format!("{entries} rows, json_each"),
+            (false, true) => format!("{entries} rows, +FTS+stats"),
         },
         pipeline: "sqlite-native".into(),
         acked: entries as u64,
@@ -466,11 +589,13 @@ fn main() {
         name,
         load: Load::Rest { batch, concurrency },
         entries: entries / scale,
+        tail: false,
     };
     let forward = |name, concurrency, entries: usize| Scenario {
         name,
         load: Load::Forward { concurrency },
         entries: entries / scale,
+        tail: false,
     };
     let batched = [
         rest("rest b100 c1", 100, 1, 20_000),
@@ -483,6 +608,12 @@ fn main() {
             name: "parent only c16",
             load: Load::Bare { concurrency: 16 },
             entries: 10_000 / scale,
+            tail: false,
+        },
+        // The same load as `rest b1000 c4` with a live tail of the app receiving every entry.
+        Scenario {
+            tail: true,
+            ..rest("rest b1000 c4 tailed", 1_000, 4, 100_000)
         },
         // The same load again and again on the same runtime: resident memory must level off.
         rest("soak 1 (b1000 c4)", 1_000, 4, 100_000),
@@ -546,11 +677,23 @@ fn main() {
         &naive,
     );
     if only.is_none() {
-        all.push(ceiling(100_000 / scale, false));
-        all.push(ceiling(100_000 / scale, true));
+        all.push(ceiling(100_000 / scale, false, false));
+        all.push(ceiling(100_000 / scale, false, true));
+        all.push(ceiling(100_000 / scale, true, false));
     }
 
     print_table(&all);
+    for f in all.iter().filter(|f| f.tail_received.is_some()) {
+        println!(
+            "tail: {} {}: the open tail (level=ERROR) received {} of the run's {} errors; accepted → arrival p50 {} ms, p99 {} ms",
+            f.pipeline,
+            f.scenario,
+            f.tail_received.unwrap_or(0),
+            f.acked / 100,
+            fmt(f.tail_lag_p50_ms.unwrap_or(f64::NAN), 0),
+            fmt(f.tail_lag_p99_ms.unwrap_or(f64::NAN), 0),
+        );
+    }
     let soak: Vec<&Figures> = all
         .iter()
         .filter(|f| f.scenario.starts_with("soak"))
@@ -617,6 +760,18 @@ fn main() {
             c.entries_per_s
         );
         ratios.insert("rest_vs_ceiling".into(), json!(r));
+    }
+    let native = |suffix: &str| {
+        all.iter()
+            .find(|f| f.pipeline == "sqlite-native" && f.scenario.ends_with(suffix))
+            .map(|f| f.entries_per_s)
+    };
+    if let (Some(plain), Some(read_side)) = (native("json_each"), native("+FTS+stats")) {
+        println!(
+            "read side: the full-text index and the stats triggers take the native insert from {plain:.0} to {read_side:.0} rows/s ({:+.0}%)",
+            (read_side / plain - 1.0) * 100.0
+        );
+        ratios.insert("read_side_native_insert".into(), json!(read_side / plain));
     }
     let report = json!({
         "at": now_ms(),

@@ -87,7 +87,7 @@ impl Default for Config {
             health_check_timeout_ms: 10_000,
             max_health_urls: 10,
             tail_max_connections: 100,
-            tail_max_unacked: 1_000,
+            tail_max_unacked: 10_000,
         }
     }
 }
@@ -227,6 +227,8 @@ impl Config {
                 1,
                 10_000,
             )?,
+            // A LogBatcher publishes a request's entries at once (up to MAX_ENTRIES_PER_REQUEST),
+            // faster than any acknowledgement can come back: the window holds several of those.
             tail_max_unacked: int(&lookup, "TAIL_MAX_UNACKED", d.tail_max_unacked, 1, 100_000)?,
         })
     }
