@@ -52,7 +52,7 @@ debian_has_wasm_std() { dpkg -s rustc-web cargo-web rust-web-src lld-22 >/dev/nu
 use_debian_wasm_std() {
   WASM_PATH_PREFIX="/usr/bin:"
   export RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
-  # worker-build checks that this directory exists; build-std supplies what goes in it.
+  # Tools that look for the wasm32 target expect its libdir to exist; build-std supplies std.
   mkdir -p "$(PATH="$WASM_PATH_PREFIX$PATH" rustc --print target-libdir --target wasm32-unknown-unknown)"
 }
 ensure_wasm_target() {
