@@ -26,17 +26,24 @@ export default class Worker extends WorkerEntrypoint {
   }
 }
 
-export class LogBatcher extends DurableObject {
-  get rust() {
-    if (this.instance !== state.instanceId) {
-      this.inner = new rust.LogBatcher(this.ctx, this.env);
-      this.instance = state.instanceId;
+// A `DurableObject` class around the Rust object `Rust`: its Rust half, built again when the
+// wasm instance was replaced, and `fetch`. Each class below adds the calls its object answers.
+function rustObject(Rust) {
+  return class extends DurableObject {
+    get rust() {
+      if (this.instance !== state.instanceId) {
+        this.inner = new Rust(this.ctx, this.env);
+        this.instance = state.instanceId;
+      }
+      return this.inner;
     }
-    return this.inner;
-  }
-  fetch(request) {
-    return this.rust.fetch(request);
-  }
+    fetch(request) {
+      return this.rust.fetch(request);
+    }
+  };
+}
+
+export class LogBatcher extends rustObject(rust.LogBatcher) {
   alarm(info) {
     return this.rust.alarm(info);
   }
@@ -45,17 +52,7 @@ export class LogBatcher extends DurableObject {
   }
 }
 
-export class HealthChecker extends DurableObject {
-  get rust() {
-    if (this.instance !== state.instanceId) {
-      this.inner = new rust.HealthChecker(this.ctx, this.env);
-      this.instance = state.instanceId;
-    }
-    return this.inner;
-  }
-  fetch(request) {
-    return this.rust.fetch(request);
-  }
+export class HealthChecker extends rustObject(rust.HealthChecker) {
   alarm(info) {
     return this.rust.alarm(info);
   }
@@ -64,17 +61,7 @@ export class HealthChecker extends DurableObject {
   }
 }
 
-export class TailHub extends DurableObject {
-  get rust() {
-    if (this.instance !== state.instanceId) {
-      this.inner = new rust.TailHub(this.ctx, this.env);
-      this.instance = state.instanceId;
-    }
-    return this.inner;
-  }
-  fetch(request) {
-    return this.rust.fetch(request);
-  }
+export class TailHub extends rustObject(rust.TailHub) {
   webSocketMessage(ws, message) {
     return this.rust.webSocketMessage(ws, message);
   }

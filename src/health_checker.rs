@@ -11,7 +11,7 @@
 use crate::debug::DebugFlags;
 use crate::entry::{new_id, LogEntry, RequestFields, Source};
 use crate::health::{insert_result_sql, trim_results_sql, urls_sql, CheckResult};
-use crate::http::{load_config, random_bytes};
+use crate::http::{alarm_at, load_config, random_bytes};
 use crate::ingest::deliver_entries;
 use crate::log_batcher::DB_BINDING;
 use crate::shard::{shard_id, spread_of};
@@ -22,7 +22,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{
     console_error, durable_object, Delay, DurableObject, Env, Fetch, Request, Response, Result,
-    ScheduledTime, State,
+    State,
 };
 
 pub const HEALTH_BINDING: &str = "HEALTH_CHECKER";
@@ -149,9 +149,7 @@ impl HealthChecker {
 
 impl HealthChecker {
     async fn arm(&self, at: i64) -> Result<()> {
-        // An absolute time: `worker` reads a bare i64 as an offset from now.
-        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at as f64)));
-        self.state.storage().set_alarm(when).await
+        self.state.storage().set_alarm(alarm_at(at)).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! Shell helpers shared by the HTTP handlers: the JSON envelope, request ids, the clock,
-//! randomness, configuration from `Env`, and admin authentication.
+//! randomness, configuration from `Env`, admin authentication, query strings, D1 reads, and
+//! alarm times.
 //!
 //! Thin by design: every decision these helpers need is made by a pure module.
 
@@ -7,11 +8,14 @@ use crate::apps::constant_time_eq;
 use crate::config::Config;
 use crate::debug::{self, DebugFlags};
 use crate::error::ApiError;
+use crate::log_batcher::DB_BINDING;
 use crate::rest::is_request_id;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{Env, Request, Response};
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Env, Request, Response, ScheduledTime};
 
 /// Header carrying the request id both ways.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -70,6 +74,43 @@ pub fn load_config(env: &Env) -> Result<Rc<Config>, ApiError> {
     .map_err(|e| ApiError::ConfigInvalid(e.to_string()));
     CONFIG.with(|c| *c.borrow_mut() = Some(parsed.clone()));
     parsed
+}
+
+/// The request's query string as decoded pairs, in order.
+pub fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(req
+        .url()?
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
+
+/// The D1 database of the logs; a missing binding is a configuration error.
+pub fn logs_db(env: &Env) -> Result<D1Database, ApiError> {
+    env.d1(DB_BINDING)
+        .map_err(|e| ApiError::ConfigInvalid(format!("D1 binding {DB_BINDING}: {e}")))
+}
+
+/// The rows of one D1 statement; a failing D1 is `STORAGE_UNAVAILABLE`.
+pub async fn d1_rows<T: DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    params: &[JsValue],
+) -> Result<Vec<T>, ApiError> {
+    let unavailable = |e: worker::Error| ApiError::StorageUnavailable(format!("D1: {e}"));
+    db.prepare(sql)
+        .bind(params)
+        .map_err(unavailable)?
+        .all()
+        .await
+        .map_err(unavailable)?
+        .results()
+        .map_err(unavailable)
+}
+
+/// An alarm time from ms since the epoch (`worker` reads a bare i64 as an offset from now).
+pub fn alarm_at(ms: i64) -> ScheduledTime {
+    ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(ms as f64)))
 }
 
 /// A header value, or `None` when absent or unreadable.

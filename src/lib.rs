@@ -30,7 +30,8 @@
 //! - `tail`: live tail filters, messages and flow control (acknowledgements, slow consumers).
 //!
 //! Imperative shell:
-//! - `router`: dispatch; `api::*`: one module per HTTP resource; `http`: envelope and helpers.
+//! - `router`: dispatch; `api::*`: one module per HTTP resource, `api::access` who may act for an
+//!   app; `http`: envelope and helpers (query strings, D1 reads, alarm times).
 //! - `registry`: the app registry in KV. `ingest`: delivery to LogBatchers.
 //! - `log_batcher`: the Durable Object (durable buffer, alarm, flush to D1, retries, dead letters,
 //!   backpressure). `api::admin`: status and the dead-letter operator API.

@@ -26,7 +26,7 @@ use crate::flush::{
     chunk_rows, first_row, insert_sql, lacks_jsonb, part_key, plain_insert_sql, row_id, split_rows,
     Extract, MAX_PARAM_BYTES,
 };
-use crate::http::{now_ms, random_bytes};
+use crate::http::{alarm_at, now_ms, random_bytes};
 use crate::poison::{isolate, WRITE_BUDGET};
 use crate::route::Routes;
 use crate::tables::{ensure_schemas, schemas_hash};
@@ -43,7 +43,7 @@ use wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{
     console_error, console_log, durable_object, Delay, DurableObject, Env, Method, Request,
-    Response, Result, ScheduledTime, SqlStorage, SqlStorageValue, State,
+    Response, Result, SqlStorage, SqlStorageValue, State,
 };
 
 /// Binding of the D1 database that holds the logs.
@@ -1018,9 +1018,7 @@ impl LogBatcher {
     }
 
     async fn set_alarm(&self, at: i64) -> Result<()> {
-        // An absolute time: `worker` reads a bare i64 as an offset from now.
-        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at as f64)));
-        self.state.storage().set_alarm(when).await?;
+        self.state.storage().set_alarm(alarm_at(at)).await?;
         self.alarm.set(Some(Some(at)));
         Ok(())
     }

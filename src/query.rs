@@ -119,16 +119,7 @@ pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, 
         }
         seen.push(name);
         match name.as_str() {
-            "level" => {
-                for l in value.split(',').map(str::trim) {
-                    let level: Level = l
-                        .parse()
-                        .map_err(|e| ApiError::InvalidLevel(format!("level: {e}")))?;
-                    if !q.levels.contains(&level) {
-                        q.levels.push(level);
-                    }
-                }
-            }
+            "level" => q.levels = parse_levels(value)?,
             "since" | "until" => {
                 let ms = time_param(value, now_ms)
                     .map_err(|e| ApiError::InvalidTimestamp(format!("{name}: {e}")))?;
@@ -177,6 +168,21 @@ pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, 
         }
     }
     Ok(q)
+}
+
+/// A `level` parameter: one level or a comma list, case-insensitive, each once (also the live
+/// tail's filter).
+pub fn parse_levels(value: &str) -> Result<Vec<Level>, ApiError> {
+    let mut levels = Vec::new();
+    for l in value.split(',').map(str::trim) {
+        let level: Level = l
+            .parse()
+            .map_err(|e| ApiError::InvalidLevel(format!("level: {e}")))?;
+        if !levels.contains(&level) {
+            levels.push(level);
+        }
+    }
+    Ok(levels)
 }
 
 /// A time bound: RFC 3339 or ms since the epoch (the same forms entries are accepted in, without

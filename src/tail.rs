@@ -13,7 +13,7 @@
 
 use crate::entry::{is_uuid, COLUMNS};
 use crate::error::ApiError;
-use crate::level::Level;
+use crate::query::parse_levels;
 use crate::rest::is_request_id;
 use crate::route::Routes;
 use serde::{Deserialize, Serialize};
@@ -91,12 +91,10 @@ pub fn parse_query(pairs: &[(String, String)], routes: &Routes) -> Result<TailQu
         match name.as_str() {
             "token" | "app_id" => {}
             "level" => {
-                for l in value.split(',').map(str::trim) {
-                    let level: Level = l
-                        .parse()
-                        .map_err(|e| ApiError::InvalidLevel(format!("level: {e}")))?;
-                    s.levels.push(level.as_str().to_string());
-                }
+                s.levels = parse_levels(value)?
+                    .iter()
+                    .map(|l| l.as_str().to_string())
+                    .collect();
             }
             "search" => {
                 s.words = value.split_whitespace().map(str::to_lowercase).collect();
@@ -190,6 +188,7 @@ pub fn parse_ack(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::entry::tests::sample;
+    use crate::level::Level;
 
     fn routes() -> Routes {
         Routes::parse(

@@ -4,17 +4,9 @@
 
 mod common;
 
-use common::{fast, unique, Logger, ADMIN_KEY, LAND};
+use common::{fast, now_ms, unique, Logger, ADMIN_KEY, LAND};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// One seeded entry; the expected answers are computed from these same values.
 struct Seed {

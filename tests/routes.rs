@@ -3,18 +3,10 @@
 
 mod common;
 
-use common::{fast, unique, Logger, Options, ADMIN_KEY, LAND};
+use common::{fast, now_ms, unique, Logger, Options, ADMIN_KEY, LAND};
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 const DAY: i64 = 86_400_000;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn routes(v: Value) -> Options {
     fast().var("LOG_ROUTES", v.to_string())

@@ -3,18 +3,10 @@
 
 mod common;
 
-use common::{fast, unique, Logger, ADMIN_KEY, LAND};
+use common::{fast, now_ms, unique, Logger, ADMIN_KEY, LAND};
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 const DAY: i64 = 86_400_000;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// `(date, level, count)` from the stats answer, zero counts left out.
 fn from_stats(body: &Value) -> Vec<(String, String, i64)> {
@@ -90,16 +82,19 @@ fn daily_counts_equal_the_stored_rows() {
         })
         .collect();
     let batch = json!({ "logs": body });
-    let r = logger.call(
-        "POST",
-        "/logs",
-        &[
-            ("x-api-key", &key),
-            ("content-type", "application/json"),
-            ("idempotency-key", "batch-1"),
-        ],
-        Some(batch.to_string().as_bytes()),
-    );
+    let post_idempotent = |batch: &Value| {
+        logger.call(
+            "POST",
+            "/logs",
+            &[
+                ("x-api-key", &key),
+                ("content-type", "application/json"),
+                ("idempotency-key", "batch-1"),
+            ],
+            Some(batch.to_string().as_bytes()),
+        )
+    };
+    let r = post_idempotent(&batch);
     assert_eq!(r.status, 202, "{r:?}");
     for i in 0..5 {
         let r = logger.parent(
@@ -123,16 +118,7 @@ fn daily_counts_equal_the_stored_rows() {
     assert_eq!(counted.iter().map(|c| c.2).sum::<i64>(), 45);
 
     // The same request again (same Idempotency-Key): accepted, stored once, counted once.
-    let r = logger.call(
-        "POST",
-        "/logs",
-        &[
-            ("x-api-key", &key),
-            ("content-type", "application/json"),
-            ("idempotency-key", "batch-1"),
-        ],
-        Some(batch.to_string().as_bytes()),
-    );
+    let r = post_idempotent(&batch);
     assert_eq!(r.status, 202);
     drained(&logger);
     assert_eq!(logger.app_rows(&app).len(), 45);

@@ -1,6 +1,7 @@
 //! The logger's HTTP API, one module per resource. Each handler returns `Result<Response,
 //! ApiError>`; `router` turns errors into the JSON envelope.
 
+pub mod access;
 pub mod admin;
 pub mod apps;
 pub mod forwarded;

@@ -5,35 +5,18 @@
 //! statement budget (`PRUNE_MAX_STATEMENTS`); `complete: false` means rows are left and the same
 //! call continues. Entries still buffered in a LogBatcher are not stored yet and land afterwards.
 
-use crate::apps::AppId;
+use crate::api::access::named_app;
 use crate::error::ApiError;
-use crate::http::{header, now_ms, ok, require_admin, Ctx};
-use crate::log_batcher::DB_BINDING;
-use crate::registry::Registry;
+use crate::http::{logs_db, now_ms, ok, Ctx};
 use crate::retention::parse_prune_body;
 use crate::tables::prune_app;
 use serde_json::json;
 use worker::{Request, Response};
 
 pub async fn post(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
-    let id = AppId::parse(app_id)?;
-    if header(&req, "x-admin-key").is_some() {
-        require_admin(&req, &ctx.config)?;
-    } else {
-        let app = Registry::new(&ctx.env)?
-            .authenticate(header(&req, "x-api-key").as_deref(), "X-API-Key")
-            .await?;
-        if app.app_id != id {
-            return Err(ApiError::AppMismatch(format!(
-                "this API key belongs to another app than {app_id:?}"
-            )));
-        }
-    }
+    let id = named_app(&req, ctx, app_id).await?;
     let before = parse_prune_body(&req.bytes().await?, now_ms())?;
-    let db = ctx
-        .env
-        .d1(DB_BINDING)
-        .map_err(|e| ApiError::ConfigInvalid(format!("D1 binding {DB_BINDING}: {e}")))?;
+    let db = logs_db(&ctx.env)?;
     let c = &ctx.config;
     let pruned = prune_app(
         &db,

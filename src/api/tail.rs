@@ -3,9 +3,10 @@
 //! `TailHub`. The token exists because browsers cannot set headers on a WebSocket; other clients
 //! may send `X-API-Key` on the upgrade instead. Filters and messages are `tail`'s.
 
-use crate::apps::{hash_key, AppId};
+use crate::api::access::{caller_app, key_app};
+use crate::apps::hash_key;
 use crate::error::ApiError;
-use crate::http::{header, ok, random_bytes, require_admin, Ctx};
+use crate::http::{header, ok, query_pairs, random_bytes, Ctx};
 use crate::registry::Registry;
 use crate::tail::{hub_query, parse_query};
 use crate::tail_hub::TAIL_BINDING;
@@ -15,42 +16,17 @@ use worker::{Headers, Method, Request, RequestInit, Response};
 /// How long a tail token may be used to connect (KV's shortest expiry).
 pub const TOKEN_TTL_SECS: u64 = 60;
 
-fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
-    Ok(req
-        .url()?
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect())
-}
-
 pub async fn token(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let named = query_pairs(&req)?
         .into_iter()
         .find(|(k, _)| k == "app_id")
         .map(|(_, v)| v);
-    let registry = Registry::new(&ctx.env)?;
-    let app = if header(&req, "x-admin-key").is_some() {
-        require_admin(&req, &ctx.config)?;
-        AppId::parse(named.as_deref().ok_or_else(|| {
-            ApiError::InvalidFilter("app_id: required with the admin key".into())
-        })?)?
-    } else {
-        let app = registry
-            .authenticate(header(&req, "x-api-key").as_deref(), "X-API-Key")
-            .await?
-            .app_id;
-        if named.as_deref().is_some_and(|n| n != app.as_str()) {
-            return Err(ApiError::AppMismatch(
-                "app_id: this API key tails its own app only".into(),
-            ));
-        }
-        app
-    };
+    let app = caller_app(&req, ctx, named.as_deref()).await?;
     let token: String = random_bytes::<24>()?
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    registry
+    Registry::new(&ctx.env)?
         .put_tail_token(&hash_key(&token), &app, TOKEN_TTL_SECS)
         .await?;
     Ok(ok(
@@ -70,16 +46,14 @@ pub async fn connect(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     }
     let pairs = query_pairs(&req)?;
     let q = parse_query(&pairs, &ctx.config.routes)?;
-    let registry = Registry::new(&ctx.env)?;
     let token = pairs.iter().find(|(k, _)| k == "token").map(|(_, v)| v);
     let app = match token {
-        Some(t) => registry.tail_token_app(&hash_key(t)).await?,
-        None => {
-            registry
-                .authenticate(header(&req, "x-api-key").as_deref(), "X-API-Key")
+        Some(t) => {
+            Registry::new(&ctx.env)?
+                .tail_token_app(&hash_key(t))
                 .await?
-                .app_id
         }
+        None => key_app(&req, ctx).await?,
     };
     let stub = ctx
         .env

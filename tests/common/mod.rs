@@ -44,6 +44,14 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// The clock in milliseconds since the epoch, as the logger stamps entries.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
