@@ -10,14 +10,15 @@
 //! `cargo run --release --example bench -- [--quick] [--out FILE] [--compare OLD.json]`
 //! (the worker must be built: `scripts/bench` does both).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/e2e/harness.rs"]
+mod harness;
 
-use common::{unique, Logger, Options, ADMIN_KEY};
 use d1_logger::config::Config;
-use d1_logger::entry::{new_id, LogEntry, RequestFields, Source};
-use d1_logger::flush::{chunk_rows, plain_insert_sql, Extract, MAX_PARAM_BYTES};
-use d1_logger::level::Level;
+use d1_logger::model::entry::{LogEntry, RequestFields, Source};
+use d1_logger::model::id::new_id;
+use d1_logger::model::level::Level;
+use d1_logger::store::insert::{chunk_rows, plain_insert_sql, Extract, MAX_PARAM_BYTES};
+use harness::{unique, Logger, Options, ADMIN_KEY};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -495,7 +496,7 @@ fn ceiling(entries: usize, prepared: bool, read_side: bool) -> Figures {
 }
 
 fn wasm_size() -> (u64, u64) {
-    let path = common::root().join("build/index_bg.wasm");
+    let path = harness::root().join("build/index_bg.wasm");
     let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let gz = std::process::Command::new("sh")
         .arg("-c")
@@ -563,7 +564,7 @@ fn best<'a>(all: &'a [Figures], pipeline: &str, prefix: &str) -> Option<&'a Figu
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut quick = false;
-    let mut out = common::root().join("target/bench/latest.json");
+    let mut out = harness::root().join("target/bench/latest.json");
     let mut compare: Option<PathBuf> = None;
     let mut only: Option<String> = None;
     let mut vars: Vec<(String, String)> = Vec::new();

@@ -76,7 +76,7 @@ locked_version() { # the version of crate $1 in Cargo.lock
 
 # wasm-bindgen (the version in Cargo.lock), built from crates.io into .tools/ so nothing is
 # downloaded from elsewhere. This is the one tool the build needs beyond cargo: the worker's entry
-# module (src/entry.mjs) does what worker-build's generated shim would, so worker-build (about
+# module (src/worker.mjs) does what worker-build's generated shim would, so worker-build (about
 # six minutes of compiling on a fresh 2-core machine) is not needed. On a fresh machine it builds
 # in the background while cargo builds the worker; `await_build_tools` waits for it.
 BINDGEN_PID=""
@@ -117,7 +117,7 @@ ensure_all() {
 wrangler() { "$ROOT/node_modules/.bin/wrangler" "$@"; }
 
 # Builds build/ (wasm + its JS bindings) unless it is newer than every input: cargo for wasm32,
-# then wasm-bindgen. wrangler bundles src/entry.mjs, which imports build/index.js.
+# then wasm-bindgen. wrangler bundles src/worker.mjs, which imports build/index.js.
 build_worker() {
   if [ -f build/index.js ] && [ -z "$(find src Cargo.toml Cargo.lock -newer build/index.js 2>/dev/null | head -n 1)" ]; then
     await_build_tools
@@ -130,7 +130,7 @@ build_worker() {
   await_build_tools
   rm -rf build.tmp && mkdir build.tmp
   # The reset-state and abort-handler flags: after a Rust panic (panic=abort traps) the bindings
-  # start a fresh instance instead of leaving the isolate broken; src/entry.mjs rebuilds the
+  # start a fresh instance instead of leaving the isolate broken; src/worker.mjs rebuilds the
   # Durable Object's Rust half when that happened.
   "$TOOLS/bin/wasm-bindgen" target/wasm32-unknown-unknown/release/d1_logger.wasm \
     --out-dir build.tmp --out-name index --target module --no-typescript \

@@ -3,8 +3,8 @@
 //! Owns every tunable's name, default and valid range. Does not read `Env` itself: the shell
 //! hands in a lookup function, so parsing is pure and unit-tested on the host.
 
-use crate::entry::clip;
-use crate::route::Routes;
+use crate::model::entry::clip;
+use crate::store::route::Routes;
 use thiserror::Error;
 
 /// Every knob the logger reads. Defaults live in [`Config::default`] and nowhere else.
@@ -92,6 +92,7 @@ impl Default for Config {
     }
 }
 
+/// Why the configuration is invalid: the var and what is wrong with it.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("{name}: {reason} (got {value:?})")]
 pub struct ConfigError {

@@ -6,81 +6,45 @@
 //! durably there, and flushed to D1 in bulk when the batch is full or its alarm fires.
 //!
 //! # Layout
-//! Pure core (no `worker` types, unit-tested on the host):
+//! A folder per stage of a log's path. Pure modules never touch the runtime and are unit-tested
+//! on the host; shell modules (first doc line `Shell:`) do, thinly, and are covered end to end.
+//! `scripts/check-repo` holds the line between them.
+//! - `model`: what every stage shares: the log `entry` and its row encoding, the firehose
+//!   `columns` table, `level`, `id`s, `time`stamps, `app` ids and keys, `sql` identifiers.
+//! - `ingest`: raw input becomes entries: `rest` bodies, `enrich`ed forwarded requests, the shared
+//!   `prepare` step (id, redaction, shard), `shard` ids and parts, `debug` fault flags, and
+//!   `deliver` (shell) to the LogBatchers.
+//! - `batch`: the `log_batcher` Durable Object (shell: object, `buffer`, `flush`,
+//!   `tail_publisher`, and its typed calls in `protocol`), its `policy`, `part`s, `poison`
+//!   isolation, the `settle` decision after a flush, and `dead_letter` records.
+//! - `store`: D1 and KV: `schema`, `route`s and their `filter`s, `insert` SQL, `retention`; shell:
+//!   `tables` (the D1 adapter: migrations, retention runs, prunes), `cron`, the app `registry`.
+//! - `read`: `query`, `stats`, `tail` (and the `tail_hub` Durable Object), `health` (and the
+//!   `health_checker` Durable Object), each object with its `protocol`.
+//! - `http`: the `router` (shell), the `error` type with its codes, the `envelope` (shell), and
+//!   `api::*`, one shell module per resource.
+//! - `platform` (shell): bindings and the configuration cache, the clock, D1 reads, and `rpc`,
+//!   the wire form of every call between the fetch handler and a Durable Object.
 //! - `config`: typed configuration from vars and secrets, with every default.
-//! - `level`: log levels.
-//! - `entry`: the log entry, its row encoding, ids and secret redaction.
-//! - `enrich`: a forwarded request (as plain data) becomes an entry; what is never stored.
-//! - `rest`: `POST /logs` bodies become validated drafts.
-//! - `apps`: app ids, API key generation, hashing and constant-time comparison.
-//! - `shard`: shard ids and splitting a batch by shard.
-//! - `batch`: when a LogBatcher's alarm fires (size and interval policy).
-//! - `flush`: the bulk-insert SQL and its chunking within D1's limits.
-//! - `poison`: isolating the rows of a failed write that fail on their own (bisection).
-//! - `dead_letter`: dead-letter records, their keys and size split.
-//! - `debug`: `X-Debug-Flags` fault injection (only with `DEBUG_FLAGS=true`).
-//! - `error`: the API error type, its codes and statuses.
-//! - `filter`: declarative route filters (fields, operators, all/any/not) and their evaluation.
-//! - `route`: the firehose and `LOG_ROUTES`: parsing, route tables' columns, typed route rows.
-//! - `schema`: log table DDL, schema hashes, migrations that only add.
-//! - `retention`: when a table is due for pruning, cut-offs, chunked delete statements.
-//! - `query`: `GET /logs` filters, full-text search terms, keyset pages, their SQL.
-//! - `stats`: `GET /stats/:app_id`: the day range, its statement, every day with its counts.
-//! - `health`: health-check URLs, what an outcome means, result retention, the status answer.
-//! - `tail`: live tail filters, messages and flow control (acknowledgements, slow consumers).
-//!
-//! Imperative shell:
-//! - `router`: dispatch; `api::*`: one module per HTTP resource, `api::access` who may act for an
-//!   app; `http`: envelope and helpers (query strings, D1 reads, alarm times).
-//! - `registry`: the app registry in KV. `ingest`: delivery to LogBatchers.
-//! - `log_batcher`: the Durable Object (durable buffer, alarm, flush to D1, retries, dead letters,
-//!   backpressure). `api::admin`: status and the dead-letter operator API.
-//! - `tables`: schema migration, retention runs and app prunes against D1. `cron`: the
-//!   scheduled handler (retention). `api::prune`: `POST /apps/:app_id/prune`.
-//! - `api::query`, `api::stats`: the read side. `health_checker`: the Durable Object that checks
-//!   an app's URLs on its alarm; `api::health_urls` registers them and shows the results.
-//! - `tail_hub`: the Durable Object that holds an app's live-tail WebSockets; `api::tail` hands
-//!   out tokens and connects clients to it; LogBatchers publish to it what they acknowledge.
 //!
 //! # The path of a log
-//! `router` → `api::forwarded` or `api::logs` (authenticate with `registry`, build entries with
-//! `enrich`/`rest`, pick shards with `shard`) → `ingest::deliver` → `LogBatcher::ingest` (SQLite
-//! buffer, alarm per `batch`) → `LogBatcher::alarm` → D1 `logs` and the matching route tables
-//! via `route` and `flush` (failing rows: `poison` → retries → `dead_letter` in KV →
-//! `api::admin` replay). Later, `cron` → `tables::run_retention` prunes by `retention`.
+//! `http::router` → `http::api::forwarded` or `http::api::logs` (authenticate with
+//! `store::registry`, build entries with `ingest::enrich`/`ingest::rest`, then
+//! `ingest::prepare`) → `ingest::deliver` → `BatcherStub::ingest` → `LogBatcher` (SQLite
+//! `buffer`, alarm per `batch::policy`) → `batch::log_batcher::flush` → D1's firehose and the
+//! matching route tables via `store::route` and `store::insert` (failing rows: `batch::poison` →
+//! `batch::settle` → retries → `batch::dead_letter` in KV → `http::api::admin` replay). Later,
+//! `store::cron` → `store::tables::run_retention` prunes by `store::retention`; the read side
+//! (`read::*`) serves queries, stats, live tails and health checks.
 
-pub mod apps;
 pub mod batch;
 pub mod config;
-pub mod dead_letter;
-pub mod debug;
-pub mod enrich;
-pub mod entry;
-pub mod error;
-pub mod filter;
-pub mod flush;
-pub mod health;
-pub mod level;
-pub mod poison;
-pub mod query;
-pub mod rest;
-pub mod retention;
-pub mod route;
-pub mod schema;
-pub mod shard;
-pub mod stats;
-pub mod tail;
-
-pub mod api;
-pub mod cron;
-pub mod health_checker;
 pub mod http;
 pub mod ingest;
-pub mod log_batcher;
-pub mod registry;
-pub mod router;
-pub mod tables;
-pub mod tail_hub;
+pub mod model;
+pub mod platform;
+pub mod read;
+pub mod store;
 
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
@@ -91,10 +55,10 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    router::handle(req, env).await
+    http::router::handle(req, env).await
 }
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    cron::run(&env).await;
+    store::cron::run(&env).await;
 }

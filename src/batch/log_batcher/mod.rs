@@ -1,0 +1,313 @@
+//! Shell: `LogBatcher`, the Durable Object that buffers one shard's entries and flushes them to
+//! D1.
+//!
+//! Entries are written to the object's own SQLite storage (`buffer`) before the ingest call is
+//! answered, so an acknowledged entry survives eviction, restarts and crashes. The alarm does
+//! every flush (`flush`); the batching policy (`policy`) only moves it. A flush deletes exactly
+//! the rows it wrote, so entries that arrive meanwhile stay for the next one. A shard over
+//! `MAX_BUFFERED_ENTRIES`/`_BYTES` refuses new entries (`BACKPRESSURE`). Acknowledged rows go to
+//! the app's live tail (`tail_publisher`). Its calls are defined in `protocol`.
+
+pub mod buffer;
+pub mod flush;
+pub mod protocol;
+pub mod tail_publisher;
+
+use crate::batch::part::{first_row, part_key, row_id, split_rows};
+use crate::batch::policy::{BatchPolicy, Load};
+use crate::config::Config;
+use crate::platform::rpc::{parse_request, reply};
+use crate::platform::{alarm_at, logs_db, now_ms};
+use buffer::Buffer;
+use flush::flush_limit;
+use protocol::{BatcherError, BatcherStatus, IngestAnswer, IngestRequest};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use tail_publisher::TailPublisher;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{console_error, durable_object, DurableObject, Env, Request, Response, Result, State};
+
+/// Most flushes one alarm run makes before yielding to a fresh alarm.
+const MAX_FLUSHES_PER_ALARM: u32 = 10;
+/// While the configuration is invalid, the alarm looks again this often (the retry settings are
+/// part of what cannot be read).
+const CONFIG_RETRY_MS: i64 = 10_000;
+
+/// One shard's durable buffer and its flushes to D1.
+#[durable_object]
+pub struct LogBatcher {
+    state: State,
+    env: Env,
+    /// The armed alarm as this instance last set or read it. `None`: not known yet (a fresh
+    /// instance reads it from storage once).
+    alarm: Cell<Option<Option<i64>>>,
+    /// What the buffer holds, kept up to date by ingest and recounted after each flush, so
+    /// admission does not scan the buffer on every request.
+    load: Cell<Option<Load>>,
+    /// A registration in the `shards` directory is under way: ingests meanwhile start no other.
+    registering: Rc<Cell<bool>>,
+    /// `tables::schemas_hash` of the configuration whose tables this instance has checked (and
+    /// migrated if needed); flushes skip the check while it matches.
+    schemas_checked: RefCell<Option<String>>,
+    /// D1 lacked the JSONB functions once: flushes use `insert::Extract::Text` from then on.
+    text_extract: Cell<bool>,
+    tail: Rc<TailPublisher>,
+}
+
+/// JS RPC methods (the runtime exposes them through `src/worker.mjs`, whose class extends
+/// `DurableObject`). A call costs a fraction of a `fetch` to the object: no Request, Response or
+/// headers on either side. Requests and replies are `protocol`'s types as JSON.
+#[wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
+impl LogBatcher {
+    #[wasm_bindgen(js_name = ingest)]
+    pub async fn ingest_rpc(&self, body: js_sys::Uint8Array, request: String) -> String {
+        let answer = match parse_request::<IngestRequest, BatcherError>(&request) {
+            Ok(q) => match String::from_utf8(body.to_vec()) {
+                Ok(body) => self.ingest(&body, q).await,
+                Err(_) => Err(BatcherError::RowsRefused("not UTF-8".into())),
+            },
+            Err(e) => Err(e),
+        };
+        reply(&answer)
+    }
+
+    #[wasm_bindgen(js_name = status)]
+    pub async fn status_rpc(&self) -> String {
+        reply(&self.status().await)
+    }
+}
+
+impl DurableObject for LogBatcher {
+    fn new(state: State, env: Env) -> Self {
+        if let Err(e) = Buffer::open(state.storage().sql()) {
+            console_error!("LogBatcher: creating its tables failed: {e}");
+        }
+        LogBatcher {
+            state,
+            env,
+            alarm: Cell::new(None),
+            load: Cell::new(None),
+            registering: Rc::new(Cell::new(false)),
+            schemas_checked: RefCell::new(None),
+            text_extract: Cell::new(false),
+            tail: Rc::new(TailPublisher::default()),
+        }
+    }
+
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        Response::error("LogBatcher is called over RPC (ingest, status)", 404)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        // The alarm that woke us is spent; whatever is set from here on is a new one.
+        self.alarm.set(Some(None));
+        let buffer = self.buffer();
+        let config = match self.config() {
+            Ok(c) => c,
+            Err(e) => {
+                // Flushing with some other configuration could skip routes; keep every row
+                // (no attempt counted) until a deployment fixes it.
+                console_error!("LogBatcher: not flushing: {e}");
+                buffer.record_error(e, now_ms())?;
+                self.set_alarm(now_ms() + CONFIG_RETRY_MS).await?;
+                return Response::ok("configuration invalid; not flushed");
+            }
+        };
+        let policy = policy(&config);
+        let mut retry_at = None;
+        for _ in 0..MAX_FLUSHES_PER_ALARM {
+            let f = self.flush_once(&config, policy).await?;
+            if let Some(attempts) = f.retry_attempts {
+                retry_at = Some(now_ms() + policy.backoff_ms(attempts) as i64);
+                break;
+            }
+            if f.read < flush_limit(policy) {
+                break;
+            }
+        }
+        self.load.set(None);
+        buffer.set_backoff(retry_at)?;
+        let s = buffer.summary()?;
+        let next = retry_at.or_else(|| policy.after_flush(s.pending as u64, s.oldest, now_ms()));
+        if let Some(at) = next {
+            self.set_alarm(at).await?;
+        }
+        Response::ok("flushed")
+    }
+}
+
+fn policy(c: &Config) -> BatchPolicy {
+    BatchPolicy {
+        max_batch_size: c.max_batch_size,
+        interval_ms: c.batch_interval_ms,
+        retry_base_ms: c.retry_base_ms,
+        retry_max_ms: c.retry_max_ms,
+        max_buffered_entries: c.max_buffered_entries,
+        max_buffered_bytes: c.max_buffered_bytes,
+    }
+}
+
+impl LogBatcher {
+    fn buffer(&self) -> Buffer {
+        Buffer::of(self.state.storage().sql())
+    }
+
+    fn config(&self) -> std::result::Result<Rc<Config>, String> {
+        crate::platform::load_config(&self.env).map_err(|e| e.to_string())
+    }
+
+    /// Buffers a JSON array of rows. The insert is synchronous SQLite; the runtime holds our
+    /// answer until it is durable, so answering `Ok` means "kept".
+    async fn ingest(
+        &self,
+        body: &str,
+        q: IngestRequest,
+    ) -> std::result::Result<IngestAnswer, BatcherError> {
+        let now = now_ms();
+        let config = self.config().map_err(BatcherError::ConfigInvalid)?;
+        let policy = policy(&config);
+        let buffer = self.buffer();
+        // Fault injection first, so a request refused below can still change it.
+        buffer.set_faults(&q.faults)?;
+        let held = self.load()?;
+        let incoming = Load {
+            entries: q.entries.max(1),
+            bytes: body.len() as u64,
+        };
+        if let Err(reason) = policy.admit(held, incoming) {
+            return Err(BatcherError::Backpressure {
+                message: reason,
+                retry_after: BatchPolicy::retry_after_secs(self.alarm_at().await?, now),
+            });
+        }
+        // The request's rows stay one text (a "part"): buffering costs no JSON work per entry.
+        // The flush splits it; a part whose entries fail is split into single rows then. The
+        // sender says how many rows it holds, so only the first one (for the key) is looked at
+        // here; without a count, the whole text is split.
+        let (rows, first) = match q.entries {
+            n if n > 0 => (n as usize, first_row(body)),
+            _ => match split_rows(body) {
+                Some(all) => (all.len(), all.first().copied()),
+                None => (0, None),
+            },
+        };
+        let Some(first) = first else {
+            if rows == 0 && body.trim() == "[]" {
+                return Ok(IngestAnswer {
+                    accepted: 0,
+                    pending: held.entries,
+                });
+            }
+            return Err(BatcherError::RowsRefused("not a JSON array of rows".into()));
+        };
+        let (key, stored) = if rows == 1 {
+            (row_id(first), first.as_bytes())
+        } else {
+            (
+                row_id(first).map(|id| part_key(&id, rows, body)),
+                body.as_bytes(),
+            )
+        };
+        let Some(key) = key else {
+            return Err(BatcherError::RowsRefused("a row has no text id".into()));
+        };
+        let counted = buffer.insert(key, now, stored, rows, q.plain, &q.shard)?;
+        let added = counted.added.max(0) as u64;
+        let load = Load {
+            entries: held.entries + added,
+            bytes: held.bytes + body.len() as u64,
+        };
+        self.load.set(Some(load));
+        if counted.registered == 0 && !self.registering.get() {
+            self.register(counted.shard);
+        }
+        let backing_off = counted.backoff_until.is_some_and(|t| t > now);
+        if let Some(at) =
+            policy.after_ingest(load.entries, self.alarm_at().await?, now, backing_off)
+        {
+            self.set_alarm(at).await?;
+        }
+        if let (Some(app), true) = (q.app, added > 0) {
+            self.tail.publish(&self.state, &self.env, app, || {
+                if rows == 1 {
+                    format!("[{first}]")
+                } else {
+                    body.to_string()
+                }
+            });
+        }
+        Ok(IngestAnswer {
+            accepted: added,
+            pending: load.entries,
+        })
+    }
+
+    async fn status(&self) -> std::result::Result<BatcherStatus, BatcherError> {
+        let buffer = self.buffer();
+        let s = buffer.summary()?;
+        Ok(BatcherStatus {
+            pending: s.pending,
+            pending_bytes: s.bytes,
+            failing: s.failing,
+            oldest_accepted_at: s.oldest,
+            alarm_at: self.alarm_at().await?,
+            stats: buffer.stats()?,
+        })
+    }
+
+    /// Records the shard in D1's `shards` directory (read by `GET /admin/status`), in the
+    /// background: the ingest answer does not wait for it, and a failure is retried on the next
+    /// ingest.
+    fn register(&self, shard: Option<String>) {
+        let Some(shard) = shard else { return };
+        let Ok(db) = logs_db(&self.env) else {
+            return;
+        };
+        let buffer = self.buffer();
+        let registering = self.registering.clone();
+        registering.set(true);
+        self.state.wait_until(async move {
+            let now = JsValue::from_f64(now_ms() as f64);
+            let stmt = db.prepare(
+                "INSERT INTO shards (shard, first_seen) VALUES (?1, ?2) ON CONFLICT(shard) DO NOTHING",
+            );
+            let done = match stmt.bind(&[JsValue::from_str(&shard), now]) {
+                Ok(s) => s.run().await.is_ok(),
+                Err(_) => false,
+            };
+            if done {
+                let _ = buffer.mark_registered();
+            }
+            registering.set(false);
+        });
+    }
+
+    fn load(&self) -> Result<Load> {
+        if let Some(load) = self.load.get() {
+            return Ok(load);
+        }
+        let s = self.buffer().summary()?;
+        let load = Load {
+            entries: s.pending as u64,
+            bytes: s.bytes as u64,
+        };
+        self.load.set(Some(load));
+        Ok(load)
+    }
+
+    async fn alarm_at(&self) -> Result<Option<i64>> {
+        if let Some(known) = self.alarm.get() {
+            return Ok(known);
+        }
+        let stored = self.state.storage().get_alarm().await?;
+        self.alarm.set(Some(stored));
+        Ok(stored)
+    }
+
+    async fn set_alarm(&self, at: i64) -> Result<()> {
+        self.state.storage().set_alarm(alarm_at(at)).await?;
+        self.alarm.set(Some(Some(at)));
+        Ok(())
+    }
+}

@@ -1,0 +1,53 @@
+//! Shell: Who may act for an app: its own API key (`X-API-Key`), or the admin key (`X-Admin-Key`) for
+//! any app. Shared by every per-app resource, so the rule is written once.
+
+use crate::http::envelope::{header, require_admin, Ctx};
+use crate::http::error::ApiError;
+use crate::model::app::AppId;
+use crate::store::registry::Registry;
+use worker::Request;
+
+/// The app named in the path (`/…/:app_id`), if the caller may act for it.
+pub async fn named_app(req: &Request, ctx: &Ctx, app_id: &str) -> Result<AppId, ApiError> {
+    let id = AppId::parse(app_id)?;
+    if header(req, "x-admin-key").is_some() {
+        require_admin(req, &ctx.config)?;
+    } else {
+        let app = key_app(req, ctx).await?;
+        if app != id {
+            return Err(ApiError::AppMismatch(format!(
+                "this API key belongs to another app than {app_id:?}"
+            )));
+        }
+    }
+    Ok(id)
+}
+
+/// The app a request without one in its path acts for: the key's own app, or with the admin key
+/// the app `named` (the `app_id` parameter, required then). A key naming another app is refused.
+pub async fn caller_app(req: &Request, ctx: &Ctx, named: Option<&str>) -> Result<AppId, ApiError> {
+    if header(req, "x-admin-key").is_some() {
+        require_admin(req, &ctx.config)?;
+        let Some(named) = named else {
+            return Err(ApiError::InvalidFilter(
+                "app_id: required with the admin key (which app)".into(),
+            ));
+        };
+        return AppId::parse(named);
+    }
+    let app = key_app(req, ctx).await?;
+    if named.is_some_and(|n| n != app.as_str()) {
+        return Err(ApiError::AppMismatch(
+            "app_id: this API key acts for its own app only".into(),
+        ));
+    }
+    Ok(app)
+}
+
+/// The app of the request's `X-API-Key`.
+pub async fn key_app(req: &Request, ctx: &Ctx) -> Result<AppId, ApiError> {
+    Ok(Registry::new(&ctx.env)?
+        .authenticate(header(req, "x-api-key").as_deref(), "X-API-Key")
+        .await?
+        .app_id)
+}

@@ -1,0 +1,297 @@
+//! Shell: `/admin`: the operator's view of the pipeline (`X-Admin-Key`).
+//!
+//! - `GET /admin/status`: per-shard pending count and oldest pending age, dead-letter count,
+//!   last flush error and time, totals of accepted/flushed/dead-lettered, and every log table
+//!   (schema hash configured and recorded, retention, last prune and rows pruned).
+//! - `GET /admin/dead-letters?limit=&cursor=`: records, oldest first, paged.
+//! - `GET /admin/dead-letters/:key`, `DELETE /admin/dead-letters/:key`.
+//! - `POST /admin/dead-letters/:key/replay`, `POST /admin/dead-letters/replay` (a page at a time):
+//!   the rows are ingested again; a record is deleted only after its rows were accepted.
+
+use crate::batch::dead_letter::{is_record_key, DeadLetter, DeadLetterMeta, KEY_PREFIX};
+use crate::batch::log_batcher::protocol::BatcherStub;
+use crate::http::envelope::{ok, require_admin, Ctx};
+use crate::http::error::ApiError;
+use crate::ingest::debug::ShardFaults;
+use crate::ingest::deliver::deliver;
+use crate::ingest::shard::Part;
+use crate::platform::now_ms;
+use crate::platform::{batchers, dead_letters, logs_db};
+use futures::future::join_all;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::kv::{KvError, KvStore};
+use worker::{Request, Response};
+
+/// Most shards `GET /admin/status` asks (each is a subrequest): the most recent ones.
+pub const MAX_STATUS_SHARDS: u32 = 100;
+/// Records per page of the dead-letter list and of a replay-all call.
+pub const PAGE: u64 = 100;
+
+fn store(ctx: &Ctx) -> Result<KvStore, ApiError> {
+    dead_letters(&ctx.env)
+}
+
+fn unavailable(e: KvError) -> ApiError {
+    ApiError::StorageUnavailable(format!("dead-letter store: {e}"))
+}
+
+fn record_key(key: &str) -> Result<&str, ApiError> {
+    if is_record_key(key) {
+        Ok(key)
+    } else {
+        Err(ApiError::InvalidDeadLetter(format!(
+            "{key:?} is not a dead-letter key (they start with {KEY_PREFIX:?})"
+        )))
+    }
+}
+
+async fn read(kv: &KvStore, key: &str) -> Result<DeadLetter, ApiError> {
+    kv.get(key)
+        .json::<DeadLetter>()
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| ApiError::DeadLetterNotFound(key.to_string()))
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let q: ListQuery = req
+        .query()
+        .map_err(|e| ApiError::InvalidDeadLetter(format!("query: {e}")))?;
+    let limit = q.limit.unwrap_or(PAGE);
+    if !(1..=1_000).contains(&limit) {
+        return Err(ApiError::InvalidDeadLetter(
+            "limit: must be between 1 and 1000".into(),
+        ));
+    }
+    let kv = store(ctx)?;
+    let mut list = kv.list().prefix(KEY_PREFIX.into()).limit(limit);
+    if let Some(c) = q.cursor {
+        list = list.cursor(c);
+    }
+    let page = list.execute().await.map_err(unavailable)?;
+    let records: Vec<Value> = page
+        .keys
+        .into_iter()
+        .map(|k| json!({ "key": k.name, "meta": k.metadata }))
+        .collect();
+    let next = if page.list_complete {
+        None
+    } else {
+        page.cursor
+    };
+    Ok(ok(
+        200,
+        json!({ "dead_letters": records, "next_cursor": next }),
+        &ctx.request_id,
+    )?)
+}
+
+pub async fn get(req: Request, ctx: &Ctx, key: &str) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let record = read(&store(ctx)?, record_key(key)?).await?;
+    Ok(ok(
+        200,
+        json!({ "key": key, "record": record }),
+        &ctx.request_id,
+    )?)
+}
+
+pub async fn delete(req: Request, ctx: &Ctx, key: &str) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let kv = store(ctx)?;
+    let key = record_key(key)?;
+    read(&kv, key).await?;
+    kv.delete(key).await.map_err(unavailable)?;
+    Ok(ok(
+        200,
+        json!({ "key": key, "deleted": true }),
+        &ctx.request_id,
+    )?)
+}
+
+/// Ingests a record's rows again, then deletes it. Rows keep their ids, so rows that did reach
+/// D1 before are not duplicated.
+async fn replay_one(ctx: &Ctx, kv: &KvStore, key: &str) -> Result<usize, ApiError> {
+    let record = read(kv, key).await?;
+    let part = Part {
+        shard: record.shard.clone(),
+        body: serde_json::to_string(&record.rows).map_err(|e| ApiError::Internal(e.to_string()))?,
+        entries: record.rows.len(),
+        // Rows of any shape: the full firehose insert.
+        plain: false,
+        // Replays are not live entries: no tail gets them.
+        app: None,
+    };
+    deliver(&ctx.env, &[part], ShardFaults::default()).await?;
+    kv.delete(key).await.map_err(unavailable)?;
+    Ok(record.rows.len())
+}
+
+pub async fn replay(req: Request, ctx: &Ctx, key: &str) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let kv = store(ctx)?;
+    let rows = replay_one(ctx, &kv, record_key(key)?).await?;
+    Ok(ok(
+        200,
+        json!({ "key": key, "replayed_rows": rows }),
+        &ctx.request_id,
+    )?)
+}
+
+/// Replays up to a page of records, oldest first; call again while `more` is true.
+pub async fn replay_all(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let kv = store(ctx)?;
+    let page = kv
+        .list()
+        .prefix(KEY_PREFIX.into())
+        .limit(PAGE)
+        .execute()
+        .await
+        .map_err(unavailable)?;
+    let mut records = 0;
+    let mut rows = 0;
+    let mut failures = Vec::new();
+    for k in &page.keys {
+        match replay_one(ctx, &kv, &k.name).await {
+            Ok(n) => {
+                records += 1;
+                rows += n;
+            }
+            Err(e) => {
+                failures.push(json!({ "key": k.name, "code": e.code(), "message": e.to_string() }))
+            }
+        }
+    }
+    Ok(ok(
+        200,
+        json!({
+            "replayed_records": records,
+            "replayed_rows": rows,
+            "failed": failures,
+            "more": !page.list_complete,
+        }),
+        &ctx.request_id,
+    )?)
+}
+
+#[derive(Deserialize)]
+struct ShardRow {
+    shard: String,
+}
+
+pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let now = now_ms();
+    let db = logs_db(&ctx.env)?;
+    let shards: Vec<ShardRow> = db
+        .prepare("SELECT shard FROM shards ORDER BY first_seen DESC LIMIT ?1")
+        .bind(&[MAX_STATUS_SHARDS.into()])?
+        .all()
+        .await
+        .map_err(|e| ApiError::StorageUnavailable(format!("D1: {e}")))?
+        .results()?;
+    let ns = batchers(&ctx.env)?;
+    let answers = join_all(
+        shards
+            .iter()
+            .map(|s| async { BatcherStub::new(ns.get_by_name(&s.shard)?).status().await }),
+    )
+    .await;
+
+    let (mut accepted, mut flushed, mut dead_lettered, mut statements, mut pending) =
+        (0, 0, 0, 0, 0);
+    let mut last_error: Option<(i64, String, String)> = None;
+    let mut last_flush_at: Option<i64> = None;
+    let mut active = Vec::new();
+    let mut unreachable = Vec::new();
+    for (s, answer) in shards.iter().zip(answers) {
+        let st = match answer {
+            Ok(st) => st,
+            Err(e) => {
+                unreachable.push(json!({ "shard": s.shard, "error": e.to_string() }));
+                continue;
+            }
+        };
+        let t = &st.stats;
+        accepted += t.accepted;
+        flushed += t.flushed;
+        dead_lettered += t.dead_lettered;
+        statements += t.d1_statements;
+        pending += st.pending;
+        last_flush_at = last_flush_at.max(t.last_flush_at);
+        if let (Some(at), Some(e)) = (t.last_error_at, &t.last_error) {
+            if last_error.as_ref().is_none_or(|(t0, _, _)| at > *t0) {
+                last_error = Some((at, e.clone(), s.shard.clone()));
+            }
+        }
+        if st.pending > 0 || st.failing > 0 {
+            active.push(json!({
+                "shard": s.shard,
+                "pending": st.pending,
+                "failing": st.failing,
+                "oldest_pending_age_ms": st.oldest_accepted_at.map(|t| now - t),
+                "next_flush_at": st.alarm_at,
+                "last_error": t.last_error,
+                "last_error_at": t.last_error_at,
+            }));
+        }
+    }
+    let (dl_records, dl_rows) = dead_letter_count(&store(ctx)?).await?;
+    let tables = crate::store::tables::status(&db, &ctx.config.routes.tables())
+        .await
+        .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
+    Ok(ok(
+        200,
+        json!({
+            "shards": active,
+            "shards_checked": shards.len(),
+            "unreachable": unreachable,
+            "pending": pending,
+            "dead_letters": { "records": dl_records, "rows": dl_rows },
+            "last_flush_at": last_flush_at,
+            "last_flush_error": last_error.map(|(at, e, shard)| json!({ "at": at, "error": e, "shard": shard })),
+            "tables": tables,
+            "totals": {
+                "accepted": accepted,
+                "flushed": flushed,
+                "dead_lettered": dead_lettered,
+                "d1_statements": statements,
+            },
+        }),
+        &ctx.request_id,
+    )?)
+}
+
+/// Records and rows in the dead-letter store, from list metadata (no value reads).
+async fn dead_letter_count(kv: &KvStore) -> Result<(usize, usize), ApiError> {
+    let (mut records, mut rows) = (0, 0);
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut list = kv.list().prefix(KEY_PREFIX.into());
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await.map_err(unavailable)?;
+        for k in &page.keys {
+            records += 1;
+            rows += k
+                .metadata
+                .clone()
+                .and_then(|m| serde_json::from_value::<DeadLetterMeta>(m).ok())
+                .map_or(0, |m| m.rows);
+        }
+        match page.cursor {
+            Some(c) if !page.list_complete => cursor = Some(c),
+            _ => return Ok((records, rows)),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Shell: `/apps`: the admin API for apps and their keys (`X-Admin-Key`).
+//!
+//! `POST /apps` returns the new API key once; afterwards only its hash exists.
+
+use crate::http::envelope::{ok, require_admin, Ctx};
+use crate::http::error::ApiError;
+use crate::model::app::{generate_key, AppId, NewApp};
+use crate::platform::{now_ms, random_bytes};
+use crate::store::registry::Registry;
+use serde_json::json;
+use worker::{Request, Response};
+
+pub async fn create(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let app = NewApp::parse(&req.bytes().await?)?;
+    let key = generate_key(random_bytes::<32>()?);
+    let created_at = chrono::DateTime::from_timestamp_millis(now_ms())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default();
+    let record = app.record(&key, created_at);
+    Registry::new(&ctx.env)?.create(&record).await?;
+    let mut data = record.public();
+    data["api_key"] = json!(key);
+    Ok(ok(201, data, &ctx.request_id)?)
+}
+
+pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let apps: Vec<_> = Registry::new(&ctx.env)?
+        .list()
+        .await?
+        .iter()
+        .map(|a| a.public())
+        .collect();
+    Ok(ok(200, json!({ "apps": apps }), &ctx.request_id)?)
+}
+
+pub async fn get(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let id = AppId::parse(app_id)?;
+    match Registry::new(&ctx.env)?.get(&id).await? {
+        Some(app) => Ok(ok(200, app.public(), &ctx.request_id)?),
+        None => Err(ApiError::AppNotFound(app_id.to_string())),
+    }
+}
+
+pub async fn delete(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let id = AppId::parse(app_id)?;
+    if Registry::new(&ctx.env)?.delete(&id).await? {
+        Ok(ok(
+            200,
+            json!({ "app_id": id, "revoked": true }),
+            &ctx.request_id,
+        )?)
+    } else {
+        Err(ApiError::AppNotFound(app_id.to_string()))
+    }
+}

@@ -1,0 +1,78 @@
+//! Shell: Requests forwarded by a parent worker over a service binding: any request that carries
+//! `X-Log-Key` is a request to be logged, whatever its method, host and path.
+//!
+//! The answer (202 with the entry id) comes only after the LogBatcher has durably buffered the
+//! entry, so a parent's `ctx.waitUntil(env.LOGGER.fetch(fwd))` covers the whole trip while the
+//! parent's own response goes out at once.
+
+use crate::http::envelope::{debug_flags, header, ok, Ctx};
+use crate::http::error::ApiError;
+use crate::ingest::deliver::deliver_entries;
+use crate::ingest::enrich::{enrich, CfFacts, EnrichOptions, ForwardedRequest, LOG_KEY_HEADER};
+use crate::ingest::prepare::{Identity, Prepare};
+use crate::model::id::is_request_id;
+use crate::platform::{now_ms, random_bytes};
+use crate::store::registry::Registry;
+use serde_json::json;
+use worker::{Request, Response};
+
+pub async fn ingest(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    let key = header(&req, LOG_KEY_HEADER);
+    let app = Registry::new(&ctx.env)?
+        .authenticate(key.as_deref(), "X-Log-Key")
+        .await?;
+    let forwarded = ForwardedRequest {
+        method: req.method().to_string(),
+        url: req.url()?.to_string(),
+        headers: req
+            .headers()
+            .entries()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v))
+            .collect(),
+        cf: cf_facts(&req),
+    };
+    let c = &ctx.config;
+    let (flags, flags_note) = debug_flags(&req, c)?;
+    let now = now_ms();
+    let mut secrets: Vec<&str> = key.as_deref().into_iter().collect();
+    secrets.extend(c.admin_api_key.as_deref());
+    let colo = forwarded.cf.colo.clone();
+    let prepare = Prepare::new(c, app.app_id.as_str(), now, colo.as_deref(), &secrets);
+    // A parent that retries with the same Idempotency-Key stores the entry once.
+    let id = match header(&req, "idempotency-key") {
+        Some(k) if is_request_id(&k) => prepare.id(Identity::Client(&k)),
+        Some(_) => {
+            return Err(ApiError::InvalidEntry(
+                "Idempotency-Key: must be 1 to 128 printable characters".into(),
+            ))
+        }
+        None => prepare.id(Identity::Random(random_bytes::<16>()?)),
+    };
+    let mut entry = enrich(
+        &forwarded,
+        &EnrichOptions {
+            id,
+            now_ms: now,
+            app_id: app.app_id.as_str(),
+            log_client_ip: c.log_client_ip,
+            max_message_bytes: c.max_message_bytes,
+            max_log_data_bytes: c.max_log_data_bytes,
+        },
+    )?;
+    prepare.apply(&mut entry);
+    deliver_entries(&ctx.env, std::slice::from_ref(&entry), &flags).await?;
+    let mut data = json!({ "id": entry.id });
+    if let Some(note) = flags_note {
+        data["debug_flags"] = note;
+    }
+    Ok(ok(202, data, &ctx.request_id)?)
+}
+
+/// The logged parts of `request.cf`; empty when the runtime supplies none.
+pub fn cf_facts(req: &Request) -> CfFacts {
+    js_sys::Reflect::get(req.inner(), &"cf".into())
+        .ok()
+        .filter(|v| v.is_object())
+        .and_then(|v| serde_wasm_bindgen::from_value(v).ok())
+        .unwrap_or_default()
+}

@@ -1,0 +1,71 @@
+//! Shell: `GET /logs` (a page of an app's entries, newest first, filtered) and `GET /logs/:id`.
+//!
+//! Authorised by the app's key (`X-API-Key`), which reads its own app only, or by the admin key
+//! with `app_id=` naming any app. The filters, the SQL and the pages are `query`'s; this module
+//! authenticates, resolves `route=` to its table, runs the statement and shapes the answer.
+
+use crate::http::api::access::caller_app;
+use crate::http::envelope::{ok, query_pairs, Ctx};
+use crate::http::error::ApiError;
+use crate::platform::{d1_rows, logs_db, now_ms};
+use crate::read::query::{one_sql, page_sql, paginate, parse_query, present, Param};
+use serde_json::{json, Value};
+use wasm_bindgen::JsValue;
+use worker::{Request, Response};
+
+fn js(params: &[Param]) -> Vec<JsValue> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Text(t) => JsValue::from_str(t),
+            // Exact for every ms timestamp (below 2^53); D1 compares it numerically.
+            Param::Int(i) => JsValue::from_f64(*i as f64),
+        })
+        .collect()
+}
+
+pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    let q = parse_query(&query_pairs(&req)?, now_ms())?;
+    let app = caller_app(&req, ctx, q.app_id.as_deref()).await?;
+    let routes = &ctx.config.routes;
+    let route_table = match &q.route {
+        None => None,
+        Some(name) => Some(
+            routes
+                .routes
+                .iter()
+                .find(|r| r.name.as_str() == name)
+                .map(|r| r.table.as_str())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = routes.routes.iter().map(|r| r.name.as_str()).collect();
+                    ApiError::InvalidFilter(format!(
+                        "route: no route {name:?}; configured: {known:?}"
+                    ))
+                })?,
+        ),
+    };
+    let (sql, params) = page_sql(&routes.firehose_table, app.as_str(), &q, route_table);
+    let found: Vec<Value> = d1_rows(&logs_db(&ctx.env)?, &sql, &js(&params)).await?;
+    let (page, next) = paginate(found, q.limit);
+    let logs: Vec<Value> = page.into_iter().map(present).collect();
+    Ok(ok(
+        200,
+        json!({ "logs": logs, "next_cursor": next }),
+        &ctx.request_id,
+    )?)
+}
+
+pub async fn get(req: Request, ctx: &Ctx, id: &str) -> Result<Response, ApiError> {
+    let named = query_pairs(&req)?
+        .into_iter()
+        .find(|(k, _)| k == "app_id")
+        .map(|(_, v)| v);
+    let app = caller_app(&req, ctx, named.as_deref()).await?;
+    let sql = one_sql(&ctx.config.routes.firehose_table);
+    let params = [JsValue::from_str(id), JsValue::from_str(app.as_str())];
+    let found: Vec<Value> = d1_rows(&logs_db(&ctx.env)?, &sql, &params).await?;
+    match found.into_iter().next() {
+        Some(row) => Ok(ok(200, present(row), &ctx.request_id)?),
+        None => Err(ApiError::LogNotFound(id.to_string())),
+    }
+}

@@ -1,0 +1,41 @@
+//! Shell: `GET /stats/:app_id?days=N`: entries per day and level, with the app's key or the admin key.
+
+use crate::http::api::access::named_app;
+use crate::http::envelope::{ok, query_pairs, Ctx};
+use crate::http::error::ApiError;
+use crate::platform::{d1_rows, logs_db, now_ms};
+use crate::read::stats::{first_day, parse_days, per_day, stats_sql};
+use crate::store::schema::DAY_MS;
+use serde::Deserialize;
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::{Request, Response};
+
+#[derive(Deserialize)]
+struct Count {
+    day: f64,
+    level: String,
+    count: f64,
+}
+
+pub async fn get(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
+    let id = named_app(&req, ctx, app_id).await?;
+    let days = parse_days(&query_pairs(&req)?)?;
+    let now = now_ms();
+    let first = first_day(now, days);
+    let params = [
+        JsValue::from_str(id.as_str()),
+        JsValue::from_f64(first as f64),
+    ];
+    let counts: Vec<Count> = d1_rows(&logs_db(&ctx.env)?, &stats_sql(), &params).await?;
+    let rows: Vec<(i64, String, i64)> = counts
+        .into_iter()
+        .map(|c| (c.day as i64, c.level, c.count as i64))
+        .collect();
+    let per_day = per_day(&rows, first, now.div_euclid(DAY_MS));
+    Ok(ok(
+        200,
+        json!({ "app_id": id, "days": per_day }),
+        &ctx.request_id,
+    )?)
+}

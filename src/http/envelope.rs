@@ -1,0 +1,115 @@
+//! Shell: what every handler shares: its context, request ids, headers and query strings, admin
+//! authentication, debug flags, and the JSON envelope of every answer.
+
+use crate::config::Config;
+use crate::http::error::ApiError;
+use crate::ingest::debug::{self, DebugFlags};
+use crate::model::app::constant_time_eq;
+use crate::model::id::{is_request_id, new_id};
+use crate::platform::{now_ms, random_bytes};
+use serde_json::{json, Value};
+use std::rc::Rc;
+use worker::{Env, Request, Response};
+
+/// Header carrying the request id both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What every handler gets besides the request.
+pub struct Ctx {
+    pub env: Env,
+    pub config: Rc<Config>,
+    pub request_id: String,
+}
+
+/// A runtime failure that reaches a handler unmapped. What fails at run time is D1, KV, a
+/// Durable Object or the network: storage the client may retry against (503). Only our own
+/// (de)serialization failing is a bug (500 `INTERNAL`).
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        match e {
+            worker::Error::SerdeJsonError(_)
+            | worker::Error::SerdeWasmBindgenError(_)
+            | worker::Error::Json(_)
+            | worker::Error::BadEncoding
+            | worker::Error::Utf8Error(_) => ApiError::Internal(e.to_string()),
+            other => ApiError::StorageUnavailable(other.to_string()),
+        }
+    }
+}
+
+/// The caller's `X-Request-ID` when it is sane, else a fresh time-ordered id.
+pub fn request_id(req: &Request) -> String {
+    match req.headers().get(REQUEST_ID_HEADER).ok().flatten() {
+        Some(id) if is_request_id(&id) => id,
+        _ => new_id(now_ms(), random_bytes::<16>().unwrap_or([0; 16])),
+    }
+}
+
+/// The request's query string as decoded pairs, in order.
+pub fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(req
+        .url()?
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
+
+/// A header value, or `None` when absent or unreadable.
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Refuses the request unless `X-Admin-Key` matches the `ADMIN_API_KEY` secret.
+pub fn require_admin(req: &Request, config: &Config) -> Result<(), ApiError> {
+    let Some(expected) = config.admin_api_key.as_deref() else {
+        return Err(ApiError::AdminDisabled);
+    };
+    match header(req, "x-admin-key") {
+        Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::Unauthorized("X-Admin-Key is not valid".into())),
+        None => Err(ApiError::Unauthorized(
+            "X-Admin-Key header is required".into(),
+        )),
+    }
+}
+
+/// `{ "ok": true, "data": ... }` with `status`.
+pub fn ok(status: u16, data: Value, request_id: &str) -> worker::Result<Response> {
+    with_request_id(
+        Response::from_json(&json!({ "ok": true, "data": data }))?.with_status(status),
+        request_id,
+    )
+}
+
+/// The error envelope with the error's status (and `Retry-After` where the error knows it).
+pub fn error(err: &ApiError, request_id: &str) -> worker::Result<Response> {
+    let mut resp = Response::from_json(&err.body(request_id))?.with_status(err.status());
+    if let Some(secs) = err.retry_after() {
+        resp.headers_mut().set("retry-after", &secs.to_string())?;
+    }
+    with_request_id(resp, request_id)
+}
+
+/// The debug flags of a request: `Ok(None)` when it asks for none, and what the answer should
+/// say about them. Flags are honoured only with `DEBUG_FLAGS=true`.
+pub fn debug_flags(
+    req: &Request,
+    config: &Config,
+) -> Result<(DebugFlags, Option<Value>), ApiError> {
+    let Some(raw) = header(req, debug::HEADER) else {
+        return Ok((DebugFlags::default(), None));
+    };
+    if !config.debug_flags {
+        return Ok((
+            DebugFlags::default(),
+            Some(json!("ignored: DEBUG_FLAGS is not enabled on this logger")),
+        ));
+    }
+    let flags = DebugFlags::parse(&raw)?;
+    Ok((flags, Some(json!(flags))))
+}
+
+fn with_request_id(mut resp: Response, request_id: &str) -> worker::Result<Response> {
+    resp.headers_mut().set(REQUEST_ID_HEADER, request_id)?;
+    Ok(resp)
+}

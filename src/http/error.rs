@@ -1,0 +1,213 @@
+//! The HTTP API's error type: every way a request can fail, with its stable code and status.
+//!
+//! Pure: the shell (`http::envelope`) turns an [`ApiError`] into the JSON envelope
+//! `{ "ok": false, "error": { "code", "message", "request_id" } }`. Codes are part of the API
+//! contract; clients match on them, so they never change meaning.
+
+use serde_json::{json, Value};
+use thiserror::Error;
+
+/// Every way an HTTP request can fail: the one error type of the HTTP boundary.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    InvalidEntry(String),
+    #[error("{0}")]
+    InvalidLevel(String),
+    #[error("{0}")]
+    InvalidTimestamp(String),
+    #[error("{0}")]
+    MessageTooLong(String),
+    #[error("{0}")]
+    InvalidLogData(String),
+    #[error("the batch has no entries")]
+    EmptyBatch,
+    #[error("X-Debug-Flags: {0}")]
+    InvalidDebugFlags(String),
+    #[error("{0}")]
+    InvalidDeadLetter(String),
+    #[error("{0}")]
+    InvalidPrune(String),
+    #[error("no dead letter {0:?}")]
+    DeadLetterNotFound(String),
+    #[error("{0}")]
+    InvalidFilter(String),
+    #[error("{0}")]
+    InvalidLimit(String),
+    #[error("{0}")]
+    InvalidCursor(String),
+    #[error("no log entry {0:?} in this app")]
+    LogNotFound(String),
+    #[error("{0}")]
+    InvalidHealthUrls(String),
+    #[error("{0}")]
+    UpgradeRequired(String),
+    #[error("{0}")]
+    TooManyTails(String),
+    #[error("the shard's buffer is full ({0}); retry after {1} s")]
+    Backpressure(String, u64),
+    #[error("request body is {size} bytes; the limit is {limit}")]
+    PayloadTooLarge { size: usize, limit: usize },
+    #[error("the batch has {count} entries; the limit is {limit}")]
+    TooManyEntries { count: usize, limit: usize },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    AppMismatch(String),
+    #[error("{0}")]
+    InvalidApp(String),
+    #[error("app {0:?} already exists")]
+    AppExists(String),
+    #[error("no app {0:?}")]
+    AppNotFound(String),
+    #[error("no route for {method} {path}")]
+    NotFound { method: String, path: String },
+    #[error("{method} is not allowed on {path}; allowed: {allowed}")]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allowed: &'static str,
+    },
+    #[error("the logger's configuration is invalid: {0}")]
+    ConfigInvalid(String),
+    #[error("the admin API is disabled: set the ADMIN_API_KEY secret")]
+    AdminDisabled,
+    #[error("log storage is unavailable: {0}")]
+    StorageUnavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "INVALID_JSON",
+            ApiError::InvalidEntry(_) => "INVALID_ENTRY",
+            ApiError::InvalidLevel(_) => "INVALID_LEVEL",
+            ApiError::InvalidTimestamp(_) => "INVALID_TIMESTAMP",
+            ApiError::MessageTooLong(_) => "MESSAGE_TOO_LONG",
+            ApiError::InvalidLogData(_) => "INVALID_LOG_DATA",
+            ApiError::EmptyBatch => "EMPTY_BATCH",
+            ApiError::InvalidDebugFlags(_) => "INVALID_DEBUG_FLAGS",
+            ApiError::InvalidDeadLetter(_) => "INVALID_DEAD_LETTER",
+            ApiError::InvalidPrune(_) => "INVALID_PRUNE",
+            ApiError::InvalidFilter(_) => "INVALID_FILTER",
+            ApiError::InvalidLimit(_) => "INVALID_LIMIT",
+            ApiError::InvalidCursor(_) => "INVALID_CURSOR",
+            ApiError::LogNotFound(_) => "LOG_NOT_FOUND",
+            ApiError::InvalidHealthUrls(_) => "INVALID_HEALTH_URLS",
+            ApiError::UpgradeRequired(_) => "UPGRADE_REQUIRED",
+            ApiError::TooManyTails(_) => "TOO_MANY_TAILS",
+            ApiError::DeadLetterNotFound(_) => "DEAD_LETTER_NOT_FOUND",
+            ApiError::Backpressure(..) => "BACKPRESSURE",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::TooManyEntries { .. } => "TOO_MANY_ENTRIES",
+            ApiError::Unauthorized(_) => "UNAUTHORIZED",
+            ApiError::AppMismatch(_) => "APP_MISMATCH",
+            ApiError::InvalidApp(_) => "INVALID_APP",
+            ApiError::AppExists(_) => "APP_EXISTS",
+            ApiError::AppNotFound(_) => "APP_NOT_FOUND",
+            ApiError::NotFound { .. } => "NOT_FOUND",
+            ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            ApiError::ConfigInvalid(_) => "CONFIG_INVALID",
+            ApiError::AdminDisabled => "ADMIN_DISABLED",
+            ApiError::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::InvalidJson(_)
+            | ApiError::InvalidEntry(_)
+            | ApiError::InvalidLevel(_)
+            | ApiError::InvalidTimestamp(_)
+            | ApiError::MessageTooLong(_)
+            | ApiError::InvalidLogData(_)
+            | ApiError::EmptyBatch
+            | ApiError::InvalidDebugFlags(_)
+            | ApiError::InvalidDeadLetter(_)
+            | ApiError::InvalidPrune(_)
+            | ApiError::InvalidFilter(_)
+            | ApiError::InvalidLimit(_)
+            | ApiError::InvalidCursor(_)
+            | ApiError::InvalidHealthUrls(_)
+            | ApiError::InvalidApp(_) => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::AppMismatch(_) => 403,
+            ApiError::AppNotFound(_)
+            | ApiError::DeadLetterNotFound(_)
+            | ApiError::LogNotFound(_)
+            | ApiError::NotFound { .. } => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::AppExists(_) => 409,
+            ApiError::UpgradeRequired(_) => 426,
+            ApiError::TooManyTails(_) => 429,
+            ApiError::PayloadTooLarge { .. } | ApiError::TooManyEntries { .. } => 413,
+            ApiError::Internal(_) => 500,
+            ApiError::ConfigInvalid(_)
+            | ApiError::AdminDisabled
+            | ApiError::Backpressure(..)
+            | ApiError::StorageUnavailable(_) => 503,
+        }
+    }
+
+    /// Seconds a client should wait before retrying (`Retry-After`), where that is known.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Backpressure(_, secs) => Some(*secs),
+            _ => None,
+        }
+    }
+
+    /// The JSON error envelope.
+    pub fn body(&self, request_id: &str) -> Value {
+        json!({
+            "ok": false,
+            "error": {
+                "code": self.code(),
+                "message": self.to_string(),
+                "request_id": request_id,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_mistakes_are_4xx_and_server_trouble_is_5xx() {
+        let client = [
+            ApiError::InvalidJson("x".into()),
+            ApiError::EmptyBatch,
+            ApiError::PayloadTooLarge { size: 2, limit: 1 },
+            ApiError::TooManyEntries { count: 2, limit: 1 },
+            ApiError::Unauthorized("x".into()),
+            ApiError::AppMismatch("x".into()),
+            ApiError::AppExists("x".into()),
+        ];
+        assert!(client.iter().all(|e| (400..500).contains(&e.status())));
+        let server = [
+            ApiError::ConfigInvalid("x".into()),
+            ApiError::StorageUnavailable("x".into()),
+            ApiError::Internal("x".into()),
+        ];
+        assert!(server.iter().all(|e| e.status() >= 500));
+    }
+
+    #[test]
+    fn the_envelope_carries_code_message_and_request_id() {
+        let body = ApiError::PayloadTooLarge { size: 10, limit: 5 }.body("req-9");
+        assert_eq!(body["ok"], false);
+        assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
+        assert_eq!(
+            body["error"]["message"],
+            "request body is 10 bytes; the limit is 5"
+        );
+        assert_eq!(body["error"]["request_id"], "req-9");
+    }
+}

@@ -1,0 +1,5 @@
+//! The HTTP API: the router, the error type, and one module per resource.
+pub mod api;
+pub mod envelope;
+pub mod error;
+pub mod router;

@@ -1,0 +1,93 @@
+//! Shell: Dispatch of every request the fetch handler receives.
+//!
+//! A request carrying `X-Log-Key` is a forwarded request to log; everything else is the logger's
+//! own API, routed by method and path. Errors from any handler become the JSON error envelope
+//! here, in one place.
+
+use crate::http::api;
+use crate::http::envelope::{self, Ctx};
+use crate::http::error::ApiError;
+use crate::ingest::enrich::LOG_KEY_HEADER;
+use crate::platform::load_config;
+use worker::{Env, Method, Request, Response, Result};
+
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    let request_id = envelope::request_id(&req);
+    let result = match load_config(&env) {
+        Ok(config) => {
+            let ctx = Ctx {
+                env,
+                config,
+                request_id: request_id.clone(),
+            };
+            route(req, &ctx).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(resp) => Ok(resp),
+        Err(e) => envelope::error(&e, &request_id),
+    }
+}
+
+async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiError> {
+    if req.headers().has(LOG_KEY_HEADER).unwrap_or(false) {
+        return api::forwarded::ingest(req, ctx).await;
+    }
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method();
+    let not_allowed = |allowed: &'static str| {
+        Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.clone(),
+            allowed,
+        })
+    };
+    match (segments.as_slice(), &method) {
+        (["health"], Method::Get) => api::health::get(ctx).await,
+        (["health"], _) => not_allowed("GET"),
+        (["health", id], Method::Get) => api::health_urls::status(req, ctx, id).await,
+        (["health", _], _) => not_allowed("GET"),
+        (["logs"], Method::Post) => api::logs::post(req, ctx).await,
+        (["logs"], Method::Get) => api::query::list(req, ctx).await,
+        (["logs"], _) => not_allowed("GET, POST"),
+        (["logs", id], Method::Get) => api::query::get(req, ctx, id).await,
+        (["logs", _], _) => not_allowed("GET"),
+        (["tail"], Method::Get) => api::tail::connect(req, ctx).await,
+        (["tail"], _) => not_allowed("GET"),
+        (["tail", "token"], Method::Post) => api::tail::token(req, ctx).await,
+        (["tail", "token"], _) => not_allowed("POST"),
+        (["stats", id], Method::Get) => api::stats::get(req, ctx, id).await,
+        (["stats", _], _) => not_allowed("GET"),
+        (["apps"], Method::Get) => api::apps::list(req, ctx).await,
+        (["apps"], Method::Post) => api::apps::create(req, ctx).await,
+        (["apps"], _) => not_allowed("GET, POST"),
+        (["apps", id], Method::Get) => api::apps::get(req, ctx, id).await,
+        (["apps", id], Method::Delete) => api::apps::delete(req, ctx, id).await,
+        (["apps", _], _) => not_allowed("GET, DELETE"),
+        (["apps", id, "prune"], Method::Post) => api::prune::post(req, ctx, id).await,
+        (["apps", _, "prune"], _) => not_allowed("POST"),
+        (["apps", id, "health-urls"], Method::Post) => {
+            api::health_urls::register(req, ctx, id).await
+        }
+        (["apps", _, "health-urls"], _) => not_allowed("POST"),
+        (["admin", "status"], Method::Get) => api::admin::status(req, ctx).await,
+        (["admin", "status"], _) => not_allowed("GET"),
+        (["admin", "dead-letters"], Method::Get) => api::admin::list(req, ctx).await,
+        (["admin", "dead-letters"], _) => not_allowed("GET"),
+        (["admin", "dead-letters", "replay"], Method::Post) => {
+            api::admin::replay_all(req, ctx).await
+        }
+        (["admin", "dead-letters", key], Method::Get) => api::admin::get(req, ctx, key).await,
+        (["admin", "dead-letters", key], Method::Delete) => api::admin::delete(req, ctx, key).await,
+        (["admin", "dead-letters", _], _) => not_allowed("GET, DELETE"),
+        (["admin", "dead-letters", key, "replay"], Method::Post) => {
+            api::admin::replay(req, ctx, key).await
+        }
+        _ => Err(ApiError::NotFound {
+            method: method.to_string(),
+            path: path.clone(),
+        }),
+    }
+}

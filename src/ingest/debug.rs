@@ -1,0 +1,141 @@
+//! Fault injection for tests and demos asked for with an `X-Debug-Flags`
+//! header such as `d1_fail=3, poison, slow_flush=500`.
+//!
+//! Honoured only when the var `DEBUG_FLAGS=true` (never in the shipped config); otherwise the
+//! answer says they were ignored. Flags:
+//! - `d1_fail=N`: the next N flush attempts of the entry's shard fail as if D1 were down
+//!   (sets the shard's counter; `d1_fail=0` clears it);
+//! - `poison`: the entries of this request fail on insert (a CHECK constraint), as a malformed
+//!   row would;
+//! - `slow_flush=MS`: each flush of the shard waits MS before writing (at most 30 s).
+
+use crate::http::error::ApiError;
+use crate::model::columns::COLUMNS;
+use serde::{Deserialize, Serialize};
+
+pub const HEADER: &str = "x-debug-flags";
+const MAX_SLOW_FLUSH_MS: u32 = 30_000;
+/// A level the `logs` table's CHECK constraint refuses.
+pub const POISON_LEVEL: &str = "POISON";
+
+/// The fault injection one request asked for (`X-Debug-Flags`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DebugFlags {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub d1_fail: Option<u32>,
+    pub poison: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_flush_ms: Option<u32>,
+}
+
+impl DebugFlags {
+    pub fn parse(raw: &str) -> Result<DebugFlags, ApiError> {
+        let mut flags = DebugFlags::default();
+        let bad = |why: String| ApiError::InvalidDebugFlags(why);
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = match part.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.trim())),
+                None => (part, None),
+            };
+            let number = |v: Option<&str>| -> Result<u32, ApiError> {
+                v.and_then(|v| v.parse().ok())
+                    .ok_or_else(|| bad(format!("{name}: needs a whole number, as in {name}=3")))
+            };
+            match name {
+                "d1_fail" => flags.d1_fail = Some(number(value)?),
+                "slow_flush" => flags.slow_flush_ms = Some(number(value)?.min(MAX_SLOW_FLUSH_MS)),
+                "poison" if value.is_none() => flags.poison = true,
+                other => {
+                    return Err(bad(format!(
+                        "unknown flag {other:?}; known: d1_fail=N, poison, slow_flush=MS"
+                    )))
+                }
+            }
+        }
+        Ok(flags)
+    }
+
+    /// The flags that act on the shard rather than on the entries, as the LogBatcher takes them.
+    pub fn shard_faults(&self) -> ShardFaults {
+        ShardFaults {
+            d1_fail: self.d1_fail,
+            slow_flush_ms: self.slow_flush_ms,
+        }
+    }
+}
+
+/// Fault injection that a LogBatcher applies to itself: its next flushes fail, or wait.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardFaults {
+    /// The next N flush attempts fail as if D1 were down (`Some(0)` clears it).
+    pub d1_fail: Option<u32>,
+    /// Each flush waits this long before writing.
+    pub slow_flush_ms: Option<u32>,
+}
+
+/// The row with a level the table refuses, so inserting it fails.
+pub fn poison_row(row_json: &str) -> String {
+    let level = COLUMNS.iter().position(|c| *c == "level").unwrap_or(4);
+    match serde_json::from_str::<Vec<serde_json::Value>>(row_json) {
+        Ok(mut row) if row.len() > level => {
+            row[level] = POISON_LEVEL.into();
+            serde_json::to_string(&row).unwrap_or_else(|_| row_json.to_string())
+        }
+        _ => row_json.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_from_a_comma_list() {
+        let f = DebugFlags::parse("d1_fail=3, poison ,slow_flush=250").unwrap();
+        assert_eq!(
+            f,
+            DebugFlags {
+                d1_fail: Some(3),
+                poison: true,
+                slow_flush_ms: Some(250)
+            }
+        );
+        assert_eq!(
+            f.shard_faults(),
+            ShardFaults {
+                d1_fail: Some(3),
+                slow_flush_ms: Some(250)
+            }
+        );
+        assert_eq!(DebugFlags::parse("").unwrap(), DebugFlags::default());
+        assert_eq!(DebugFlags::default().shard_faults(), ShardFaults::default());
+        assert_eq!(
+            DebugFlags::parse("slow_flush=99999").unwrap().slow_flush_ms,
+            Some(30_000)
+        );
+    }
+
+    #[test]
+    fn unknown_or_malformed_flags_are_refused() {
+        for bad in [
+            "explode",
+            "d1_fail",
+            "d1_fail=x",
+            "poison=1",
+            "slow_flush=-1",
+        ] {
+            let e = DebugFlags::parse(bad).unwrap_err();
+            assert_eq!(e.code(), "INVALID_DEBUG_FLAGS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_poisoned_row_differs_only_in_its_level() {
+        let row = crate::model::entry::tests::sample().to_row_json();
+        let poisoned: Vec<serde_json::Value> = serde_json::from_str(&poison_row(&row)).unwrap();
+        let original: Vec<serde_json::Value> = serde_json::from_str(&row).unwrap();
+        assert_eq!(poisoned[4], "POISON");
+        assert_eq!(poisoned[..4], original[..4]);
+        assert_eq!(poisoned[5..], original[5..]);
+    }
+}

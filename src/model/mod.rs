@@ -1,0 +1,8 @@
+//! The data model every stage shares: the log entry, levels, app ids and keys.
+pub mod app;
+pub mod columns;
+pub mod entry;
+pub mod id;
+pub mod level;
+pub mod sql;
+pub mod time;

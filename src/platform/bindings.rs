@@ -1,0 +1,81 @@
+//! Shell: the worker's bindings by name, and the configuration parsed once per isolate.
+//!
+//! A missing or mistyped binding is a deployment mistake, so it answers `CONFIG_INVALID`
+//! (503) rather than a storage failure.
+
+use crate::config::Config;
+use crate::http::error::ApiError;
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{D1Database, Env, KvStore, ObjectNamespace};
+
+/// The D1 database that holds every log table, the app registry's mirror tables and stats.
+pub const DB_BINDING: &str = "LOGS_DB";
+/// The app registry: app records and API key hashes.
+pub const REGISTRY_BINDING: &str = "LOGS_KV";
+/// Dead letters: rows that kept failing, for an operator to inspect and replay.
+pub const DEAD_LETTER_BINDING: &str = "LOGDO_DEAD_LETTER";
+/// `LogBatcher` objects, one per shard.
+pub const BATCHER_BINDING: &str = "LOG_BATCHER";
+/// `TailHub` objects, one per app.
+pub const TAIL_BINDING: &str = "TAIL_HUB";
+/// `HealthChecker` objects, one per app.
+pub const HEALTH_BINDING: &str = "HEALTH_CHECKER";
+
+thread_local! {
+    /// The configuration, parsed once per isolate: vars and secrets are fixed for the lifetime of
+    /// an isolate (a change is a new deployment, hence new isolates).
+    static CONFIG: RefCell<Option<Result<Rc<Config>, ApiError>>> = const { RefCell::new(None) };
+}
+
+/// The configuration from wrangler vars and secrets, parsed and checked once per isolate.
+pub fn load_config(env: &Env) -> Result<Rc<Config>, ApiError> {
+    if let Some(known) = CONFIG.with(|c| c.borrow().clone()) {
+        return known;
+    }
+    let parsed = Config::from_lookup(|name| {
+        env.secret(name)
+            .or_else(|_| env.var(name))
+            .ok()
+            .map(|v| v.to_string())
+    })
+    .map(Rc::new)
+    .map_err(|e| ApiError::ConfigInvalid(e.to_string()));
+    CONFIG.with(|c| *c.borrow_mut() = Some(parsed.clone()));
+    parsed
+}
+
+fn missing(kind: &str, name: &str, e: worker::Error) -> ApiError {
+    ApiError::ConfigInvalid(format!("{kind} binding {name}: {e}"))
+}
+
+/// The D1 database of the logs.
+pub fn logs_db(env: &Env) -> Result<D1Database, ApiError> {
+    env.d1(DB_BINDING).map_err(|e| missing("D1", DB_BINDING, e))
+}
+
+/// The dead-letter namespace.
+pub fn dead_letters(env: &Env) -> Result<KvStore, ApiError> {
+    env.kv(DEAD_LETTER_BINDING)
+        .map_err(|e| missing("KV", DEAD_LETTER_BINDING, e))
+}
+
+fn objects(env: &Env, binding: &str) -> Result<ObjectNamespace, ApiError> {
+    env.durable_object(binding)
+        .map_err(|e| missing("Durable Object", binding, e))
+}
+
+/// The LogBatcher namespace.
+pub fn batchers(env: &Env) -> Result<ObjectNamespace, ApiError> {
+    objects(env, BATCHER_BINDING)
+}
+
+/// The TailHub namespace.
+pub fn tail_hubs(env: &Env) -> Result<ObjectNamespace, ApiError> {
+    objects(env, TAIL_BINDING)
+}
+
+/// The HealthChecker namespace.
+pub fn health_checkers(env: &Env) -> Result<ObjectNamespace, ApiError> {
+    objects(env, HEALTH_BINDING)
+}

@@ -1,0 +1,188 @@
+//! Shell: `HealthChecker`, the Durable Object (one per app) that checks the app's registered URLs.
+//!
+//! `POST /apps/:app_id/health-urls` stores the URLs in D1 and calls `start`, which remembers the
+//! app and arms the alarm at once. Each alarm checks every URL concurrently, each with a timeout
+//! (`HEALTH_CHECK_TIMEOUT_MS`), stores the results in D1 (keeping the newest 1,000 per URL), logs
+//! every failure as a WARN or ERROR entry of the app through the ordinary ingest path (a
+//! LogBatcher), and arms the next alarm `HEALTH_CHECK_INTERVAL_MS` later. An app without URLs is
+//! not checked again until some are registered. What an outcome means and how results are kept
+//! and shown is `health`'s.
+
+pub mod protocol;
+
+use crate::ingest::debug::DebugFlags;
+use crate::ingest::deliver::deliver_entries;
+use crate::ingest::prepare::{Identity, Prepare};
+use crate::model::entry::{LogEntry, RequestFields, Source};
+use crate::platform::logs_db;
+use crate::platform::rpc::{parse_request, reply};
+use crate::platform::{alarm_at, load_config, random_bytes};
+use crate::read::health::{insert_result_sql, trim_results_sql, urls_sql, CheckResult};
+use futures::future::{join_all, select, Either};
+use protocol::{CheckerError, StartRequest};
+use serde::Deserialize;
+use std::time::Duration;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{
+    console_error, durable_object, Delay, DurableObject, Env, Fetch, Request, Response, Result,
+    State,
+};
+
+const APP_KEY: &str = "app_id";
+
+/// One app's health checks: which app it checks (in its storage) and the alarm that runs them.
+#[durable_object]
+pub struct HealthChecker {
+    state: State,
+    env: Env,
+}
+
+impl DurableObject for HealthChecker {
+    fn new(state: State, env: Env) -> Self {
+        HealthChecker { state, env }
+    }
+
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        Response::error("HealthChecker is called over RPC (start)", 404)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let Some(app_id) = self.state.storage().get::<String>(APP_KEY).await? else {
+            return Response::ok("no app");
+        };
+        let config = load_config(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let db = logs_db(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        #[derive(Deserialize)]
+        struct Url {
+            url: String,
+        }
+        let urls: Vec<Url> = db
+            .prepare(urls_sql())
+            .bind(&[JsValue::from_str(&app_id)])?
+            .all()
+            .await?
+            .results()?;
+        if urls.is_empty() {
+            return Response::ok("no URLs");
+        }
+        let timeout = config.health_check_timeout_ms;
+        let results = join_all(urls.iter().map(|u| check(&u.url, timeout))).await;
+
+        let mut statements = Vec::new();
+        for r in &results {
+            statements.push(
+                db.prepare(insert_result_sql()).bind(&[
+                    JsValue::from_str(&app_id),
+                    JsValue::from_str(&r.url),
+                    JsValue::from_f64(r.checked_at as f64),
+                    JsValue::from_f64(if r.ok() { 1.0 } else { 0.0 }),
+                    r.status
+                        .map_or(JsValue::NULL, |s| JsValue::from_f64(f64::from(s))),
+                    JsValue::from_f64(r.latency_ms as f64),
+                    r.error.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+                ])?,
+            );
+            statements.push(
+                db.prepare(trim_results_sql())
+                    .bind(&[JsValue::from_str(&app_id), JsValue::from_str(&r.url)])?,
+            );
+        }
+        if let Err(e) = db.batch(statements).await {
+            console_error!("HealthChecker {app_id}: storing results failed: {e}");
+        }
+
+        // Failures become log entries of the app, through the same path as any other log.
+        let now = js_sys::Date::now() as i64;
+        let prepare = Prepare::new(&config, &app_id, now, None, &[]);
+        let mut failures = Vec::new();
+        for r in results.iter().filter(|r| !r.ok()) {
+            let Some(level) = r.level() else { continue };
+            let random =
+                random_bytes::<16>().map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let mut entry = LogEntry {
+                id: prepare.id(Identity::Random(random)),
+                timestamp: r.checked_at,
+                received_at: now,
+                app_id: app_id.clone(),
+                level,
+                message: r.message(),
+                request_id: None,
+                source: Source::Rest,
+                shard: String::new(),
+                request: RequestFields::default(),
+                data: Some(r.context()),
+            };
+            prepare.apply(&mut entry);
+            failures.push(entry);
+        }
+        if !failures.is_empty() {
+            if let Err(e) = deliver_entries(&self.env, &failures, &DebugFlags::default()).await {
+                console_error!("HealthChecker {app_id}: logging failures failed: {e}");
+            }
+        }
+        self.arm(js_sys::Date::now() as i64 + config.health_check_interval_ms as i64)
+            .await?;
+        Response::ok("checked")
+    }
+}
+
+/// JS RPC methods (exposed through `src/worker.mjs`); requests and replies are `protocol`'s
+/// types as JSON.
+#[wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
+impl HealthChecker {
+    #[wasm_bindgen(js_name = start)]
+    pub async fn start_rpc(&self, request: String) -> String {
+        let answer = match parse_request::<StartRequest, CheckerError>(&request) {
+            Ok(q) => self.start(q).await,
+            Err(e) => Err(e),
+        };
+        reply(&answer)
+    }
+}
+
+impl HealthChecker {
+    /// Remembers the app this object checks and arms the alarm now (a new or changed list of
+    /// URLs is checked at once; the alarm then keeps the interval).
+    async fn start(&self, q: StartRequest) -> std::result::Result<(), CheckerError> {
+        self.state.storage().put(APP_KEY, &q.app_id).await?;
+        self.arm(js_sys::Date::now() as i64).await?;
+        Ok(())
+    }
+
+    async fn arm(&self, at: i64) -> Result<()> {
+        self.state.storage().set_alarm(alarm_at(at)).await
+    }
+}
+
+/// One GET of `url`, with a timeout. The latency is wall time from the request to the answer's
+/// headers.
+async fn check(url: &str, timeout_ms: u64) -> CheckResult {
+    let started = js_sys::Date::now();
+    let outcome = match url.parse() {
+        Err(e) => Err(format!("not a URL: {e}")),
+        Ok(parsed) => {
+            let request = Fetch::Url(parsed);
+            let fetch = Box::pin(request.send());
+            let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
+            let answer = match select(fetch, timer).await {
+                Either::Left((Ok(resp), _)) => Ok(resp.status_code()),
+                Either::Left((Err(e), _)) => Err(e.to_string()),
+                Either::Right(_) => Err(format!("no answer within {timeout_ms} ms")),
+            };
+            answer
+        }
+    };
+    let latency_ms = (js_sys::Date::now() - started).max(0.0) as i64;
+    let (status, error) = match outcome {
+        Ok(status) => (Some(status), None),
+        Err(e) => (None, Some(e)),
+    };
+    CheckResult {
+        url: url.to_string(),
+        checked_at: started as i64,
+        status,
+        latency_ms,
+        error,
+    }
+}

@@ -1,0 +1,45 @@
+//! Shell: the HealthChecker's call, defined once for both sides: `start` (remember the app and
+//! check its URLs now), its error type, and [`CheckerStub`].
+
+use crate::platform::rpc::{await_reply, request_text, runtime_errors_are_calls, CallError};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::Stub;
+
+/// Start (or restart) checking an app's registered URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartRequest {
+    pub app_id: String,
+}
+
+/// Every way a HealthChecker call fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum CheckerError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+runtime_errors_are_calls!(CheckerError);
+
+#[wasm_bindgen]
+extern "C" {
+    /// A HealthChecker stub seen through JS RPC (`HealthChecker` in `src/worker.mjs`).
+    type CheckerRpc;
+    #[wasm_bindgen(method, catch)]
+    fn start(this: &CheckerRpc, request: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// The typed stub of one app's HealthChecker.
+pub struct CheckerStub(CheckerRpc);
+
+impl CheckerStub {
+    pub fn new(stub: Stub) -> Self {
+        CheckerStub(stub.into_rpc())
+    }
+
+    pub async fn start(&self, request: &StartRequest) -> Result<(), CheckerError> {
+        let text = request_text::<_, CheckerError>(request)?;
+        await_reply(self.0.start(&text)).await
+    }
+}

@@ -1,0 +1,613 @@
+//! `GET /logs` queries: the query string in, one SQL statement with bound parameters out.
+//!
+//! Owns the filters (level, time range, request id, full-text search, context values, route),
+//! page size, and the keyset cursor. Results are newest first, ordered by `(timestamp, id)`; a
+//! page's cursor is the position of its last row, and the next page continues strictly after it,
+//! so rows that arrive meanwhile never shift a page (no OFFSET, no duplicates, no gaps). Every
+//! value reaches SQL as a bound parameter; only checked identifiers (tables) and the validated
+//! page size are spliced into the text. The app is never a query parameter here: the shell takes
+//! it from the caller's key, so a key can only ever read its own app.
+//!
+//! Does not run SQL or authenticate (`api::query` does).
+
+use crate::http::error::ApiError;
+use crate::model::id::is_request_id;
+use crate::model::id::is_uuid;
+use crate::model::level::Level;
+use crate::model::sql::quoted;
+use crate::model::time::parse_timestamp;
+use crate::store::schema::fts_table;
+use serde_json::Value;
+
+pub const DEFAULT_LIMIT: u32 = 100;
+pub const MAX_LIMIT: u32 = 1000;
+/// `context.<path>=value` filters per query, and the depth of a path.
+pub const MAX_CONTEXT_FILTERS: usize = 8;
+pub const MAX_PATH_SEGMENTS: usize = 8;
+/// `search`: characters and terms (each term is one FTS5 phrase).
+pub const MAX_SEARCH_CHARS: usize = 256;
+pub const MAX_SEARCH_TERMS: usize = 16;
+
+/// A bound parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// Where a page ended: the last row's `(timestamp, id)`. Opaque to clients (hex of
+/// `timestamp:id`), so its form can change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub timestamp: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}:{}", self.timestamp, self.id)
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    pub fn decode(s: &str) -> Result<Cursor, ApiError> {
+        let bad = || ApiError::InvalidCursor(format!("cursor {s:?} is not one this API returned"));
+        if !s.len().is_multiple_of(2) || s.len() > 200 {
+            return Err(bad());
+        }
+        let bytes: Vec<u8> = (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let (ts, id) = text.split_once(':').ok_or_else(bad)?;
+        let timestamp = ts.parse().map_err(|_| bad())?;
+        if !is_uuid(id) {
+            return Err(bad());
+        }
+        Ok(Cursor {
+            timestamp,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// A parsed `GET /logs` query, without the app (which comes from the key).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogQuery {
+    /// Any of these levels (empty: all).
+    pub levels: Vec<Level>,
+    /// `since <= timestamp < until`, ms.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub request_id: Option<String>,
+    /// The FTS5 expression made from `search` (see [`fts_expression`]).
+    pub search: Option<String>,
+    /// `(JSON path, value)`: the entry's custom data at the path, as text, equals the value.
+    pub context: Vec<(String, String)>,
+    /// Only entries that route matched (its name; the shell maps it to its table).
+    pub route: Option<String>,
+    pub limit: u32,
+    pub cursor: Option<Cursor>,
+    /// `app_id` (admin key only; an app key reads its own app).
+    pub app_id: Option<String>,
+}
+
+/// Parses the query string's pairs. Unknown parameters are refused, so a typo never silently
+/// widens a query.
+pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, ApiError> {
+    let mut q = LogQuery {
+        limit: DEFAULT_LIMIT,
+        ..LogQuery::default()
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in pairs {
+        if let Some(path) = name.strip_prefix("context.") {
+            if q.context.len() >= MAX_CONTEXT_FILTERS {
+                return Err(ApiError::InvalidFilter(format!(
+                    "at most {MAX_CONTEXT_FILTERS} context filters"
+                )));
+            }
+            q.context.push((json_path(path)?, value.clone()));
+            continue;
+        }
+        if seen.contains(&name.as_str()) {
+            return Err(ApiError::InvalidFilter(format!(
+                "{name}: given more than once"
+            )));
+        }
+        seen.push(name);
+        match name.as_str() {
+            "level" => q.levels = parse_levels(value)?,
+            "since" | "until" => {
+                let ms = time_param(value, now_ms)
+                    .map_err(|e| ApiError::InvalidTimestamp(format!("{name}: {e}")))?;
+                if name == "since" {
+                    q.since = Some(ms);
+                } else {
+                    q.until = Some(ms);
+                }
+            }
+            "request_id" => {
+                if !is_request_id(value) {
+                    return Err(ApiError::InvalidFilter(
+                        "request_id: 1 to 128 printable characters".into(),
+                    ));
+                }
+                q.request_id = Some(value.clone());
+            }
+            "search" => q.search = Some(fts_expression(value)?),
+            "route" => q.route = Some(value.clone()),
+            "app_id" => q.app_id = Some(value.clone()),
+            "limit" => {
+                q.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| {
+                        ApiError::InvalidLimit(format!(
+                            "limit: {value:?} is not a number from 1 to {MAX_LIMIT}"
+                        ))
+                    })?;
+            }
+            "cursor" => q.cursor = Some(Cursor::decode(value)?),
+            other => {
+                return Err(ApiError::InvalidFilter(format!(
+                    "unknown parameter {other:?}; expected level, since, until, request_id, \
+                     search, context.<path>, route, limit, cursor or app_id"
+                )))
+            }
+        }
+    }
+    if let (Some(s), Some(u)) = (q.since, q.until) {
+        if s >= u {
+            return Err(ApiError::InvalidTimestamp(
+                "since must be before until".into(),
+            ));
+        }
+    }
+    Ok(q)
+}
+
+/// A `level` parameter: one level or a comma list, case-insensitive, each once (also the live
+/// tail's filter).
+pub fn parse_levels(value: &str) -> Result<Vec<Level>, ApiError> {
+    let mut levels = Vec::new();
+    for l in value.split(',').map(str::trim) {
+        let level: Level = l
+            .parse()
+            .map_err(|e| ApiError::InvalidLevel(format!("level: {e}")))?;
+        if !levels.contains(&level) {
+            levels.push(level);
+        }
+    }
+    Ok(levels)
+}
+
+/// A time bound: RFC 3339 or ms since the epoch (the same forms entries are accepted in, without
+/// the "one day ahead" limit of an entry's own time).
+fn time_param(value: &str, now_ms: i64) -> Result<i64, String> {
+    let v = match value.parse::<i64>() {
+        Ok(ms) => Value::from(ms),
+        Err(_) => Value::from(value),
+    };
+    // Far-future bounds are fine for a query: check against a clock a century ahead.
+    parse_timestamp(&v, now_ms.saturating_add(100 * 365 * 86_400_000))
+}
+
+/// `user.id` → `$.user.id`; numeric segments index arrays (`items.0` → `$.items[0]`). Segments
+/// are letters, digits, `_` and `-`, so the path needs no quoting (it is bound, never spliced).
+fn json_path(path: &str) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::InvalidFilter(format!(
+            "context.{path}: a path of 1 to {MAX_PATH_SEGMENTS} segments of letters, digits, '_' or '-'"
+        ))
+    };
+    let segments: Vec<&str> = path.split('.').collect();
+    if segments.len() > MAX_PATH_SEGMENTS {
+        return Err(bad());
+    }
+    let mut out = String::from("$");
+    for s in segments {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(bad());
+        }
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{s}]"));
+        } else {
+            out.push('.');
+            out.push_str(s);
+        }
+    }
+    Ok(out)
+}
+
+/// The FTS5 expression for a `search` text: every word must occur (AND); `word*` matches words
+/// that start with it; `"a few words"` matches them in a row. Each term becomes a quoted FTS5
+/// string, so no input is read as FTS5 syntax (`OR`, `NEAR`, `-`, columns ...). Words are
+/// matched as SQLite's unicode61 tokenizer splits them: case-insensitive, split at punctuation.
+pub fn fts_expression(search: &str) -> Result<String, ApiError> {
+    if search.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::InvalidFilter(format!(
+            "search: at most {MAX_SEARCH_CHARS} characters"
+        )));
+    }
+    let mut terms = Vec::new();
+    for (i, piece) in search.split('"').enumerate() {
+        if i % 2 == 1 {
+            // Inside quotes: a phrase.
+            if piece.chars().any(char::is_alphanumeric) {
+                terms.push(format!("\"{}\"", piece.trim()));
+            }
+            continue;
+        }
+        for word in piece.split_whitespace() {
+            let (stem, prefix) = match word.strip_suffix('*') {
+                Some(stem) => (stem, true),
+                None => (word, false),
+            };
+            if !stem.chars().any(char::is_alphanumeric) {
+                continue;
+            }
+            terms.push(format!("\"{stem}\"{}", if prefix { "*" } else { "" }));
+        }
+    }
+    if terms.is_empty() {
+        return Err(ApiError::InvalidFilter(
+            "search: no word to search for".into(),
+        ));
+    }
+    if terms.len() > MAX_SEARCH_TERMS {
+        return Err(ApiError::InvalidFilter(format!(
+            "search: at most {MAX_SEARCH_TERMS} terms"
+        )));
+    }
+    Ok(terms.join(" "))
+}
+
+/// The statement for one page of `q` over `table` (the firehose) for `app_id`; `route_table` is
+/// the table of `q.route`, resolved by the caller. Selects one row more than the page: if it
+/// comes back, there is a next page.
+pub fn page_sql(
+    table: &str,
+    app_id: &str,
+    q: &LogQuery,
+    route_table: Option<&str>,
+) -> (String, Vec<Param>) {
+    let mut params = vec![Param::Text(app_id.to_string())];
+    let bind = |p: Param, params: &mut Vec<Param>| {
+        params.push(p);
+        format!("?{}", params.len())
+    };
+    let mut clauses = vec!["app_id = ?1".to_string()];
+    if !q.levels.is_empty() {
+        let marks: Vec<String> = q
+            .levels
+            .iter()
+            .map(|l| bind(Param::Text(l.as_str().into()), &mut params))
+            .collect();
+        clauses.push(format!("level IN ({})", marks.join(", ")));
+    }
+    if let Some(s) = q.since {
+        clauses.push(format!("timestamp >= {}", bind(Param::Int(s), &mut params)));
+    }
+    if let Some(u) = q.until {
+        clauses.push(format!("timestamp < {}", bind(Param::Int(u), &mut params)));
+    }
+    if let Some(r) = &q.request_id {
+        clauses.push(format!(
+            "request_id = {}",
+            bind(Param::Text(r.clone()), &mut params)
+        ));
+    }
+    if let Some(expr) = &q.search {
+        let fts = quoted(&fts_table(table));
+        clauses.push(format!(
+            "rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH {})",
+            bind(Param::Text(expr.clone()), &mut params)
+        ));
+    }
+    for (path, value) in &q.context {
+        let p = bind(Param::Text(path.clone()), &mut params);
+        let v = bind(Param::Text(value.clone()), &mut params);
+        clauses.push(format!("CAST(data ->> {p} AS TEXT) = {v}"));
+    }
+    if let Some(rt) = route_table {
+        clauses.push(format!(
+            "id IN (SELECT id FROM {} WHERE app_id = ?1)",
+            quoted(rt)
+        ));
+    }
+    if let Some(c) = &q.cursor {
+        let t = bind(Param::Int(c.timestamp), &mut params);
+        let id = bind(Param::Text(c.id.clone()), &mut params);
+        clauses.push(format!(
+            "(timestamp < {t} OR (timestamp = {t} AND id < {id}))"
+        ));
+    }
+    let sql = format!(
+        "SELECT * FROM {} WHERE {} ORDER BY timestamp DESC, id DESC LIMIT {}",
+        quoted(table),
+        clauses.join(" AND "),
+        q.limit + 1
+    );
+    (sql, params)
+}
+
+/// The statement for one entry of `app_id` by id.
+pub fn one_sql(table: &str) -> String {
+    format!(
+        "SELECT * FROM {} WHERE id = ?1 AND app_id = ?2",
+        quoted(table)
+    )
+}
+
+/// A stored row as the API returns it: `headers` and `data` as JSON objects, not text.
+pub fn present(mut row: Value) -> Value {
+    if let Some(obj) = row.as_object_mut() {
+        for key in ["headers", "data"] {
+            if let Some(Value::String(text)) = obj.get(key) {
+                if let Ok(parsed) = serde_json::from_str::<Value>(text) {
+                    obj.insert(key.into(), parsed);
+                }
+            }
+        }
+    }
+    row
+}
+
+/// Splits a page of `limit + 1` rows into the page and the cursor of the next one.
+pub fn paginate(mut rows: Vec<Value>, limit: u32) -> (Vec<Value>, Option<String>) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().and_then(|r| {
+            Some(
+                Cursor {
+                    timestamp: r["timestamp"].as_f64()? as i64,
+                    id: r["id"].as_str()?.to_string(),
+                }
+                .encode(),
+            )
+        })
+    } else {
+        None
+    };
+    (rows, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    const NOW: i64 = 1_750_000_000_000;
+    const T0: i64 = 1_740_000_000_000;
+
+    fn q(pairs: &[(&str, &str)]) -> Result<LogQuery, ApiError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        parse_query(&pairs, NOW)
+    }
+
+    #[test]
+    fn every_filter_parses_into_its_field() {
+        let parsed = q(&[
+            ("level", "warn,ERROR"),
+            ("since", "2025-06-01T00:00:00Z"),
+            ("until", "1749000000000"),
+            ("request_id", "r-1"),
+            ("search", "db timeout*"),
+            ("context.user.id", "42"),
+            ("context.items.0", "x"),
+            ("route", "errors"),
+            ("limit", "10"),
+        ])
+        .unwrap();
+        assert_eq!(parsed.levels, [Level::Warn, Level::Error]);
+        assert_eq!(parsed.since, Some(1_748_736_000_000));
+        assert_eq!(parsed.until, Some(1_749_000_000_000));
+        assert_eq!(parsed.request_id.as_deref(), Some("r-1"));
+        assert_eq!(parsed.search.as_deref(), Some("\"db\" \"timeout\"*"));
+        assert_eq!(
+            parsed.context,
+            [
+                ("$.user.id".to_string(), "42".to_string()),
+                ("$.items[0]".to_string(), "x".to_string())
+            ]
+        );
+        assert_eq!(parsed.route.as_deref(), Some("errors"));
+        assert_eq!(parsed.limit, 10);
+        assert_eq!(q(&[]).unwrap().limit, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn invalid_filters_are_refused_with_their_own_codes() {
+        let code = |pairs: &[(&str, &str)]| q(pairs).unwrap_err().code();
+        assert_eq!(code(&[("level", "loud")]), "INVALID_LEVEL");
+        assert_eq!(code(&[("since", "yesterday")]), "INVALID_TIMESTAMP");
+        assert_eq!(code(&[("until", "12")]), "INVALID_TIMESTAMP");
+        assert_eq!(
+            code(&[("since", "1749000000000"), ("until", "1748000000000")]),
+            "INVALID_TIMESTAMP"
+        );
+        for l in ["0", "1001", "-1", "ten", ""] {
+            assert_eq!(code(&[("limit", l)]), "INVALID_LIMIT", "{l}");
+        }
+        for c in [
+            "zz",
+            "abc",
+            "00",
+            &Cursor {
+                timestamp: 1,
+                id: "x".into(),
+            }
+            .encode(),
+        ] {
+            assert_eq!(code(&[("cursor", c)]), "INVALID_CURSOR", "{c}");
+        }
+        assert_eq!(code(&[("levle", "INFO")]), "INVALID_FILTER");
+        assert_eq!(code(&[("limit", "1"), ("limit", "2")]), "INVALID_FILTER");
+        assert_eq!(code(&[("context.a b", "1")]), "INVALID_FILTER");
+        assert_eq!(code(&[("context.", "1")]), "INVALID_FILTER");
+        assert_eq!(code(&[("context.a'); DROP", "1")]), "INVALID_FILTER");
+        assert_eq!(code(&[("search", "  -- ")]), "INVALID_FILTER");
+        assert_eq!(code(&[("request_id", "")]), "INVALID_FILTER");
+    }
+
+    #[test]
+    fn a_cursor_round_trips_and_is_opaque() {
+        let c = Cursor {
+            timestamp: 1_750_000_000_123,
+            id: "01890000-0000-7000-8000-000000000001".into(),
+        };
+        let text = c.encode();
+        assert!(text.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(Cursor::decode(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn search_text_never_reaches_fts5_as_syntax() {
+        assert_eq!(fts_expression("Timeout").unwrap(), "\"Timeout\"");
+        assert_eq!(
+            fts_expression("a OR b NEAR(c) -d col:e").unwrap(),
+            "\"a\" \"OR\" \"b\" \"NEAR(c)\" \"-d\" \"col:e\""
+        );
+        assert_eq!(
+            fts_expression("\"connection reset\" db*").unwrap(),
+            "\"connection reset\" \"db\"*"
+        );
+        assert_eq!(fts_expression("\"open quote").unwrap(), "\"open quote\"");
+        assert!(fts_expression(&"a ".repeat(17)).is_err());
+    }
+
+    /// The statements on SQLite with the real schema: filters, search, pages.
+    #[test]
+    fn pages_cover_every_matching_row_once_newest_first() {
+        let db = Connection::open_in_memory().unwrap();
+        let schema = crate::store::schema::TableSchema::firehose("logs");
+        for sql in schema.migration(&[]) {
+            db.execute(&sql, []).unwrap();
+        }
+        db.execute_batch(include_str!("../../migrations/0005_log_stats.sql"))
+            .unwrap();
+        db.execute(
+            "CREATE TABLE errors (id TEXT PRIMARY KEY, app_id TEXT, timestamp INTEGER)",
+            [],
+        )
+        .unwrap();
+        let mut n = 0;
+        for app in ["a", "b"] {
+            for i in 0..25i64 {
+                n += 1;
+                let level = if i % 5 == 0 { "ERROR" } else { "INFO" };
+                let id = format!("01890000-0000-7000-8000-{n:012}");
+                // Some rows share a timestamp: the id breaks the tie.
+                db.execute(
+                    "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, \
+                     request_id, source, shard, data) VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, 'rest', 's', ?7)",
+                    rusqlite::params![
+                        id,
+                        T0 + i / 3,
+                        app,
+                        level,
+                        format!("request {i} {}", if i % 2 == 0 { "db timeout" } else { "served" }),
+                        format!("r-{}", i % 4),
+                        format!("{{\"user\":{{\"id\":{}}}}}", i % 3)
+                    ],
+                )
+                .unwrap();
+                if level == "ERROR" {
+                    db.execute(
+                        "INSERT INTO errors VALUES (?1, ?2, ?3)",
+                        rusqlite::params![id, app, T0 + i / 3],
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        let run = |q: &LogQuery, route: Option<&str>| -> Vec<Value> {
+            let (sql, params) = page_sql("logs", "a", q, route);
+            let params: Vec<rusqlite::types::Value> = params
+                .into_iter()
+                .map(|p| match p {
+                    Param::Text(t) => t.into(),
+                    Param::Int(i) => i.into(),
+                })
+                .collect();
+            let mut st = db.prepare(&sql).unwrap();
+            st.query_map(rusqlite::params_from_iter(params), |r| {
+                Ok(serde_json::json!({
+                    "id": r.get::<_, String>("id")?,
+                    "timestamp": r.get::<_, i64>("timestamp")?,
+                    "app_id": r.get::<_, String>("app_id")?,
+                }))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        };
+        let all_pages = |mut query: LogQuery, route: Option<&str>| -> Vec<Value> {
+            let mut out = Vec::new();
+            loop {
+                let (page, next) = paginate(run(&query, route), query.limit);
+                out.extend(page);
+                match next {
+                    Some(c) => query.cursor = Some(Cursor::decode(&c).unwrap()),
+                    None => return out,
+                }
+            }
+        };
+        let count =
+            |pairs: &[(&str, &str)], route: Option<&str>| all_pages(q(pairs).unwrap(), route).len();
+        // Every row of app a, in pages of 4, newest first, none twice, none of app b.
+        let rows = all_pages(q(&[("limit", "4")]).unwrap(), None);
+        assert_eq!(rows.len(), 25);
+        assert!(rows.iter().all(|r| r["app_id"] == "a"));
+        let keys: Vec<(i64, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["timestamp"].as_i64().unwrap(),
+                    r["id"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        sorted.reverse();
+        sorted.dedup();
+        assert_eq!(keys, sorted, "newest first, no duplicates");
+        assert_eq!(count(&[("level", "ERROR")], None), 5);
+        assert_eq!(count(&[("level", "ERROR,INFO")], None), 25);
+        assert_eq!(count(&[("search", "timeout")], None), 13);
+        assert_eq!(count(&[("search", "time*")], None), 13);
+        assert_eq!(count(&[("search", "\"db timeout\"")], None), 13);
+        assert_eq!(count(&[("search", "\"timeout db\"")], None), 0);
+        assert_eq!(count(&[("request_id", "r-1")], None), 6);
+        assert_eq!(count(&[("context.user.id", "0")], None), 9);
+        let (since, until) = ((T0 + 3).to_string(), (T0 + 5).to_string());
+        assert_eq!(count(&[("since", &since), ("until", &until)], None), 6);
+        assert_eq!(count(&[], Some("errors")), 5);
+        assert_eq!(
+            count(
+                &[
+                    ("level", "ERROR"),
+                    ("search", "timeout"),
+                    ("context.user.id", "0")
+                ],
+                None
+            ),
+            1,
+            "only request 0 is an ERROR with a timeout and user 0"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Storage in D1 and KV: schemas, routes and filters, insert SQL, retention.
+pub mod cron;
+pub mod filter;
+pub mod insert;
+pub mod registry;
+pub mod retention;
+pub mod route;
+pub mod schema;
+pub mod tables;

@@ -1,0 +1,334 @@
+//! Shell: D1 side of log tables: bringing schemas up to date, retention runs and app prunes.
+//!
+//! Thin: what to run comes from `schema` (DDL, hashes) and `retention` (due, cut-off, chunked
+//! deletes); this module runs it against D1 and records the outcome in `log_tables`. Used by the
+//! LogBatcher before it flushes (schemas), the cron trigger (retention) and
+//! `POST /apps/:app_id/prune`.
+
+use crate::model::sql::is_identifier;
+use crate::store::retention::{delete_app_older_sql, delete_older_sql, due, finished, PruneState};
+use crate::store::route::LogTable;
+use crate::store::schema::{is_benign, META_TABLE};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use wasm_bindgen::JsValue;
+use worker::D1Database;
+
+/// A D1 failure while migrating, pruning or reading table state: the error of this adapter.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{0}")]
+pub struct DbError(pub String);
+
+impl From<worker::Error> for DbError {
+    fn from(e: worker::Error) -> Self {
+        DbError(format!("D1: {e}"))
+    }
+}
+
+fn num(n: i64) -> JsValue {
+    // D1 binds JS numbers; ms timestamps are exact in an f64 (below 2^53).
+    JsValue::from_f64(n as f64)
+}
+
+#[derive(Deserialize)]
+struct Recorded {
+    table_name: String,
+    schema_hash: Option<String>,
+    last_pruned_at: Option<i64>,
+    prune_pending: Option<i64>,
+}
+
+async fn recorded(db: &D1Database) -> Result<Vec<Recorded>, DbError> {
+    let sql =
+        format!("SELECT table_name, schema_hash, last_pruned_at, prune_pending FROM {META_TABLE}");
+    Ok(db.prepare(sql).all().await?.results()?)
+}
+
+/// The combined identity of all tables' schemas: a LogBatcher that checked it once skips the
+/// check until the configuration changes.
+pub fn schemas_hash(tables: &[LogTable]) -> String {
+    tables
+        .iter()
+        .map(|t| t.schema.hash())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Creates or alters every table whose recorded schema hash differs from the configured one.
+/// Safe to run concurrently from many shards and more than once. Returns the tables migrated.
+pub async fn ensure_schemas(
+    db: &D1Database,
+    tables: &[LogTable],
+    now: i64,
+) -> Result<Vec<String>, DbError> {
+    let recorded = recorded(db).await?;
+    let mut migrated = Vec::new();
+    for t in tables {
+        let hash = t.schema.hash();
+        let current = recorded
+            .iter()
+            .any(|r| r.table_name == t.schema.table && r.schema_hash.as_deref() == Some(&hash));
+        if !current {
+            migrate(db, t, &hash, now).await?;
+            migrated.push(t.schema.table.clone());
+        }
+    }
+    Ok(migrated)
+}
+
+async fn migrate(db: &D1Database, t: &LogTable, hash: &str, now: i64) -> Result<(), DbError> {
+    #[derive(Deserialize)]
+    struct Column {
+        name: String,
+    }
+    let existing: Vec<String> = db
+        .prepare(t.schema.columns_sql())
+        .all()
+        .await?
+        .results::<Column>()?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    for sql in t.schema.migration(&existing) {
+        if let Err(e) = db.prepare(&sql).run().await {
+            let message = e.to_string();
+            if !is_benign(&message) {
+                return Err(DbError(format!(
+                    "migrating {}: {sql}: {message}",
+                    t.schema.table
+                )));
+            }
+        }
+    }
+    let columns = serde_json::to_string(&t.schema.column_names()).unwrap_or_default();
+    db.prepare(format!(
+        "INSERT INTO {META_TABLE} (table_name, route, schema_hash, columns, migrated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(table_name) DO UPDATE SET route = excluded.route,
+             schema_hash = excluded.schema_hash, columns = excluded.columns,
+             migrated_at = excluded.migrated_at"
+    ))
+    .bind(&[
+        t.schema.table.as_str().into(),
+        t.route.as_str().into(),
+        hash.into(),
+        columns.into(),
+        num(now),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// What a pruning run did to one table.
+#[derive(Debug, Serialize)]
+pub struct Pruned {
+    pub table: String,
+    pub route: String,
+    /// `None`: the table was not due (pruned within its interval) or has no retention.
+    pub cutoff: Option<i64>,
+    pub deleted: u64,
+    /// `false`: the run stopped at its statement budget; the next trigger continues.
+    pub complete: bool,
+}
+
+/// Deletes in chunks with `bind(chunk)` until a chunk comes back short or `budget` runs out.
+/// A table that does not exist (yet) has nothing to delete.
+async fn delete_chunks(
+    db: &D1Database,
+    sql: &str,
+    binds: &[JsValue],
+    chunk: u64,
+    budget: &mut u32,
+) -> Result<(u64, bool), DbError> {
+    let mut deleted = 0;
+    loop {
+        if *budget == 0 {
+            return Ok((deleted, false));
+        }
+        *budget -= 1;
+        let mut args = binds.to_vec();
+        args.push(num(chunk as i64));
+        // Counted from the returned rows (see `retention::delete_older_sql`).
+        let n = match db.prepare(sql).bind(&args)?.all().await {
+            Ok(r) => r.results::<serde_json::Value>()?.len() as u64,
+            Err(e) if e.to_string().contains("no such table") => return Ok((deleted, true)),
+            Err(e) => return Err(e.into()),
+        };
+        deleted += n;
+        if finished(n, chunk) {
+            return Ok((deleted, true));
+        }
+    }
+}
+
+/// The cron's retention run: every table with a retention that is due loses its rows older than
+/// the cut-off, within `budget` delete statements in all; `log_tables` records each outcome.
+pub async fn run_retention(
+    db: &D1Database,
+    tables: &[LogTable],
+    now: i64,
+    chunk: u64,
+    mut budget: u32,
+) -> Result<Vec<Pruned>, DbError> {
+    let recorded = recorded(db).await?;
+    let mut out = Vec::with_capacity(tables.len());
+    for t in tables {
+        let table = &t.schema.table;
+        let state = recorded
+            .iter()
+            .find(|r| &r.table_name == table)
+            .map(|r| PruneState {
+                last_pruned_at: r.last_pruned_at,
+                pending: r.prune_pending.is_some_and(|p| p > 0),
+            })
+            .unwrap_or_default();
+        let Some(cutoff) = due(t.retention_days, t.pruning_interval_days, state, now) else {
+            out.push(Pruned {
+                table: table.clone(),
+                route: t.route.clone(),
+                cutoff: None,
+                deleted: 0,
+                complete: true,
+            });
+            continue;
+        };
+        let (deleted, complete) = delete_chunks(
+            db,
+            &delete_older_sql(table),
+            &[num(cutoff)],
+            chunk,
+            &mut budget,
+        )
+        .await?;
+        db.prepare(format!(
+            "INSERT INTO {META_TABLE} (table_name, route, last_pruned_at, last_prune_cutoff,
+                 last_prune_deleted, pruned_total, prune_pending)
+             VALUES (?1, ?2, CASE WHEN ?6 THEN ?3 END, ?4, ?5, ?5, 1 - ?6)
+             ON CONFLICT(table_name) DO UPDATE SET
+                 last_pruned_at = CASE WHEN ?6 THEN ?3 ELSE last_pruned_at END,
+                 last_prune_cutoff = ?4, last_prune_deleted = ?5,
+                 pruned_total = pruned_total + ?5, prune_pending = 1 - ?6"
+        ))
+        .bind(&[
+            table.as_str().into(),
+            t.route.as_str().into(),
+            num(now),
+            num(cutoff),
+            num(deleted as i64),
+            num(complete as i64),
+        ])?
+        .run()
+        .await?;
+        out.push(Pruned {
+            table: table.clone(),
+            route: t.route.clone(),
+            cutoff: Some(cutoff),
+            deleted,
+            complete,
+        });
+    }
+    Ok(out)
+}
+
+/// Deletes one app's rows older than `before` from every log table: the configured ones and any
+/// recorded in `log_tables` (a route removed from the configuration keeps its table and rows).
+pub async fn prune_app(
+    db: &D1Database,
+    tables: &[LogTable],
+    app_id: &str,
+    before: i64,
+    chunk: u64,
+    mut budget: u32,
+) -> Result<Vec<Pruned>, DbError> {
+    let mut names: Vec<(String, String)> = tables
+        .iter()
+        .map(|t| (t.schema.table.clone(), t.route.clone()))
+        .collect();
+    for r in recorded(db).await? {
+        if is_identifier(&r.table_name) && !names.iter().any(|(t, _)| *t == r.table_name) {
+            names.push((r.table_name, String::new()));
+        }
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for (table, route) in names {
+        let (deleted, complete) = delete_chunks(
+            db,
+            &delete_app_older_sql(&table),
+            &[app_id.into(), num(before)],
+            chunk,
+            &mut budget,
+        )
+        .await?;
+        out.push(Pruned {
+            table,
+            route,
+            cutoff: Some(before),
+            deleted,
+            complete,
+        });
+    }
+    Ok(out)
+}
+
+/// Every log table as configured and as recorded (schema, migration and pruning history), for
+/// `GET /admin/status`. Tables recorded but no longer configured are listed too: their rows stay.
+pub async fn status(
+    db: &D1Database,
+    tables: &[LogTable],
+) -> Result<Vec<serde_json::Value>, DbError> {
+    #[derive(Deserialize)]
+    struct Row {
+        table_name: String,
+        route: Option<String>,
+        schema_hash: Option<String>,
+        migrated_at: Option<i64>,
+        last_pruned_at: Option<i64>,
+        last_prune_cutoff: Option<i64>,
+        last_prune_deleted: Option<i64>,
+        pruned_total: Option<i64>,
+        prune_pending: Option<i64>,
+    }
+    let rows: Vec<Row> = db
+        .prepare(format!("SELECT * FROM {META_TABLE} ORDER BY table_name"))
+        .all()
+        .await?
+        .results()?;
+    let history = |r: Option<&Row>| {
+        serde_json::json!({
+            "recorded_hash": r.and_then(|r| r.schema_hash.clone()),
+            "migrated_at": r.and_then(|r| r.migrated_at),
+            "last_pruned_at": r.and_then(|r| r.last_pruned_at),
+            "last_prune_cutoff": r.and_then(|r| r.last_prune_cutoff),
+            "last_prune_deleted": r.and_then(|r| r.last_prune_deleted),
+            "pruned_total": r.and_then(|r| r.pruned_total).unwrap_or(0),
+            "prune_pending": r.and_then(|r| r.prune_pending).unwrap_or(0) > 0,
+        })
+    };
+    let mut out = Vec::with_capacity(tables.len());
+    for t in tables {
+        let row = rows.iter().find(|r| r.table_name == t.schema.table);
+        let hash = t.schema.hash();
+        let mut v = history(row);
+        v["table"] = t.schema.table.clone().into();
+        v["route"] = t.route.clone().into();
+        v["configured"] = true.into();
+        v["schema_current"] = (row.and_then(|r| r.schema_hash.as_deref()) == Some(&hash)).into();
+        v["schema_hash"] = hash.into();
+        v["columns"] = t.schema.column_names().into();
+        v["retention_days"] = t.retention_days.into();
+        v["pruning_interval_days"] = t.pruning_interval_days.into();
+        out.push(v);
+    }
+    for r in rows
+        .iter()
+        .filter(|r| !tables.iter().any(|t| t.schema.table == r.table_name))
+    {
+        let mut v = history(Some(r));
+        v["table"] = r.table_name.clone().into();
+        v["route"] = r.route.clone().into();
+        v["configured"] = false.into();
+        out.push(v);
+    }
+    Ok(out)
+}

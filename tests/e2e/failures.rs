@@ -1,0 +1,303 @@
+//! No accepted log is ever lost: retries, dead letters and replay, poison isolation, crashes,
+//! backpressure and idempotent ingest, against the real runtime with fault injection
+//! (`DEBUG_FLAGS=true`, `X-Debug-Flags`).
+
+use crate::harness::{Logger, Options, Resp, ADMIN_KEY, LAND};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// Fault injection on, quick flushes and retries, and a one-day bucket so every entry of a test
+/// meets in one shard.
+fn faulty() -> Options {
+    Options::default()
+        .var("DEBUG_FLAGS", "true")
+        .var("BATCH_INTERVAL_MS", 300)
+        .var("RETRY_BASE_MS", 200)
+        .var("RETRY_MAX_MS", 1_000)
+        .var("SHARDING_BUCKET_MS", 86_400_000)
+}
+
+fn post(logger: &Logger, key: &str, body: &Value, flags: Option<&str>) -> Resp {
+    let mut headers = vec![("x-api-key", key), ("content-type", "application/json")];
+    if let Some(f) = flags {
+        headers.push(("x-debug-flags", f));
+    }
+    logger.call("POST", "/logs", &headers, Some(body.to_string().as_bytes()))
+}
+
+fn admin(logger: &Logger, method: &str, path: &str) -> Resp {
+    logger.call(method, path, &[("x-admin-key", ADMIN_KEY)], None)
+}
+
+fn batch(prefix: &str, n: usize) -> Value {
+    let logs: Vec<Value> = (0..n)
+        .map(|i| json!({"level": "info", "message": format!("{prefix}-{i}")}))
+        .collect();
+    json!({ "logs": logs })
+}
+
+/// Polls the dead-letter list until it holds `rows` rows in all, or fails with what it saw.
+fn wait_for_dead_letters(logger: &Logger, rows: usize) -> Vec<Value> {
+    let deadline = Instant::now() + LAND;
+    loop {
+        let r = admin(logger, "GET", "/admin/dead-letters");
+        assert_eq!(r.status, 200, "{r:?}");
+        let list = r.body["data"]["dead_letters"].as_array().unwrap().clone();
+        let seen: usize = list
+            .iter()
+            .map(|d| d["meta"]["rows"].as_u64().unwrap() as usize)
+            .sum();
+        if seen >= rows {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "wanted {rows} dead-lettered rows, saw {seen}: {list:#?}\n{}",
+            logger.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn distinct_ids(rows: &[serde_json::Map<String, Value>]) -> usize {
+    rows.iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+#[test]
+fn a_transient_d1_failure_is_retried_and_every_row_lands_once() {
+    let (logger, app, key) = Logger::with_app(faulty().var("MAX_RETRIES", 5), "transient");
+    let r = post(&logger, &key, &batch("t", 50), Some("d1_fail=2"));
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.body["data"]["debug_flags"]["d1_fail"], 2);
+
+    let rows = logger.wait_for_rows(&app, 50, LAND);
+    assert_eq!(rows.len(), 50);
+    assert_eq!(distinct_ids(&rows), 50);
+
+    let status = admin(&logger, "GET", "/admin/status");
+    assert_eq!(status.status, 200, "{status:?}");
+    let s = &status.body["data"];
+    assert_eq!(s["dead_letters"]["records"], 0);
+    assert!(s["totals"]["flushed"].as_i64().unwrap() >= 50, "{s:#}");
+    let err = s["last_flush_error"]["error"].as_str().unwrap_or_default();
+    assert!(err.contains("injected D1 failure"), "{s:#}");
+}
+
+#[test]
+fn a_persistent_failure_dead_letters_the_rows_and_replay_lands_them_once() {
+    let (logger, app, key) = Logger::with_app(faulty().var("MAX_RETRIES", 3), "persistent");
+    let r = post(&logger, &key, &batch("p", 20), Some("d1_fail=1000"));
+    assert_eq!(r.status, 202, "{r:?}");
+
+    let list = wait_for_dead_letters(&logger, 20);
+    assert!(
+        logger.app_rows(&app).is_empty(),
+        "nothing reached D1 while it was failing"
+    );
+    let key0 = list[0]["key"].as_str().unwrap().to_string();
+    let one = admin(&logger, "GET", &format!("/admin/dead-letters/{key0}"));
+    assert_eq!(one.status, 200, "{one:?}");
+    let rec = &one.body["data"]["record"];
+    assert!(
+        rec["error"]
+            .as_str()
+            .unwrap()
+            .contains("injected D1 failure"),
+        "{rec:#}"
+    );
+    assert_eq!(rec["attempts"], 3);
+    assert_eq!(rec["table"], "logs");
+    assert!(rec["shard"].as_str().unwrap().contains('-'));
+    assert!(rec["first_failed_at"].as_i64().unwrap() <= rec["last_failed_at"].as_i64().unwrap());
+    assert_eq!(
+        rec["rows"][0].as_array().unwrap().len(),
+        32,
+        "rows keep their full encoding"
+    );
+
+    // D1 recovers (the flag is cleared by a later request of the same shard)...
+    let r = post(
+        &logger,
+        &key,
+        &json!({"message": "after recovery"}),
+        Some("d1_fail=0"),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    logger.wait_for_rows(&app, 1, LAND);
+    // ...and the operator replays everything.
+    let replay = admin(&logger, "POST", "/admin/dead-letters/replay");
+    assert_eq!(replay.status, 200, "{replay:?}");
+    assert_eq!(replay.body["data"]["replayed_rows"], 20);
+    assert_eq!(replay.body["data"]["failed"], json!([]));
+
+    let rows = logger.wait_for_rows(&app, 21, LAND);
+    assert_eq!(rows.len(), 21);
+    assert_eq!(distinct_ids(&rows), 21);
+    let empty = admin(&logger, "GET", "/admin/dead-letters");
+    assert_eq!(empty.body["data"]["dead_letters"], json!([]));
+    let gone = admin(&logger, "GET", &format!("/admin/dead-letters/{key0}"));
+    assert_eq!((gone.status, gone.code()), (404, "DEAD_LETTER_NOT_FOUND"));
+    let bad = admin(&logger, "GET", "/admin/dead-letters/not-a-key");
+    assert_eq!((bad.status, bad.code()), (400, "INVALID_DEAD_LETTER"));
+}
+
+#[test]
+fn one_poison_entry_is_dead_lettered_and_the_other_ninety_nine_land() {
+    let (logger, app, key) = Logger::with_app(
+        faulty()
+            .var("MAX_RETRIES", 3)
+            .var("BATCH_INTERVAL_MS", 1_000),
+        "poison",
+    );
+    assert_eq!(post(&logger, &key, &batch("good", 60), None).status, 202);
+    let bad = post(
+        &logger,
+        &key,
+        &json!({"message": "poison pill"}),
+        Some("poison"),
+    );
+    assert_eq!(bad.status, 202, "{bad:?}");
+    let poison_id = bad.body["data"]["ids"][0].as_str().unwrap().to_string();
+    assert_eq!(post(&logger, &key, &batch("more", 39), None).status, 202);
+
+    let list = wait_for_dead_letters(&logger, 1);
+    let rows = logger.wait_for_rows(&app, 99, LAND);
+    assert_eq!(rows.len(), 99);
+    assert!(rows.iter().all(|r| r["id"] != poison_id.as_str()));
+    assert_eq!(list.len(), 1);
+    let key0 = list[0]["key"].as_str().unwrap();
+    let rec = admin(&logger, "GET", &format!("/admin/dead-letters/{key0}"));
+    let rec = &rec.body["data"]["record"];
+    assert_eq!(rec["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(rec["rows"][0][0], poison_id.as_str());
+    assert!(
+        rec["error"].as_str().unwrap().contains("CHECK constraint"),
+        "{rec:#}"
+    );
+    // Deleting it is the operator's call.
+    let del = admin(&logger, "DELETE", &format!("/admin/dead-letters/{key0}"));
+    assert_eq!(del.status, 200, "{del:?}");
+}
+
+#[test]
+fn a_crash_in_the_middle_of_a_flush_loses_and_duplicates_nothing() {
+    let (mut logger, app, key) = Logger::with_app(faulty(), "midflush");
+    // Each flush of this shard waits 1.5 s before writing: the kill lands inside it.
+    let r = post(&logger, &key, &batch("c", 40), Some("slow_flush=1500"));
+    assert_eq!(r.status, 202, "{r:?}");
+    std::thread::sleep(Duration::from_millis(800));
+    logger.stop("KILL");
+    logger.restart();
+    let rows = logger.wait_for_rows(&app, 40, LAND);
+    assert_eq!(rows.len(), 40);
+    assert_eq!(distinct_ids(&rows), 40);
+}
+
+#[test]
+fn a_full_buffer_answers_backpressure_and_keeps_what_it_acknowledged() {
+    let (logger, app, key) = Logger::with_app(
+        faulty()
+            .var("MAX_BUFFERED_ENTRIES", 100)
+            .var("MAX_RETRIES", 100),
+        "full",
+    );
+    // D1 is down for this shard: the buffer fills and stays full.
+    let r = post(&logger, &key, &batch("held", 100), Some("d1_fail=1000"));
+    assert_eq!(r.status, 202, "{r:?}");
+
+    let refused = post(&logger, &key, &json!({"message": "one too many"}), None);
+    assert_eq!(
+        (refused.status, refused.code()),
+        (503, "BACKPRESSURE"),
+        "{refused:?}"
+    );
+    assert!(refused.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("limit 100"));
+    let retry_after = refused.retry_after.as_deref().expect("Retry-After header");
+    assert!(retry_after.parse::<u64>().unwrap() >= 1);
+    let fwd = logger.call("GET", "/x", &[("x-log-key", &key)], None);
+    assert_eq!((fwd.status, fwd.code()), (503, "BACKPRESSURE"));
+
+    // D1 recovers; everything acknowledged lands, and the shard takes entries again.
+    let clear = post(&logger, &key, &json!({"message": "x"}), Some("d1_fail=0"));
+    assert_eq!(clear.status, 503, "still full when it asks: {clear:?}");
+    let rows = logger.wait_for_rows(&app, 100, LAND);
+    assert_eq!(rows.len(), 100);
+    assert!(rows
+        .iter()
+        .all(|r| r["message"].as_str().unwrap().starts_with("held-")));
+    assert_eq!(
+        post(&logger, &key, &json!({"message": "room again"}), None).status,
+        202
+    );
+}
+
+#[test]
+fn the_same_entry_sent_twice_is_stored_once() {
+    let (logger, app, key) = Logger::with_app(crate::harness::fast(), "idem");
+    let own_ids =
+        json!({"logs": [{"message": "a", "id": "evt-1"}, {"message": "b", "id": "evt-2"}]});
+    let first = logger.post_logs(&key, &own_ids);
+    let second = logger.post_logs(&key, &own_ids);
+    assert_eq!((first.status, second.status), (202, 202));
+    assert_eq!(first.body["data"]["ids"], second.body["data"]["ids"]);
+
+    let keyed = |k: &str| {
+        logger.call(
+            "POST",
+            "/logs",
+            &[("x-api-key", &key), ("idempotency-key", k)],
+            Some(batch("k", 3).to_string().as_bytes()),
+        )
+    };
+    let a = keyed("req-42");
+    let b = keyed("req-42");
+    assert_eq!(a.body["data"]["ids"], b.body["data"]["ids"]);
+    // A forwarded request retried with its Idempotency-Key.
+    for _ in 0..2 {
+        let r = logger.call(
+            "GET",
+            "/retried",
+            &[("x-log-key", &key), ("idempotency-key", "fwd-9")],
+            None,
+        );
+        assert_eq!(r.status, 202, "{r:?}");
+    }
+    let sentinel = logger.post_logs(&key, &json!({"message": "sentinel"}));
+    assert_eq!(sentinel.status, 202);
+    let rows = logger.wait_for_rows(&app, 7, LAND);
+    assert_eq!(
+        rows.len(),
+        7,
+        "2 own ids + 3 keyed + 1 forwarded + sentinel: {rows:#?}"
+    );
+}
+
+#[test]
+fn debug_flags_are_ignored_unless_enabled() {
+    let (logger, app, key) = Logger::with_app(crate::harness::fast(), "noflags");
+    let r = post(
+        &logger,
+        &key,
+        &json!({"message": "m"}),
+        Some("d1_fail=99, poison"),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    assert!(r.body["data"]["debug_flags"]
+        .as_str()
+        .unwrap()
+        .starts_with("ignored"));
+    let rows = logger.wait_for_rows(&app, 1, LAND);
+    assert_eq!(rows[0]["level"], "INFO");
+
+    let on = Logger::start_with(faulty());
+    let key = on.create_app(&app);
+    let r = post(&on, &key, &json!({"message": "m"}), Some("explode"));
+    assert_eq!((r.status, r.code()), (400, "INVALID_DEBUG_FLAGS"));
+}
