@@ -1,14 +1,14 @@
 //! Dead letters: rows that kept failing, kept in KV (`LOGDO_DEAD_LETTER`) for an operator to
 //! inspect and replay, instead of being dropped.
 //!
-//! Owns the record format, its sortable key and how a failure is split into records within KV's
-//! value limit. Does not touch KV (the LogBatcher writes, `api::admin` reads and replays).
+//! Owns the record format, its sortable key, how a failure is split into records within KV's
+//! value limit, and what is left of a record after a replay. Does not touch KV or D1 (the
+//! LogBatcher writes records, `batch::replay` replays them, `api::admin` lists and reads them).
 
 use crate::model::entry::clip;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub const DEAD_LETTER_BINDING: &str = "LOGDO_DEAD_LETTER";
 /// KV key prefix of every record.
 pub const KEY_PREFIX: &str = "dl:";
 /// Largest record written. KV takes 25 MiB per value; smaller records replay in one request.
@@ -135,6 +135,27 @@ fn record(group: &[&FailedRow], shard: &str, table: &str, now_ms: i64) -> DeadLe
     }
 }
 
+/// What is left of a record after a replay stored every row but `left` (indexes into
+/// `record.rows`, ascending): `None` when nothing is left (the record can go), else the record
+/// with only those rows, one more attempt and `error`.
+pub fn after_replay(
+    record: &DeadLetter,
+    left: &[usize],
+    error: &str,
+    now_ms: i64,
+) -> Option<DeadLetter> {
+    if left.is_empty() {
+        return None;
+    }
+    Some(DeadLetter {
+        rows: left.iter().map(|i| record.rows[*i].clone()).collect(),
+        error: error.to_string(),
+        attempts: record.attempts + 1,
+        last_failed_at: now_ms,
+        ..record.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +227,25 @@ mod tests {
         let long = vec![failed(1, &"e".repeat(5_000))];
         let meta = records(&long, "s", "logs", 0, MAX_RECORD_BYTES)[0].meta();
         assert!(serde_json::to_string(&meta).unwrap().len() < 1_024);
+    }
+
+    #[test]
+    fn a_replay_leaves_only_the_rows_that_failed_again() {
+        let rows: Vec<FailedRow> = (0..5).map(|i| failed(i, "x")).collect();
+        let rec = records(&rows, "s", "logs", 10, MAX_RECORD_BYTES).remove(0);
+        assert_eq!(after_replay(&rec, &[], "", 20), None);
+        let left = after_replay(&rec, &[1, 3], "CHECK constraint failed", 20).unwrap();
+        assert_eq!(
+            left.rows,
+            vec![
+                serde_json::json!(["id-1", 1]),
+                serde_json::json!(["id-3", 3])
+            ]
+        );
+        assert_eq!(
+            (left.attempts, left.last_failed_at, left.first_failed_at),
+            (4, 20, 1_000)
+        );
+        assert_eq!(left.error, "CHECK constraint failed");
     }
 }

@@ -4,4 +4,5 @@ pub mod log_batcher;
 pub mod part;
 pub mod poison;
 pub mod policy;
+pub mod replay;
 pub mod settle;

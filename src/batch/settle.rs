@@ -1,33 +1,28 @@
 //! Settling a flush: after a write attempt (`poison::isolate`), what happens to each buffered
-//! row: done (delete it), kept for another try (with its attempt counted), or dead-lettered.
+//! row: done (delete it), left as it is (deferred: an outage, or the isolation budget ran out),
+//! kept with one more attempt counted, or dead-lettered.
 //!
-//! A buffered row is a single entry or a *part* (a request's rows kept as one text). A part
-//! whose entries all landed is done; one whose entries all failed stays whole and counts one
-//! attempt; one that landed partly is replaced by its failed entries as single rows, so
-//! retries, isolation and dead letters work per entry from then on. An entry whose attempts
-//! reach `max_retries` is dead-lettered. Pure: the LogBatcher's shell reads the rows, runs the
-//! write, and applies the [`Settlement`] this returns to its SQLite buffer and to KV.
+//! A buffered row is a single entry or a *part* (a request's rows kept as one text). A part whose
+//! entries all landed is done; one whose entries were all deferred stays whole, untouched. A part
+//! with a failed entry, or one that landed partly, is replaced by its entries that did not land,
+//! as single rows, so attempts, retries and dead letters work per entry from then on. Only an
+//! entry that failed *alone* with a row error counts an attempt; one whose attempts reach
+//! `max_retries` is dead-lettered. Pure: the LogBatcher's shell reads the rows, runs the write,
+//! and applies the [`Settlement`] this returns to its SQLite buffer and to KV.
 
 /// What to do after a flush attempt.
 #[derive(Debug, Default)]
 pub struct Settlement {
-    /// Rows to delete: every entry landed, or the part's failed entries are rebuffered.
+    /// Rows to delete: every entry landed, or the part is replaced by `rebuffer`.
     pub delete: Vec<i64>,
-    /// Failed entries of partly written parts, to buffer as single rows (before `delete`).
+    /// Entries of replaced parts that did not land, to buffer as single rows (before `delete`).
     pub rebuffer: Vec<Rebuffer>,
-    /// Rows that failed whole: their attempt count rises by one (each seq once).
-    pub failed_rows: Vec<i64>,
-    /// Every entry that failed, in entry order.
+    /// Every entry that failed alone, in entry order.
     pub failures: Vec<Failure>,
 }
 
 impl Settlement {
-    /// The highest attempt count among the entries kept for a retry: what the backoff waits for.
-    pub fn retry_attempts(&self) -> Option<u32> {
-        self.retry().map(|f| f.attempts.count).max()
-    }
-
-    /// The failed entries that stay buffered.
+    /// The failed entries that stay buffered for another try.
     pub fn retry(&self) -> impl Iterator<Item = &Failure> {
         self.failures.iter().filter(|f| !f.dead)
     }
@@ -39,105 +34,131 @@ impl Settlement {
 }
 
 /// A buffered row as a flush read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Buffered {
     /// Its key in the buffer.
     pub seq: i64,
-    /// Failed flush attempts so far, and when the first one was.
-    pub attempts: u32,
+    pub attempts: Attempts,
+}
+
+/// Failed flush attempts of an entry, and when the first one was.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempts {
+    pub count: u32,
     pub first_failed_at: Option<i64>,
+}
+
+impl Attempts {
+    /// One more failure, at `now`.
+    fn failed(self, now: i64) -> Attempts {
+        Attempts {
+            count: self.count + 1,
+            first_failed_at: self.first_failed_at.or(Some(now)),
+        }
+    }
 }
 
 /// Where a failed entry is buffered once the settlement is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holder {
-    /// The row it was read from (a single entry, or a part none of whose entries landed).
+    /// The single row it was read from.
     Row(i64),
     /// A new single row: `Settlement::rebuffer[i]`.
     Rebuffered(usize),
 }
 
-/// A failed entry's attempts, this one included, and when the first failure was.
+/// An entry of a replaced part, to buffer on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attempts {
-    pub count: u32,
-    pub first_failed_at: i64,
-}
-
-/// An entry of a partly written part, to buffer on its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rebuffer {
     /// The part it came from, and its index among the entries the flush read.
     pub part: i64,
     pub entry: usize,
+    /// Its attempts from now on (one more than the part's when it failed).
     pub attempts: Attempts,
 }
 
-/// An entry that failed this flush.
+/// An entry that failed alone this flush.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// Index among the entries the flush read.
     pub entry: usize,
     pub holder: Holder,
+    /// Its attempts, this one included.
     pub attempts: Attempts,
     pub error: String,
-    /// Out of attempts: to the dead letters, then out of the buffer. Otherwise it stays
-    /// buffered for another try.
+    /// Out of attempts: to the dead letters, then out of the buffer.
     pub dead: bool,
 }
 
+/// What happened to one entry in the flush.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate<'a> {
+    Written,
+    Deferred,
+    Failed(&'a str),
+}
+
 /// Settles a flush of `rows`, whose entries were read in order (`owner[i]` is the index in
-/// `rows` of entry `i`), given the entries that failed (`failed`, by entry index, ascending).
+/// `rows` of entry `i`), given the entries that failed alone (`failed`) and those neither
+/// written nor proven bad (`deferred`); every other entry was written.
 pub fn settle(
     rows: &[Buffered],
     owner: &[usize],
     failed: &[(usize, String)],
+    deferred: &[usize],
     max_retries: u32,
     now: i64,
 ) -> Settlement {
-    let mut entries_of = vec![0usize; rows.len()];
-    for k in owner {
-        entries_of[*k] += 1;
+    let mut fate = vec![Fate::Written; owner.len()];
+    for i in deferred {
+        fate[*i] = Fate::Deferred;
     }
-    let mut failed_of: Vec<Vec<&(usize, String)>> = vec![Vec::new(); rows.len()];
-    for f in failed {
-        failed_of[owner[f.0]].push(f);
+    for (i, e) in failed {
+        fate[*i] = Fate::Failed(e);
     }
     let mut out = Settlement::default();
+    let mut start = 0;
     for (k, row) in rows.iter().enumerate() {
-        let fails = &failed_of[k];
-        let attempts = Attempts {
-            count: row.attempts + 1,
-            first_failed_at: row.first_failed_at.unwrap_or(now),
-        };
-        if fails.is_empty() {
+        let end = start + owner[start..].iter().take_while(|o| **o == k).count();
+        let entries = start..end;
+        start = end;
+        let fates = &fate[entries.clone()];
+        if fates.iter().all(|f| *f == Fate::Written) {
             out.delete.push(row.seq);
             continue;
         }
-        let whole = fails.len() == entries_of[k];
-        if whole {
-            out.failed_rows.push(row.seq);
-        } else {
+        if fates.iter().all(|f| *f == Fate::Deferred) {
+            continue;
+        }
+        let single = fates.len() == 1;
+        if !single {
             out.delete.push(row.seq);
         }
-        for (entry, error) in fails.iter().map(|f| (f.0, &f.1)) {
-            let holder = if whole {
+        for (i, f) in entries.zip(fates) {
+            let attempts = match f {
+                Fate::Written => continue,
+                Fate::Deferred => row.attempts,
+                Fate::Failed(_) => row.attempts.failed(now),
+            };
+            let holder = if single {
                 Holder::Row(row.seq)
             } else {
                 out.rebuffer.push(Rebuffer {
                     part: row.seq,
-                    entry,
+                    entry: i,
                     attempts,
                 });
                 Holder::Rebuffered(out.rebuffer.len() - 1)
             };
-            out.failures.push(Failure {
-                entry,
-                holder,
-                attempts,
-                error: error.clone(),
-                dead: attempts.count >= max_retries,
-            });
+            if let Fate::Failed(error) = f {
+                out.failures.push(Failure {
+                    entry: i,
+                    holder,
+                    attempts,
+                    error: error.to_string(),
+                    dead: attempts.count >= max_retries,
+                });
+            }
         }
     }
     out
@@ -155,13 +176,15 @@ mod tests {
     fn row(seq: i64, attempts: u32) -> Buffered {
         Buffered {
             seq,
-            attempts,
-            first_failed_at: (attempts > 0).then_some(500),
+            attempts: Attempts {
+                count: attempts,
+                first_failed_at: (attempts > 0).then_some(500),
+            },
         }
     }
 
-    /// Runs the poison isolation over a fake writer that refuses `poison` entries (or every
-    /// write, when `down`), then settles the result.
+    /// Runs the poison isolation over a fake writer that refuses `poison` entries with a row
+    /// error (or every write with an outage, when `down`), then settles the result.
     fn flush(
         rows: &[Buffered],
         owner: &[usize],
@@ -169,17 +192,31 @@ mod tests {
         down: bool,
         max_retries: u32,
     ) -> Settlement {
-        let outcome = block_on(isolate(owner.len(), WRITE_BUDGET, |r: Range<usize>| {
-            let bad = down || poison.iter().any(|p| r.contains(p));
-            async move {
-                if bad {
-                    Err("constraint failed".to_string())
-                } else {
-                    Ok(())
+        let outcome = block_on(isolate(
+            owner.len(),
+            &[],
+            WRITE_BUDGET,
+            |r: Range<usize>| {
+                let bad = poison.iter().any(|p| r.contains(p));
+                async move {
+                    if down {
+                        Err("D1: Network connection lost".to_string())
+                    } else if bad {
+                        Err("CHECK constraint failed".to_string())
+                    } else {
+                        Ok(())
+                    }
                 }
-            }
-        }));
-        settle(rows, owner, &outcome.failed, max_retries, NOW)
+            },
+        ));
+        settle(
+            rows,
+            owner,
+            &outcome.failed,
+            &outcome.deferred,
+            max_retries,
+            NOW,
+        )
     }
 
     #[test]
@@ -188,23 +225,13 @@ mod tests {
         let s = flush(&rows, &[0, 0, 0, 1], &[], false, 3);
         assert_eq!(s.delete, vec![1, 2]);
         assert!(s.failures.is_empty() && s.rebuffer.is_empty());
-        assert_eq!(s.retry_attempts(), None);
     }
 
     #[test]
-    fn a_part_that_fails_whole_stays_whole_and_counts_one_attempt() {
-        let rows = [row(7, 0)];
-        let s = flush(&rows, &[0, 0, 0], &[], true, 3);
-        assert!(s.delete.is_empty());
-        assert_eq!(s.failed_rows, vec![7]);
-        assert_eq!(s.retry().count(), 3);
-        assert!(s.retry().all(|f| f.holder == Holder::Row(7)
-            && f.attempts
-                == Attempts {
-                    count: 1,
-                    first_failed_at: NOW
-                }));
-        assert_eq!(s.retry_attempts(), Some(1));
+    fn an_outage_leaves_every_row_as_it_was_with_no_attempt_counted() {
+        let rows = [row(7, 0), row(8, 2)];
+        let s = flush(&rows, &[0, 0, 0, 1], &[], true, 3);
+        assert!(s.delete.is_empty() && s.rebuffer.is_empty() && s.failures.is_empty());
     }
 
     #[test]
@@ -213,27 +240,28 @@ mod tests {
         // Entries 0..4 are part 3, entry 4 is row 4; entry 2 is poison.
         let s = flush(&rows, &[0, 0, 0, 0, 1], &[2], false, 3);
         assert_eq!(s.delete, vec![3, 4]);
+        let twice = Attempts {
+            count: 2,
+            first_failed_at: Some(500),
+        };
         assert_eq!(
             s.rebuffer,
             vec![Rebuffer {
                 part: 3,
                 entry: 2,
-                attempts: Attempts {
-                    count: 2,
-                    first_failed_at: 500
-                }
+                attempts: twice
             }]
         );
         let retry: Vec<_> = s.retry().collect();
         assert_eq!(retry.len(), 1);
         assert_eq!(retry[0].holder, Holder::Rebuffered(0));
-        assert!(s.failed_rows.is_empty());
+        assert_eq!(retry[0].attempts, twice);
     }
 
     #[test]
     fn entries_out_of_attempts_are_dead_lettered_and_the_rest_kept() {
         let rows = [row(1, 2), row(2, 0)];
-        let s = flush(&rows, &[0, 1], &[], true, 3);
+        let s = flush(&rows, &[0, 1], &[0, 1], false, 3);
         let (dead, retry): (Vec<_>, Vec<_>) = s.failures.iter().partition(|f| f.dead);
         assert_eq!(dead.len(), 1);
         assert_eq!(dead[0].holder, Holder::Row(1));
@@ -241,24 +269,125 @@ mod tests {
             dead[0].attempts,
             Attempts {
                 count: 3,
-                first_failed_at: 500
+                first_failed_at: Some(500)
             }
         );
         assert_eq!(retry.len(), 1);
         assert_eq!(retry[0].holder, Holder::Row(2));
-        assert_eq!(s.failed_rows, vec![1, 2]);
+        assert_eq!(retry[0].attempts.first_failed_at, Some(NOW));
+        assert!(s.delete.is_empty());
     }
 
     #[test]
+    fn deferred_entries_of_a_replaced_part_keep_their_attempts() {
+        let rows = [row(5, 0)];
+        // 50 entries, two poison: the budget of the fake corners both, so use a real split.
+        let owner = vec![0; 50];
+        let s = settle(
+            &rows,
+            &owner,
+            &[(3, "CHECK constraint failed".into())],
+            &(40..50).collect::<Vec<_>>(),
+            3,
+            NOW,
+        );
+        assert_eq!(s.delete, vec![5]);
+        assert_eq!(s.rebuffer.len(), 11);
+        assert!(s.rebuffer[1..]
+            .iter()
+            .all(|r| r.attempts == Attempts::default()));
+        assert_eq!(s.failures.len(), 1);
+    }
+
+    /// 113 poison entries among 10,000 good ones, in parts of 100, flushed until nothing is
+    /// left: exactly the poison is dead-lettered and every good entry lands, whatever the
+    /// isolation budget leaves for later.
+    #[test]
     fn poison_among_good_rows_leaves_only_the_poison_behind() {
-        let rows: Vec<Buffered> = (0..10).map(|i| row(i, 0)).collect();
-        let owner: Vec<usize> = (0..10).flat_map(|k| [k; 10]).collect();
-        let s = flush(&rows, &owner, &[5, 55], false, 1);
-        let dead: Vec<usize> = s.dead().map(|f| f.entry).collect();
-        assert_eq!(dead, vec![5, 55]);
-        assert_eq!(s.retry().count(), 0);
-        // Parts 0 and 5 held the poison: each is replaced by its one failed entry.
-        assert_eq!(s.rebuffer.len(), 2);
-        assert_eq!(s.delete.len(), 10);
+        #[derive(Clone)]
+        struct Held {
+            seq: i64,
+            entries: Vec<usize>,
+            attempts: Attempts,
+        }
+        let total = 10_113;
+        let poison: Vec<usize> = (0..113).map(|i| i * 89 + 7).collect();
+        let mut buffer: Vec<Held> = (0..total)
+            .collect::<Vec<_>>()
+            .chunks(100)
+            .enumerate()
+            .map(|(k, c)| Held {
+                seq: k as i64,
+                entries: c.to_vec(),
+                attempts: Attempts::default(),
+            })
+            .collect();
+        let mut next_seq = buffer.len() as i64;
+        let (mut landed, mut dead) = (Vec::new(), Vec::new());
+        for _flush in 0..500 {
+            if buffer.is_empty() {
+                break;
+            }
+            let rows: Vec<Buffered> = buffer
+                .iter()
+                .map(|h| Buffered {
+                    seq: h.seq,
+                    attempts: h.attempts,
+                })
+                .collect();
+            let mut owner = Vec::new();
+            let mut ids = Vec::new();
+            for (k, h) in buffer.iter().enumerate() {
+                owner.extend(std::iter::repeat_n(k, h.entries.len()));
+                ids.extend(&h.entries);
+            }
+            let singles: Vec<usize> = (0..ids.len())
+                .filter(|i| buffer[owner[*i]].attempts.count > 0)
+                .collect();
+            let outcome = block_on(isolate(ids.len(), &singles, WRITE_BUDGET, |r| {
+                let bad = ids[r.clone()].iter().any(|id| poison.contains(id));
+                async move {
+                    if bad {
+                        Err("CHECK constraint failed".to_string())
+                    } else {
+                        Ok(())
+                    }
+                }
+            }));
+            for r in &outcome.written {
+                landed.extend(r.clone().map(|i| ids[i]));
+            }
+            let s = settle(&rows, &owner, &outcome.failed, &outcome.deferred, 3, NOW);
+            let mut rebuffered = Vec::new();
+            for r in &s.rebuffer {
+                rebuffered.push(next_seq);
+                buffer.push(Held {
+                    seq: next_seq,
+                    entries: vec![ids[r.entry]],
+                    attempts: r.attempts,
+                });
+                next_seq += 1;
+            }
+            for f in s.retry() {
+                if let Holder::Row(seq) = f.holder {
+                    buffer.iter_mut().find(|h| h.seq == seq).unwrap().attempts = f.attempts;
+                }
+            }
+            let mut gone = s.delete.clone();
+            for f in s.dead() {
+                dead.push(ids[f.entry]);
+                gone.push(match f.holder {
+                    Holder::Row(seq) => seq,
+                    Holder::Rebuffered(i) => rebuffered[i],
+                });
+            }
+            buffer.retain(|h| !gone.contains(&h.seq));
+        }
+        assert!(buffer.is_empty(), "{} rows left", buffer.len());
+        dead.sort_unstable();
+        assert_eq!(dead, poison);
+        landed.sort_unstable();
+        assert_eq!(landed.len(), total - poison.len());
+        assert!(landed.iter().all(|i| !poison.contains(i)));
     }
 }

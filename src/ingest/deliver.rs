@@ -7,7 +7,7 @@
 
 use crate::batch::log_batcher::protocol::{BatcherError, BatcherStub, IngestRequest};
 use crate::http::error::ApiError;
-use crate::ingest::debug::{poison_row, DebugFlags, ShardFaults};
+use crate::ingest::debug::{poison_row, DebugFlags, Faults};
 use crate::ingest::shard::{group_by_shard, Part};
 use crate::model::entry::LogEntry;
 use crate::platform::batchers;
@@ -26,11 +26,11 @@ pub async fn deliver_entries(
     } else {
         group_by_shard(entries, LogEntry::to_row_json)
     };
-    deliver(env, &parts, flags.shard_faults()).await
+    deliver(env, &parts, flags.faults()).await
 }
 
 /// Sends every part to its shard. `Ok` means all of them are in a durable buffer.
-pub async fn deliver(env: &Env, parts: &[Part], faults: ShardFaults) -> Result<(), ApiError> {
+pub async fn deliver(env: &Env, parts: &[Part], faults: Faults) -> Result<(), ApiError> {
     let ns = batchers(env)?;
     let results = join_all(parts.iter().map(|p| send(&ns, p, faults))).await;
     let mut refusals = Vec::new();
@@ -64,7 +64,7 @@ pub async fn deliver(env: &Env, parts: &[Part], faults: ShardFaults) -> Result<(
     }
 }
 
-async fn send(ns: &ObjectNamespace, part: &Part, faults: ShardFaults) -> Result<(), BatcherError> {
+async fn send(ns: &ObjectNamespace, part: &Part, faults: Faults) -> Result<(), BatcherError> {
     let stub = BatcherStub::new(ns.get_by_name(&part.shard)?);
     let request = IngestRequest {
         shard: part.shard.clone(),

@@ -7,3 +7,4 @@ pub mod retention;
 pub mod route;
 pub mod schema;
 pub mod tables;
+pub mod writer;

@@ -118,16 +118,19 @@ impl Registry {
         if self.get(&record.app_id).await?.is_some() {
             return Err(ApiError::AppExists(record.app_id.as_str().to_string()));
         }
+        // As JSON text, like every value the logger puts in KV: a JS value made from serde
+        // would turn any map into a JS `Map`, which KV stores as `{}`.
+        let text = serde_json::to_string(record).map_err(|e| ApiError::Internal(e.to_string()))?;
         // The key index first: if the second write fails the app is not listed, and a retry
         // with a new key leaves only an unreachable index entry behind.
         self.kv
-            .put(&key_kv_key(&record.key_hash), record)
+            .put(&key_kv_key(&record.key_hash), text.clone())
             .map_err(unavailable)?
             .execute()
             .await
             .map_err(unavailable)?;
         self.kv
-            .put(&app_kv_key(&record.app_id), record)
+            .put(&app_kv_key(&record.app_id), text)
             .map_err(unavailable)?
             .metadata(record)
             .map_err(unavailable)?

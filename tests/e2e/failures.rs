@@ -88,15 +88,66 @@ fn a_transient_d1_failure_is_retried_and_every_row_lands_once() {
 }
 
 #[test]
-fn a_persistent_failure_dead_letters_the_rows_and_replay_lands_them_once() {
-    let (logger, app, key) = Logger::with_app(faulty().var("MAX_RETRIES", 3), "persistent");
+fn an_outage_is_waited_out_and_dead_letters_nothing() {
+    let (logger, app, key) = Logger::with_app(faulty().var("MAX_RETRIES", 3), "outage");
     let r = post(&logger, &key, &batch("p", 20), Some("d1_fail=1000"));
+    assert_eq!(r.status, 202, "{r:?}");
+
+    // Many more failed flushes than MAX_RETRIES: the operator sees the outage, nothing moves.
+    let status = logger.wait_until("an outage of 5 failed flushes", LAND, || {
+        let s = admin(&logger, "GET", "/admin/status");
+        let outages = s.body["data"]["outages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        match outages.first() {
+            Some(o) if o["failed_flushes"].as_i64().unwrap_or(0) >= 5 => Ok(s.body["data"].clone()),
+            _ => Err(format!("{:#}", s.body)),
+        }
+    });
+    let outage = &status["outages"][0];
+    assert!(
+        outage["error"]
+            .as_str()
+            .unwrap()
+            .contains("injected D1 failure"),
+        "{status:#}"
+    );
+    assert!(outage["age_ms"].as_i64().unwrap() >= 0);
+    assert_eq!(status["dead_letters"]["records"], 0, "{status:#}");
+    assert_eq!(status["pending"], 20);
+    assert!(status["oldest_pending_age_ms"].as_i64().unwrap() > 0);
+    assert_eq!(status["shards"][0]["max_attempts"], 0, "no row was blamed");
+    assert!(logger.app_rows(&app).is_empty());
+
+    // D1 recovers: every row lands once, and the outage is over.
+    assert_eq!(
+        post(
+            &logger,
+            &key,
+            &json!({"message": "after"}),
+            Some("d1_fail=0")
+        )
+        .status,
+        202
+    );
+    let rows = logger.wait_for_rows(&app, 21, LAND);
+    assert_eq!(distinct_ids(&rows), 21);
+    let after = admin(&logger, "GET", "/admin/status");
+    assert_eq!(after.body["data"]["outages"], json!([]), "{after:?}");
+    assert_eq!(after.body["data"]["dead_letters"]["records"], 0);
+}
+
+#[test]
+fn rows_dead_lettered_on_purpose_replay_into_d1_once() {
+    let (logger, app, key) = Logger::with_app(faulty().var("MAX_RETRIES", 3), "persistent");
+    let r = post(&logger, &key, &batch("p", 20), Some("dead_letter"));
     assert_eq!(r.status, 202, "{r:?}");
 
     let list = wait_for_dead_letters(&logger, 20);
     assert!(
         logger.app_rows(&app).is_empty(),
-        "nothing reached D1 while it was failing"
+        "nothing reached D1 before the replay"
     );
     let key0 = list[0]["key"].as_str().unwrap().to_string();
     let one = admin(&logger, "GET", &format!("/admin/dead-letters/{key0}"));
@@ -106,10 +157,9 @@ fn a_persistent_failure_dead_letters_the_rows_and_replay_lands_them_once() {
         rec["error"]
             .as_str()
             .unwrap()
-            .contains("injected D1 failure"),
+            .contains("dead-lettered on request"),
         "{rec:#}"
     );
-    assert_eq!(rec["attempts"], 3);
     assert_eq!(rec["table"], "logs");
     assert!(rec["shard"].as_str().unwrap().contains('-'));
     assert!(rec["first_failed_at"].as_i64().unwrap() <= rec["last_failed_at"].as_i64().unwrap());
@@ -119,20 +169,17 @@ fn a_persistent_failure_dead_letters_the_rows_and_replay_lands_them_once() {
         "rows keep their full encoding"
     );
 
-    // D1 recovers (the flag is cleared by a later request of the same shard)...
-    let r = post(
-        &logger,
-        &key,
-        &json!({"message": "after recovery"}),
-        Some("d1_fail=0"),
+    assert_eq!(
+        post(&logger, &key, &json!({"message": "meanwhile"}), None).status,
+        202
     );
-    assert_eq!(r.status, 202, "{r:?}");
     logger.wait_for_rows(&app, 1, LAND);
-    // ...and the operator replays everything.
+    // The operator replays everything; a second replay finds nothing and stores nothing twice.
     let replay = admin(&logger, "POST", "/admin/dead-letters/replay");
     assert_eq!(replay.status, 200, "{replay:?}");
     assert_eq!(replay.body["data"]["replayed_rows"], 20);
     assert_eq!(replay.body["data"]["failed"], json!([]));
+    assert_eq!(replay.body["data"]["records"][0]["deleted"], true);
 
     let rows = logger.wait_for_rows(&app, 21, LAND);
     assert_eq!(rows.len(), 21);
@@ -300,4 +347,176 @@ fn debug_flags_are_ignored_unless_enabled() {
     let key = on.create_app(&app);
     let r = post(&on, &key, &json!({"message": "m"}), Some("explode"));
     assert_eq!((r.status, r.code()), (400, "INVALID_DEBUG_FLAGS"));
+}
+
+/// Every id in the dead-letter store, read record by record.
+fn dead_letter_rows(logger: &Logger) -> Vec<Value> {
+    let list = admin(logger, "GET", "/admin/dead-letters?limit=100");
+    let mut rows = Vec::new();
+    for d in list.body["data"]["dead_letters"].as_array().unwrap() {
+        let key = d["key"].as_str().unwrap();
+        let rec = admin(logger, "GET", &format!("/admin/dead-letters/{key}"));
+        rows.extend(
+            rec.body["data"]["record"]["rows"]
+                .as_array()
+                .unwrap()
+                .clone(),
+        );
+    }
+    rows
+}
+
+#[test]
+fn poison_among_ten_thousand_entries_dead_letters_exactly_the_poison() {
+    let (logger, app, key) = Logger::with_app(faulty().var("MAX_RETRIES", 3), "poison113");
+    let mut poison = BTreeSet::new();
+    for round in 0..10 {
+        assert_eq!(
+            post(&logger, &key, &batch(&format!("good{round}"), 1_000), None).status,
+            202
+        );
+        for i in 0..if round < 3 { 12 } else { 11 } {
+            let msg = json!({ "message": format!("poison {round}-{i}") });
+            let r = post(&logger, &key, &msg, Some("poison"));
+            assert_eq!(r.status, 202, "{r:?}");
+            poison.insert(r.body["data"]["ids"][0].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(poison.len(), 113);
+    let rows = logger.wait_for_rows(&app, 10_000, Duration::from_secs(120));
+    assert_eq!(distinct_ids(&rows), 10_000);
+    wait_for_dead_letters(&logger, 113);
+    let dead: BTreeSet<String> = dead_letter_rows(&logger)
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(dead, poison, "exactly the poison is dead-lettered");
+    assert!(rows
+        .iter()
+        .all(|r| !poison.contains(r["id"].as_str().unwrap())));
+}
+
+#[test]
+fn dead_letters_keep_every_field_and_replay_them_as_sent() {
+    let (logger, app, key) = Logger::with_app(faulty(), "fields");
+    let context = json!({
+        "user": {"id": 42, "tags": ["a", "b"], "deep": {"x": 1.5, "y": null, "z": {"w": "é"}}},
+        "ok": true
+    });
+    let r = post(
+        &logger,
+        &key,
+        &json!({"logs": [{"level": "warn", "message": "rest one", "context": context,
+                          "request_id": "r-1"}]}),
+        Some("dead_letter"),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    let f = logger.parent(
+        "POST",
+        "/pay?order=9",
+        &[
+            ("x-fixture-log-key", &key),
+            ("x-fixture-log-data", &context.to_string()),
+            ("x-fixture-log-message", "forwarded one"),
+            ("x-debug-flags", "dead_letter"),
+            ("x-custom-header", "kept-value"),
+            ("user-agent", "agent/1.0"),
+        ],
+        Some(b"{}"),
+    );
+    assert_eq!(f.status, 200, "{f:?}");
+    wait_for_dead_letters(&logger, 2);
+    let sent = dead_letter_rows(&logger);
+    assert_eq!(sent.len(), 2);
+    let by_message =
+        |rows: &[Value], m: &str| -> Value { rows.iter().find(|r| r[5] == m).cloned().unwrap() };
+    let (rest, fwd) = (
+        by_message(&sent, "rest one"),
+        by_message(&sent, "forwarded one"),
+    );
+    assert_eq!(rest[31], context, "custom data kept in the record");
+    assert_eq!(fwd[31], context);
+    assert_eq!(
+        fwd[30]["x-custom-header"], "kept-value",
+        "headers kept: {fwd}"
+    );
+    assert!(!fwd[18].is_null(), "cf facts kept: {fwd}");
+
+    let replay = admin(&logger, "POST", "/admin/dead-letters/replay");
+    assert_eq!(replay.body["data"]["replayed_rows"], 2, "{replay:?}");
+    let rows = logger.wait_for_rows(&app, 2, LAND);
+    for row in &rows {
+        let sent = by_message(&sent, row["message"].as_str().unwrap());
+        let data: Value = serde_json::from_str(row["data"].as_str().unwrap()).unwrap();
+        assert_eq!(data, context);
+        assert_eq!(row["id"], sent[0]);
+        assert_eq!(row["timestamp"], sent[1]);
+        assert_eq!(row["request_id"], sent[6]);
+        for (i, name) in [
+            (18, "colo"),
+            (19, "country"),
+            (14, "user_agent"),
+            (13, "query"),
+        ] {
+            assert_eq!(row[name], sent[i], "{name}");
+        }
+        if row["message"] == "forwarded one" {
+            let headers: Value = serde_json::from_str(row["headers"].as_str().unwrap()).unwrap();
+            assert_eq!(headers, sent[30]);
+        }
+    }
+}
+
+#[test]
+fn a_record_of_ten_thousand_rows_replays_whole_and_stores_each_row_once() {
+    let (logger, app, key) = Logger::with_app(
+        faulty()
+            .var("MAX_BATCH_SIZE", 10_000)
+            .var("BATCH_INTERVAL_MS", 5_000),
+        "bigdl",
+    );
+    for round in 0..10 {
+        let r = post(
+            &logger,
+            &key,
+            &batch(&format!("b{round}"), 1_000),
+            Some("dead_letter"),
+        );
+        assert_eq!(r.status, 202, "{r:?}");
+    }
+    let list = wait_for_dead_letters(&logger, 10_000);
+    assert_eq!(list.len(), 1, "one record: {list:#?}");
+    assert_eq!(list[0]["meta"]["rows"], 10_000);
+    let key0 = list[0]["key"].as_str().unwrap().to_string();
+
+    // Two replays of the same record at once, as a retried or repeated operator call would be.
+    let path = format!("/admin/dead-letters/{key0}/replay");
+    let (a, b) = std::thread::scope(|s| {
+        let t = s.spawn(|| admin(&logger, "POST", &path));
+        let b = admin(&logger, "POST", &path);
+        (t.join().unwrap(), b)
+    });
+    let stored: Vec<u64> = [&a, &b]
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.body["data"]["progress"]["stored"].as_u64().unwrap())
+        .collect();
+    assert!(stored.contains(&10_000), "{a:?}\n{b:?}");
+    for r in [&a, &b] {
+        assert!(
+            r.status == 200 || r.code() == "DEAD_LETTER_NOT_FOUND",
+            "{r:?}"
+        );
+    }
+    let rows = logger.wait_for_rows(&app, 10_000, LAND);
+    assert_eq!(rows.len(), 10_000);
+    assert_eq!(distinct_ids(&rows), 10_000);
+    // The daily counts saw each row once, however many times it was written.
+    let counted = logger.query(
+        "SELECT coalesce(sum(count), 0) AS n FROM log_stats WHERE app_id = ?1",
+        &[&app],
+    );
+    assert_eq!(counted[0]["n"], 10_000);
+    let empty = admin(&logger, "GET", "/admin/dead-letters");
+    assert_eq!(empty.body["data"]["dead_letters"], json!([]));
 }

@@ -1,42 +1,48 @@
-//! Shell: one flush of a LogBatcher: read the oldest buffered rows, write them to D1 (the
-//! firehose and every route whose filter matches, one D1 batch per range, so one transaction),
-//! isolate the rows that fail on their own (`poison`), and apply what `settle` decides: delete
-//! what landed, keep the failed rows with their attempt counted, and move those out of attempts
-//! to the dead letters, removing them from the buffer only once that write succeeded.
+//! Shell: one flush of a LogBatcher: read the oldest buffered rows that may be tried now, write
+//! them to D1 (`store::writer`), isolate the rows that fail on their own (`poison`), and apply
+//! what `settle` decides: delete what landed, leave what was deferred, keep the rows that failed
+//! alone with their attempt counted and a retry time, and move those out of attempts to the dead
+//! letters, removing them from the buffer only once that write succeeded.
+//!
+//! An outage (every write failed with an error that is not the rows') counts no attempt: the
+//! rows stay, and the alarm backs off (`RETRY_BASE_MS` doubling up to `RETRY_MAX_MS`) for as
+//! long as it lasts. Fault injection (`X-Debug-Flags`) acts on its own app's rows only: they are
+//! held back or dead-lettered apart from the others.
 //!
 //! Does not decide when to flush (`policy`), route rows (`route`), build SQL (`insert`,
 //! `schema`) or format dead letters (`dead_letter`).
 
+use super::buffer::{AppFaults, PendingRow};
 use super::LogBatcher;
 use crate::batch::dead_letter::{self, FailedRow, MAX_RECORD_BYTES};
 use crate::batch::part::{row_id, split_rows};
-use crate::batch::poison::{isolate, WRITE_BUDGET};
+use crate::batch::poison::WRITE_BUDGET;
 use crate::batch::policy::BatchPolicy;
 use crate::batch::settle::{settle, Failure, Holder};
 use crate::config::Config;
-use crate::model::columns::COLUMNS;
 use crate::platform::{dead_letters, logs_db, now_ms, random_bytes};
-use crate::store::insert::{
-    chunk_rows, insert_sql, lacks_jsonb, plain_insert_sql, Extract, MAX_PARAM_BYTES,
-};
 use crate::store::route::Routes;
 use crate::store::tables::{ensure_schemas, schemas_hash};
-use std::cell::Cell;
-use std::ops::Range;
-use wasm_bindgen::JsValue;
+use crate::store::writer::Writer;
+use std::collections::HashMap;
 use worker::{console_error, console_log, Delay, Result};
 
-/// Message of the failure `X-Debug-Flags: d1_fail` injects.
-pub const INJECTED_FAILURE: &str = "injected D1 failure (X-Debug-Flags d1_fail)";
+/// Message of the failure `X-Debug-Flags: d1_fail` / `d1_down` injects.
+pub const INJECTED_FAILURE: &str = "injected D1 failure (X-Debug-Flags d1_fail or d1_down)";
+/// Error recorded for rows dead-lettered on request.
+pub const DEAD_LETTERED_ON_REQUEST: &str = "dead-lettered on request (X-Debug-Flags dead_letter)";
 /// A flush reads at most this many batches' worth of rows into one D1 round trip.
 const BATCHES_PER_FLUSH: u32 = 10;
 
 /// What one flush did.
+#[derive(Debug, Default)]
 pub struct Flushed {
     /// Entries read.
     pub read: usize,
-    /// The highest attempt count among failed entries kept for a retry, if any.
-    pub retry_attempts: Option<u32>,
+    /// Entries that were neither written nor proven bad, and left for the next flush.
+    pub deferred: usize,
+    /// The outage that stopped it, if one did.
+    pub outage: Option<String>,
 }
 
 /// Most entries one flush reads.
@@ -46,6 +52,36 @@ pub fn flush_limit(policy: BatchPolicy) -> usize {
 
 fn storage(e: impl std::fmt::Display) -> worker::Error {
     worker::Error::RustError(e.to_string())
+}
+
+/// The rows a flush read, split by what injected faults say about their app.
+struct Split {
+    write: Vec<PendingRow>,
+    /// Held back by their app's injected outage: with the time it ends, when it has one.
+    held: Vec<(PendingRow, Option<i64>)>,
+    /// `X-Debug-Flags: dead_letter`.
+    dead: Vec<PendingRow>,
+}
+
+fn split(rows: Vec<PendingRow>, faults: &HashMap<String, AppFaults>, now: i64) -> Split {
+    let mut out = Split {
+        write: Vec::new(),
+        held: Vec::new(),
+        dead: Vec::new(),
+    };
+    for r in rows {
+        let f = r.app.as_ref().and_then(|a| faults.get(a)).copied();
+        if r.dead_letter {
+            out.dead.push(r);
+        } else if let Some(f) = f.filter(|f| f.down_until > now) {
+            out.held.push((r, Some(f.down_until)));
+        } else if f.is_some_and(|f| f.fail_next > 0) {
+            out.held.push((r, None));
+        } else {
+            out.write.push(r);
+        }
+    }
+    out
 }
 
 impl LogBatcher {
@@ -71,195 +107,192 @@ impl LogBatcher {
         Ok(())
     }
 
-    /// Writes the oldest pending rows to D1, isolating rows that fail, and settles the result.
+    /// Writes the oldest ready rows to D1, isolating rows that fail, and settles the result.
     pub(super) async fn flush_once(&self, config: &Config, policy: BatchPolicy) -> Result<Flushed> {
         let buffer = self.buffer();
-        let rows = buffer.oldest(flush_limit(policy))?;
+        let now = now_ms();
+        let rows = buffer.ready(flush_limit(policy), now)?;
         if rows.is_empty() {
-            return Ok(Flushed {
-                read: 0,
-                retry_attempts: None,
-            });
+            return Ok(Flushed::default());
         }
         let stats = buffer.stats()?;
-        let injected = buffer.take_injected_failure(&stats)?;
-        if stats.slow_flush_ms > 0 {
-            Delay::from(std::time::Duration::from_millis(stats.slow_flush_ms as u64)).await;
+        let faults = buffer.faults()?;
+        let slow = rows
+            .iter()
+            .filter_map(|r| faults.get(r.app.as_deref()?))
+            .map(|f| f.slow_flush_ms)
+            .max()
+            .unwrap_or(0);
+        if slow > 0 {
+            Delay::from(std::time::Duration::from_millis(slow as u64)).await;
+        }
+        let Split { write, held, dead } = split(rows, &faults, now);
+        let mut out = Flushed {
+            read: write.len() + held.len() + dead.len(),
+            ..Flushed::default()
+        };
+
+        // Rows held back by their app's injected outage: an outage of theirs alone.
+        let mut spent = Vec::new();
+        for (r, until) in &held {
+            out.deferred += r.n as usize;
+            if let (None, Some(app)) = (until, &r.app) {
+                if !spent.contains(app) {
+                    buffer.spend_injected_failure(app)?;
+                    spent.push(app.clone());
+                }
+            }
+        }
+        if !held.is_empty() {
+            let attempts = buffer.outage_attempts()? as u32 + 1;
+            let retry_at = now + policy.backoff_ms(attempts) as i64;
+            for (r, until) in &held {
+                buffer.hold(&[r.seq], until.map_or(retry_at, |u| u.min(retry_at)))?;
+            }
+            buffer.record_error(INJECTED_FAILURE.to_string(), now)?;
+            // With nothing else to write, the shard is as good as in an outage (and shows it).
+            if write.is_empty() && dead.is_empty() {
+                out.outage = Some(INJECTED_FAILURE.to_string());
+            }
         }
 
-        let db = logs_db(&self.env).map_err(storage)?;
-        let db = &db;
-        let routes = &config.routes;
-        // A schema that cannot be brought up to date fails the flush like a failed write: the
-        // rows count an attempt and stay (or reach dead letters), never a table that lacks them.
-        let schema_error = if injected {
-            None
-        } else {
-            self.ensure_schemas(db, routes).await.err()
-        };
-        let statements_for = |extract: Extract| {
-            let firehose = insert_sql(&routes.firehose_table, &COLUMNS, extract);
-            let plain = plain_insert_sql(&routes.firehose_table, extract);
-            let per_route: Vec<String> = routes
-                .routes
-                .iter()
-                .map(|r| {
-                    let names: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
-                    insert_sql(&r.table, &names, extract)
-                })
-                .collect();
-            (firehose, plain, per_route)
-        };
-        let jsonb_sql = statements_for(Extract::Jsonb);
-        let text_sql = statements_for(Extract::Text);
-        // Every entry's row text, and the buffered row it belongs to.
-        let mut texts: Vec<&str> = Vec::new();
-        let mut owner: Vec<usize> = Vec::new();
-        for (k, r) in rows.iter().enumerate() {
-            match (r.n, split_rows(&r.row)) {
-                (n, Some(parts)) if n > 1 => texts.extend(parts),
-                // A single row, or (never written by `ingest`) a part that does not split: it
-                // travels as it is and fails on its own.
-                _ => texts.push(&r.row),
-            }
-            owner.resize(texts.len(), k);
-        }
-        // For each route, the rows it receives (index into `texts`, route row), in row order.
-        let projected = routes.project(&texts);
-        let statements = Cell::new(0i64);
-        let use_text = &self.text_extract;
-        let per_statement = policy.max_batch_size as usize;
-        // The statements that write `range`: the firehose's (plain rows with the narrow insert,
-        // the others with the full one), then each route's for its rows.
-        let prepare = |range: &Range<usize>, extract: Extract| -> Result<Vec<_>> {
-            let (firehose_sql, plain_sql, route_sqls) = match extract {
-                Extract::Jsonb => &jsonb_sql,
-                Extract::Text => &text_sql,
+        let mut dead_rows: Vec<(i64, FailedRow)> = Vec::new();
+        for r in &dead {
+            let texts = match (r.n, split_rows(&r.row)) {
+                (n, Some(texts)) if n > 1 => texts,
+                _ => vec![r.row.as_str()],
             };
-            let (plain, full): (Vec<usize>, Vec<usize>) =
-                range.clone().partition(|i| rows[owner[*i]].plain);
-            let mut prepared = Vec::new();
-            for (sql, group) in [(firehose_sql, full), (plain_sql, plain)] {
-                let group: Vec<&str> = group.iter().map(|i| texts[*i]).collect();
-                for chunk in chunk_rows(&group, MAX_PARAM_BYTES, per_statement) {
-                    prepared.push(db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?);
-                }
-            }
-            for (sql, rows) in route_sqls.iter().zip(&projected) {
-                let lo = rows.partition_point(|(i, _)| *i < range.start);
-                let hi = rows.partition_point(|(i, _)| *i < range.end);
-                let route_rows: Vec<&str> = rows[lo..hi].iter().map(|(_, r)| r.as_str()).collect();
-                for chunk in chunk_rows(&route_rows, MAX_PARAM_BYTES, per_statement) {
-                    prepared.push(db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?);
-                }
-            }
-            Ok(prepared)
-        };
-        let write = |range: Range<usize>| {
-            let (statements, schema_error, prepare) = (&statements, schema_error.clone(), &prepare);
-            async move {
-                if injected {
-                    return Err(INJECTED_FAILURE.to_string());
-                }
-                if let Some(e) = schema_error {
-                    return Err(e);
-                }
-                loop {
-                    let extract = if use_text.get() {
-                        Extract::Text
-                    } else {
-                        Extract::Jsonb
-                    };
-                    let prepared = prepare(&range, extract).map_err(|e| e.to_string())?;
-                    statements.set(statements.get() + prepared.len() as i64);
-                    // One D1 batch is one transaction: an entry lands in the firehose and in all
-                    // of its routes, or nowhere.
-                    let failure = match db.batch(prepared).await {
-                        Err(e) => Some(format!("D1: {e}")),
-                        Ok(results) => results
-                            .iter()
-                            .find_map(|r| r.error())
-                            .map(|e| format!("D1: {e}")),
-                    };
-                    match failure {
-                        None => return Ok(()),
-                        // A database without JSONB: the same write in the text form, at once
-                        // and from now on (no attempt is counted for it).
-                        Some(e) if extract == Extract::Jsonb && lacks_jsonb(&e) => {
-                            console_error!("LogBatcher: {e}; writing without JSONB from now on");
-                            use_text.set(true);
-                        }
-                        Some(e) => return Err(e),
-                    }
-                }
-            }
-        };
-        let outcome = isolate(texts.len(), WRITE_BUDGET, write).await;
-        let now = now_ms();
-        let buffered: Vec<_> = rows.iter().map(|r| r.buffered()).collect();
-        let plan = settle(&buffered, &owner, &outcome.failed, config.max_retries, now);
-
-        // Apply it: new single rows first, so no failed entry is ever out of the buffer.
-        let mut rebuffered = Vec::with_capacity(plan.rebuffer.len());
-        for r in &plan.rebuffer {
-            let part = rows.iter().find(|p| p.seq == r.part);
-            let (accepted_at, plain) = part.map_or((now, false), |p| (p.accepted_at, p.plain));
-            let row = texts[r.entry];
-            // An entry whose id is already buffered on its own stays there.
-            let id = row_id(row).unwrap_or_else(|| format!("{}#{}", r.part, r.entry));
-            rebuffered.push(buffer.rebuffer(id, accepted_at, row, r.attempts, plain)?);
-        }
-        buffer.delete(&plan.delete)?;
-        buffer.count_failure(&plan.failed_rows, now)?;
-        let seq_of = |f: &Failure| match f.holder {
-            Holder::Row(seq) => Some(seq),
-            Holder::Rebuffered(i) => rebuffered[i],
-        };
-        let mut retry_attempts = plan
-            .retry()
-            .filter(|f| seq_of(f).is_some())
-            .map(|f| f.attempts.count)
-            .max();
-        let dead: Vec<(i64, FailedRow)> = plan
-            .dead()
-            .filter_map(|f| {
-                let seq = seq_of(f)?;
-                Some((
-                    seq,
+            for t in texts {
+                dead_rows.push((
+                    r.seq,
                     FailedRow {
-                        row: texts[f.entry].to_string(),
-                        attempts: f.attempts.count,
-                        first_failed_at: f.attempts.first_failed_at,
-                        error: f.error.clone(),
+                        row: t.to_string(),
+                        attempts: 0,
+                        first_failed_at: now,
+                        error: DEAD_LETTERED_ON_REQUEST.to_string(),
                     },
-                ))
-            })
-            .collect();
+                ));
+            }
+        }
+
+        let mut written = 0;
+        let mut first_error = None;
+        let writer_cell = &self.text_extract;
+        let db = logs_db(&self.env).map_err(storage)?;
+        let writer = Writer::new(
+            &db,
+            &config.routes,
+            policy.max_batch_size as usize,
+            writer_cell,
+        );
+        if !write.is_empty() {
+            // A schema that cannot be brought up to date is an outage: no table lacks a row.
+            let schema_error = self.ensure_schemas(&db, &config.routes).await.err();
+            // Every entry's row text, and the buffered row it belongs to.
+            let mut texts: Vec<&str> = Vec::new();
+            let mut owner: Vec<usize> = Vec::new();
+            for (k, r) in write.iter().enumerate() {
+                match (r.n, split_rows(&r.row)) {
+                    (n, Some(parts)) if n > 1 => texts.extend(parts),
+                    // A single row, or (never written by `ingest`) a part that does not split:
+                    // it travels as it is and fails on its own.
+                    _ => texts.push(&r.row),
+                }
+                owner.resize(texts.len(), k);
+            }
+            let plain: Vec<bool> = owner.iter().map(|k| write[*k].plain).collect();
+            // Entries that failed before are tried alone first.
+            let singles: Vec<usize> = (0..owner.len())
+                .filter(|i| write[owner[*i]].attempts.count > 0)
+                .collect();
+            let rows = writer.rows(texts.clone(), plain);
+            let outcome = writer
+                .write_all(&rows, &singles, WRITE_BUDGET, schema_error)
+                .await;
+            let now = now_ms();
+            let buffered: Vec<_> = write.iter().map(|r| r.buffered()).collect();
+            let plan = settle(
+                &buffered,
+                &owner,
+                &outcome.failed,
+                &outcome.deferred,
+                config.max_retries,
+                now,
+            );
+            written = outcome.written_count();
+            out.deferred += outcome.deferred.len();
+            out.outage = outcome.outage.clone();
+            first_error = outcome
+                .failed
+                .first()
+                .map(|(_, e)| e.clone())
+                .or(outcome.outage.clone());
+
+            // Apply it: new single rows first, so no entry is ever out of the buffer.
+            let retry_at = |f: &Failure| now + policy.backoff_ms(f.attempts.count) as i64;
+            let failed_at: HashMap<usize, i64> =
+                plan.retry().map(|f| (f.entry, retry_at(f))).collect();
+            let mut rebuffered = Vec::with_capacity(plan.rebuffer.len());
+            for r in &plan.rebuffer {
+                let part = &write[owner[r.entry]];
+                let row = texts[r.entry];
+                // An entry whose id is already buffered on its own stays there.
+                let id = row_id(row).unwrap_or_else(|| format!("{}#{}", r.part, r.entry));
+                let at = failed_at.get(&r.entry).copied();
+                rebuffered.push(buffer.rebuffer(id, part, row, r.attempts, at)?);
+            }
+            buffer.delete(&plan.delete)?;
+            for f in plan.retry() {
+                if let Holder::Row(seq) = f.holder {
+                    buffer.count_failure(seq, f.attempts, retry_at(f))?;
+                }
+            }
+            for f in plan.dead() {
+                let seq = match f.holder {
+                    Holder::Row(seq) => Some(seq),
+                    Holder::Rebuffered(i) => rebuffered[i],
+                };
+                if let Some(seq) = seq {
+                    dead_rows.push((
+                        seq,
+                        FailedRow {
+                            row: texts[f.entry].to_string(),
+                            attempts: f.attempts.count,
+                            first_failed_at: f.attempts.first_failed_at.unwrap_or(now),
+                            error: f.error.clone(),
+                        },
+                    ));
+                }
+            }
+        }
         let dead_lettered = match self
-            .dead_letter(&dead, stats.shard.as_deref(), &routes.firehose_table, now)
+            .dead_letter(
+                &dead_rows,
+                stats.shard.as_deref(),
+                &config.routes.firehose_table,
+                now,
+            )
             .await
         {
             Ok(n) => n,
             Err(e) => {
-                // The rows stay (out of attempts): the next flush writes them again, and
-                // tries the dead-letter store again if that fails too.
-                console_error!("LogBatcher: dead-lettering {} rows failed: {e}", dead.len());
-                retry_attempts = retry_attempts.max(Some(config.max_retries));
+                // The rows stay (out of attempts): the next flush writes them again, and tries
+                // the dead-letter store again if that fails too.
+                console_error!(
+                    "LogBatcher: dead-lettering {} rows failed: {e}",
+                    dead_rows.len()
+                );
                 0
             }
         };
-        let first_error = outcome.failed.first().map(|(_, e)| e.clone());
         buffer.record_flush(
-            outcome.written_count(),
+            written,
             dead_lettered,
-            statements.get(),
+            writer.statements.get(),
             first_error,
-            now,
+            now_ms(),
         )?;
-        Ok(Flushed {
-            read: texts.len(),
-            retry_attempts,
-        })
+        Ok(out)
     }
 
     /// Moves rows to the dead-letter namespace; they leave the buffer only after every record
@@ -280,13 +313,17 @@ impl LogBatcher {
         for record in dead_letter::records(&failed, shard, table, now, MAX_RECORD_BYTES) {
             let random = random_bytes::<6>().map_err(storage)?;
             let key = dead_letter::record_key(now, shard, random);
-            kv.put(&key, &record)?
+            // As JSON text: a JS value made from a `serde_json::Map` is a JS `Map`, which KV
+            // would store as `{}`, losing every field of the rows' custom data and headers.
+            let text = serde_json::to_string(&record).map_err(storage)?;
+            kv.put(&key, text)?
                 .metadata(record.meta())?
                 .execute()
                 .await?;
         }
-        let seqs: Vec<i64> = dead.iter().map(|(seq, _)| *seq).collect();
+        let mut seqs: Vec<i64> = dead.iter().map(|(seq, _)| *seq).collect();
+        seqs.dedup();
         self.buffer().delete(&seqs)?;
-        Ok(seqs.len())
+        Ok(dead.len())
     }
 }

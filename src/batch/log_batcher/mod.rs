@@ -18,7 +18,7 @@ use crate::batch::policy::{BatchPolicy, Load};
 use crate::config::Config;
 use crate::platform::rpc::{parse_request, reply};
 use crate::platform::{alarm_at, logs_db, now_ms};
-use buffer::Buffer;
+use buffer::{Buffer, NewPart};
 use flush::flush_limit;
 use protocol::{BatcherError, BatcherStatus, IngestAnswer, IngestRequest};
 use std::cell::{Cell, RefCell};
@@ -115,21 +115,41 @@ impl DurableObject for LogBatcher {
             }
         };
         let policy = policy(&config);
-        let mut retry_at = None;
+        let mut outage = None;
         for _ in 0..MAX_FLUSHES_PER_ALARM {
             let f = self.flush_once(&config, policy).await?;
-            if let Some(attempts) = f.retry_attempts {
-                retry_at = Some(now_ms() + policy.backoff_ms(attempts) as i64);
+            if f.outage.is_some() {
+                outage = f.outage;
                 break;
             }
-            if f.read < flush_limit(policy) {
+            // Rows the isolation budget left for later are taken up at once; otherwise a flush
+            // that read less than it could has emptied what is ready.
+            if f.read == 0 || (f.deferred == 0 && f.read < flush_limit(policy)) {
                 break;
             }
         }
         self.load.set(None);
-        buffer.set_backoff(retry_at)?;
-        let s = buffer.summary()?;
-        let next = retry_at.or_else(|| policy.after_flush(s.pending as u64, s.oldest, now_ms()));
+        let now = now_ms();
+        let next = match outage {
+            // An outage counts no attempt of any row: the alarm backs off for as long as it
+            // lasts, and the buffer limits (BACKPRESSURE) protect memory meanwhile.
+            Some(e) => {
+                let attempts = buffer.outage_attempts()? as u32 + 1;
+                let at = now + policy.backoff_ms(attempts) as i64;
+                buffer.record_outage(&e, now, at)?;
+                console_error!("LogBatcher: D1 outage (flush {attempts} in a row): {e}");
+                Some(at)
+            }
+            None => {
+                buffer.end_outage()?;
+                let s = buffer.summary(now)?;
+                let due = policy.after_flush(s.ready as u64, s.oldest_ready, now);
+                match (due, s.next_retry_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+        };
         if let Some(at) = next {
             self.set_alarm(at).await?;
         }
@@ -169,7 +189,9 @@ impl LogBatcher {
         let policy = policy(&config);
         let buffer = self.buffer();
         // Fault injection first, so a request refused below can still change it.
-        buffer.set_faults(&q.faults)?;
+        if let Some(app) = &q.app {
+            buffer.set_faults(app, &q.faults, now)?;
+        }
         let held = self.load()?;
         let incoming = Load {
             entries: q.entries.max(1),
@@ -212,7 +234,15 @@ impl LogBatcher {
         let Some(key) = key else {
             return Err(BatcherError::RowsRefused("a row has no text id".into()));
         };
-        let counted = buffer.insert(key, now, stored, rows, q.plain, &q.shard)?;
+        let part = NewPart {
+            key,
+            stored,
+            rows,
+            plain: q.plain,
+            app: q.app.as_deref(),
+            dead_letter: q.faults.dead_letter,
+        };
+        let counted = buffer.insert(part, now, &q.shard)?;
         let added = counted.added.max(0) as u64;
         let load = Load {
             entries: held.entries + added,
@@ -245,11 +275,12 @@ impl LogBatcher {
 
     async fn status(&self) -> std::result::Result<BatcherStatus, BatcherError> {
         let buffer = self.buffer();
-        let s = buffer.summary()?;
+        let s = buffer.summary(now_ms())?;
         Ok(BatcherStatus {
             pending: s.pending,
             pending_bytes: s.bytes,
             failing: s.failing,
+            max_attempts: s.max_attempts,
             oldest_accepted_at: s.oldest,
             alarm_at: self.alarm_at().await?,
             stats: buffer.stats()?,
@@ -287,7 +318,7 @@ impl LogBatcher {
         if let Some(load) = self.load.get() {
             return Ok(load);
         }
-        let s = self.buffer().summary()?;
+        let s = self.buffer().summary(now_ms())?;
         let load = Load {
             entries: s.pending as u64,
             bytes: s.bytes as u64,

@@ -2,7 +2,7 @@
 //! `status` (its own account, for `/admin/status`), their request and answer types, its error
 //! type, and [`BatcherStub`], the only way the rest of the crate calls a LogBatcher.
 
-use crate::ingest::debug::ShardFaults;
+use crate::ingest::debug::Faults;
 use crate::platform::rpc::{await_reply, request_text, runtime_errors_are_calls, CallError};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -21,7 +21,7 @@ pub struct IngestRequest {
     /// The app of every row, when there is one, for its live tail.
     pub app: Option<String>,
     /// Fault injection asked for by the request (`X-Debug-Flags`).
-    pub faults: ShardFaults,
+    pub faults: Faults,
 }
 
 /// A part is durably buffered.
@@ -42,8 +42,10 @@ pub struct Stats {
     pub dead_lettered: i64,
     pub flushes: i64,
     pub d1_statements: i64,
-    pub fail_next: i64,
-    pub slow_flush_ms: i64,
+    /// An outage under way: when its first failed flush was, flushes failed since, and why.
+    pub outage_since: Option<i64>,
+    pub outage_attempts: i64,
+    pub outage_error: Option<String>,
     pub backoff_until: Option<i64>,
     pub last_flush_at: Option<i64>,
     pub last_error: Option<String>,
@@ -57,8 +59,10 @@ pub struct BatcherStatus {
     /// Entries buffered, and their bytes.
     pub pending: i64,
     pub pending_bytes: i64,
-    /// Entries that failed at least one flush and wait for a retry.
+    /// Entries that failed alone at least once (a row error) and wait for a retry.
     pub failing: i64,
+    /// The most attempts any buffered entry has had.
+    pub max_attempts: i64,
     pub oldest_accepted_at: Option<i64>,
     pub alarm_at: Option<i64>,
     pub stats: Stats,

@@ -6,15 +6,13 @@
 //! - `GET /admin/dead-letters?limit=&cursor=`: records, oldest first, paged.
 //! - `GET /admin/dead-letters/:key`, `DELETE /admin/dead-letters/:key`.
 //! - `POST /admin/dead-letters/:key/replay`, `POST /admin/dead-letters/replay` (a page at a time):
-//!   the rows are ingested again; a record is deleted only after its rows were accepted.
+//!   the rows are written to D1 again; a record is deleted only after all its rows are stored.
 
 use crate::batch::dead_letter::{is_record_key, DeadLetter, DeadLetterMeta, KEY_PREFIX};
 use crate::batch::log_batcher::protocol::BatcherStub;
+use crate::batch::replay::{self, Replayed};
 use crate::http::envelope::{ok, require_admin, Ctx};
 use crate::http::error::ApiError;
-use crate::ingest::debug::ShardFaults;
-use crate::ingest::deliver::deliver;
-use crate::ingest::shard::Part;
 use crate::platform::now_ms;
 use crate::platform::{batchers, dead_letters, logs_db};
 use futures::future::join_all;
@@ -117,36 +115,26 @@ pub async fn delete(req: Request, ctx: &Ctx, key: &str) -> Result<Response, ApiE
     )?)
 }
 
-/// Ingests a record's rows again, then deletes it. Rows keep their ids, so rows that did reach
-/// D1 before are not duplicated.
-async fn replay_one(ctx: &Ctx, kv: &KvStore, key: &str) -> Result<usize, ApiError> {
+/// Replays one record (`batch::replay`): its rows are written to D1 and the record is deleted
+/// only once all of them are stored; rows that fail again stay in it with their new error.
+async fn replay_one(ctx: &Ctx, kv: &KvStore, key: &str) -> Result<Replayed, ApiError> {
     let record = read(kv, key).await?;
-    let part = Part {
-        shard: record.shard.clone(),
-        body: serde_json::to_string(&record.rows).map_err(|e| ApiError::Internal(e.to_string()))?,
-        entries: record.rows.len(),
-        // Rows of any shape: the full firehose insert.
-        plain: false,
-        // Replays are not live entries: no tail gets them.
-        app: None,
-    };
-    deliver(&ctx.env, &[part], ShardFaults::default()).await?;
-    kv.delete(key).await.map_err(unavailable)?;
-    Ok(record.rows.len())
+    replay::replay(&ctx.env, &ctx.config, kv, key, &record).await
 }
 
 pub async fn replay(req: Request, ctx: &Ctx, key: &str) -> Result<Response, ApiError> {
     require_admin(&req, &ctx.config)?;
     let kv = store(ctx)?;
-    let rows = replay_one(ctx, &kv, record_key(key)?).await?;
+    let r = replay_one(ctx, &kv, record_key(key)?).await?;
     Ok(ok(
         200,
-        json!({ "key": key, "replayed_rows": rows }),
+        json!({ "key": key, "replayed_rows": r.stored, "progress": r }),
         &ctx.request_id,
     )?)
 }
 
-/// Replays up to a page of records, oldest first; call again while `more` is true.
+/// Replays up to a page of records, oldest first, each with its progress; call again while
+/// `more` is true. A record whose rows failed again is listed in `failed` (and kept).
 pub async fn replay_all(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     require_admin(&req, &ctx.config)?;
     let kv = store(ctx)?;
@@ -160,11 +148,17 @@ pub async fn replay_all(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let mut records = 0;
     let mut rows = 0;
     let mut failures = Vec::new();
+    let mut progress = Vec::new();
     for k in &page.keys {
         match replay_one(ctx, &kv, &k.name).await {
-            Ok(n) => {
-                records += 1;
-                rows += n;
+            Ok(r) => {
+                rows += r.stored;
+                if r.deleted {
+                    records += 1;
+                } else {
+                    failures.push(json!({ "key": k.name, "left": r.left, "message": r.error }));
+                }
+                progress.push(json!(r));
             }
             Err(e) => {
                 failures.push(json!({ "key": k.name, "code": e.code(), "message": e.to_string() }))
@@ -177,6 +171,7 @@ pub async fn replay_all(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
             "replayed_records": records,
             "replayed_rows": rows,
             "failed": failures,
+            "records": progress,
             "more": !page.list_complete,
         }),
         &ctx.request_id,
@@ -212,6 +207,8 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let mut last_error: Option<(i64, String, String)> = None;
     let mut last_flush_at: Option<i64> = None;
     let mut active = Vec::new();
+    let mut outages = Vec::new();
+    let mut oldest: Option<i64> = None;
     let mut unreachable = Vec::new();
     for (s, answer) in shards.iter().zip(answers) {
         let st = match answer {
@@ -227,19 +224,39 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         dead_lettered += t.dead_lettered;
         statements += t.d1_statements;
         pending += st.pending;
+        oldest = match (oldest, st.oldest_accepted_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         last_flush_at = last_flush_at.max(t.last_flush_at);
         if let (Some(at), Some(e)) = (t.last_error_at, &t.last_error) {
             if last_error.as_ref().is_none_or(|(t0, _, _)| at > *t0) {
                 last_error = Some((at, e.clone(), s.shard.clone()));
             }
         }
+        if let Some(since) = t.outage_since {
+            outages.push(json!({
+                "shard": s.shard,
+                "since": since,
+                "age_ms": now - since,
+                "failed_flushes": t.outage_attempts,
+                "error": t.outage_error,
+                "next_flush_at": st.alarm_at,
+            }));
+        }
         if st.pending > 0 || st.failing > 0 {
             active.push(json!({
                 "shard": s.shard,
                 "pending": st.pending,
                 "failing": st.failing,
+                "max_attempts": st.max_attempts,
                 "oldest_pending_age_ms": st.oldest_accepted_at.map(|t| now - t),
                 "next_flush_at": st.alarm_at,
+                "outage": t.outage_since.map(|since| json!({
+                    "since": since,
+                    "failed_flushes": t.outage_attempts,
+                    "error": t.outage_error,
+                })),
                 "last_error": t.last_error,
                 "last_error_at": t.last_error_at,
             }));
@@ -253,9 +270,11 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         200,
         json!({
             "shards": active,
+            "outages": outages,
             "shards_checked": shards.len(),
             "unreachable": unreachable,
             "pending": pending,
+            "oldest_pending_age_ms": oldest.map(|t| now - t),
             "dead_letters": { "records": dl_records, "rows": dl_rows },
             "last_flush_at": last_flush_at,
             "last_flush_error": last_error.map(|(at, e, shard)| json!({ "at": at, "error": e, "shard": shard })),
