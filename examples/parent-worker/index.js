@@ -17,7 +17,17 @@ export default {
 
     if (fixture && url.pathname.startsWith("/_logger/")) {
       const target = new URL(url.pathname.slice("/_logger".length) + url.search, "https://logger");
-      return env.LOGGER.fetch(new Request(target, request));
+      const forwarded = new Request(target, request);
+      // A header the test wants the logger to see as sent, even one no HTTP client would send
+      // (an impossible Content-Length).
+      const lie = request.headers.get("x-fixture-content-length");
+      if (lie !== null) {
+        const headers = new Headers(forwarded.headers);
+        headers.delete("x-fixture-content-length");
+        headers.set("content-length", lie);
+        return env.LOGGER.fetch(target, { method: request.method, headers, body: await request.text() });
+      }
+      return env.LOGGER.fetch(forwarded);
     }
     // A URL for the logger's health checks to check: answers with the status it names.
     if (fixture && url.pathname.startsWith("/_status/")) {

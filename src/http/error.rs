@@ -24,6 +24,8 @@ pub enum ApiError {
     InvalidLogData(String),
     #[error("the batch has no entries")]
     EmptyBatch,
+    #[error("{0}")]
+    NestingTooDeep(String),
     #[error("X-Debug-Flags: {0}")]
     InvalidDebugFlags(String),
     #[error("{0}")]
@@ -90,6 +92,7 @@ impl ApiError {
             ApiError::MessageTooLong(_) => "MESSAGE_TOO_LONG",
             ApiError::InvalidLogData(_) => "INVALID_LOG_DATA",
             ApiError::EmptyBatch => "EMPTY_BATCH",
+            ApiError::NestingTooDeep(_) => "NESTING_TOO_DEEP",
             ApiError::InvalidDebugFlags(_) => "INVALID_DEBUG_FLAGS",
             ApiError::InvalidDeadLetter(_) => "INVALID_DEAD_LETTER",
             ApiError::InvalidPrune(_) => "INVALID_PRUNE",
@@ -127,6 +130,7 @@ impl ApiError {
             | ApiError::MessageTooLong(_)
             | ApiError::InvalidLogData(_)
             | ApiError::EmptyBatch
+            | ApiError::NestingTooDeep(_)
             | ApiError::InvalidDebugFlags(_)
             | ApiError::InvalidDeadLetter(_)
             | ApiError::InvalidPrune(_)

@@ -9,6 +9,7 @@ use crate::http::error::ApiError;
 pub use crate::model::entry::CfFacts;
 use crate::model::entry::{clip, LogEntry, RequestFields, Source};
 use crate::model::id::is_request_id;
+use crate::model::json::{text_nesting, MAX_NESTING};
 use crate::model::level::Level;
 use serde_json::{Map, Value};
 
@@ -152,6 +153,11 @@ pub fn parse_log_data(raw: &str, max_bytes: usize) -> Result<Map<String, Value>,
         return Err(ApiError::InvalidLogData(format!(
             "X-Log-Data: is {} bytes; the limit is {max_bytes}",
             raw.len()
+        )));
+    }
+    if text_nesting(raw.as_bytes()) > MAX_NESTING {
+        return Err(ApiError::NestingTooDeep(format!(
+            "X-Log-Data: nests deeper than {MAX_NESTING} levels"
         )));
     }
     match serde_json::from_str(raw) {
@@ -340,6 +346,8 @@ mod tests {
         assert_eq!(with("x-log-level", "loud"), "INVALID_LEVEL");
         assert_eq!(with("x-log-data", "{not json"), "INVALID_LOG_DATA");
         assert_eq!(with("x-log-data", "[1,2]"), "INVALID_LOG_DATA");
+        let deep = format!("{}1{}", r#"{"k":"#.repeat(127), "}".repeat(127));
+        assert_eq!(with("x-log-data", &deep), "NESTING_TOO_DEEP");
         assert_eq!(
             with("x-log-data", &format!(r#"{{"a":"{}"}}"#, "x".repeat(9_000))),
             "INVALID_LOG_DATA"

@@ -8,6 +8,7 @@
 use crate::http::error::ApiError;
 use crate::model::entry::{LogEntry, RequestFields, Source};
 use crate::model::id::{is_request_id, MAX_REQUEST_ID_LEN};
+use crate::model::json::{nesting, text_nesting, MAX_NESTING};
 use crate::model::level::Level;
 use crate::model::time::parse_timestamp;
 use serde::Deserialize;
@@ -73,6 +74,16 @@ pub fn check_declared_size(content_length: Option<usize>, limits: &Limits) -> Re
     }
 }
 
+/// The size a `Content-Length` header declares; a number too big to represent counts as the
+/// largest (so it is refused as too large, never read).
+pub fn declared_size(header: Option<&str>) -> Option<usize> {
+    let raw = header?.trim();
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(raw.parse().unwrap_or(usize::MAX))
+}
+
 /// Parses and validates a whole body.
 pub fn parse_body(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, ApiError> {
     if body.len() > limits.max_body_bytes {
@@ -81,9 +92,33 @@ pub fn parse_body(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft
             limit: limits.max_body_bytes,
         });
     }
-    if let Some(drafts) = parse_batch_fast(body, limits, now_ms) {
-        return Ok(drafts);
+    // The envelope (`{"logs":[{"context": ...}]}`) is 3 levels: deeper text is refused before a
+    // parser meets its own limit; each context is measured exactly once parsed.
+    if text_nesting(body) > MAX_NESTING + 3 {
+        return Err(too_deep(""));
     }
+    let drafts = match parse_batch_fast(body, limits, now_ms) {
+        Some(drafts) => drafts,
+        None => parse_general(body, limits, now_ms)?,
+    };
+    for (i, d) in drafts.iter().enumerate() {
+        if let Some(c) = &d.context {
+            if c.values().map(nesting).max().unwrap_or(0) + 1 > MAX_NESTING {
+                return Err(too_deep(&format!("logs[{i}].")));
+            }
+        }
+    }
+    Ok(drafts)
+}
+
+fn too_deep(at: &str) -> ApiError {
+    ApiError::NestingTooDeep(format!(
+        "{at}context: nests deeper than {MAX_NESTING} levels"
+    ))
+}
+
+/// Any body the fast path declined: a single entry, a bare array, or a batch with a problem.
+fn parse_general(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, ApiError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     let (items, batch): (Vec<Value>, bool) = match value {
@@ -461,6 +496,52 @@ mod tests {
             "PAYLOAD_TOO_LARGE"
         );
     }
+
+    #[test]
+    fn an_impossible_content_length_is_too_large() {
+        assert_eq!(declared_size(Some("12")), Some(12));
+        assert_eq!(
+            declared_size(Some("99999999999999999999")),
+            Some(usize::MAX)
+        );
+        assert_eq!(declared_size(Some("x")), None);
+        assert_eq!(declared_size(None), None);
+        let huge = declared_size(Some("99999999999999999999"));
+        assert_eq!(
+            check_declared_size(huge, &L).unwrap_err().code(),
+            "PAYLOAD_TOO_LARGE"
+        );
+    }
+
+    #[test]
+    fn custom_data_deeper_than_the_limit_gets_its_own_code() {
+        let deep = |n: usize| {
+            let mut v = json!(1);
+            for _ in 0..n {
+                v = json!({ "k": v });
+            }
+            v
+        };
+        let ok = parse(json!({"message": "x", "context": deep(MAX_NESTING)}));
+        assert!(ok.is_ok(), "{ok:?}");
+        for n in [MAX_NESTING + 1, 200, 5_000] {
+            let body = format!(r#"{{"message":"x","context":{}}}"#, deep_text(n));
+            let e = parse_body(body.as_bytes(), &BIG, NOW).unwrap_err();
+            assert_eq!(e.code(), "NESTING_TOO_DEEP", "{n}: {e}");
+        }
+        let batch = json!({"logs": [{"message": "x", "context": deep(MAX_NESTING + 1)}]});
+        assert_eq!(parse(batch).unwrap_err().code(), "NESTING_TOO_DEEP");
+    }
+
+    fn deep_text(n: usize) -> String {
+        format!("{}1{}", r#"{"k":"#.repeat(n), "}".repeat(n))
+    }
+
+    const BIG: Limits = Limits {
+        max_body_bytes: 1_000_000,
+        max_entries: 5,
+        max_message_bytes: 100,
+    };
 
     #[test]
     fn timestamps_must_be_plausible_milliseconds_or_rfc3339() {

@@ -3,6 +3,7 @@ pub mod app;
 pub mod columns;
 pub mod entry;
 pub mod id;
+pub mod json;
 pub mod level;
 pub mod sql;
 pub mod time;

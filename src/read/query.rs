@@ -238,6 +238,12 @@ pub fn fts_expression(search: &str) -> Result<String, ApiError> {
             "search: at most {MAX_SEARCH_CHARS} characters"
         )));
     }
+    // Control characters (NUL among them) end an FTS5 string early: they separate words here,
+    // as the tokenizer would treat them anyway.
+    let search: String = search
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let mut terms = Vec::new();
     for (i, piece) in search.split('"').enumerate() {
         if i % 2 == 1 {
@@ -486,6 +492,11 @@ mod tests {
             "\"connection reset\" \"db\"*"
         );
         assert_eq!(fts_expression("\"open quote").unwrap(), "\"open quote\"");
+        assert_eq!(fts_expression("a\u{0}b\tc").unwrap(), "\"a\" \"b\" \"c\"");
+        assert_eq!(
+            fts_expression("\u{0}\u{1}").unwrap_err().code(),
+            "INVALID_FILTER"
+        );
         assert!(fts_expression(&"a ".repeat(17)).is_err());
     }
 

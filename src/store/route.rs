@@ -316,6 +316,9 @@ fn days(v: &Value, key: &str, max: u32) -> Result<u32, String> {
         .ok_or_else(|| format!("{key}: a whole number of days from 1 to {max}"))
 }
 
+/// Names SQLite resolves to a table's row id.
+const ROWID_NAMES: [&str; 3] = ["rowid", "oid", "_rowid_"];
+
 fn parse_columns(obj: &Map<String, Value>) -> Result<Vec<Column>, String> {
     let Some(Value::Array(items)) = obj.get("columns") else {
         return Err("columns: required, a list of fields or {name, from, type} objects".into());
@@ -377,6 +380,13 @@ fn parse_column(v: &Value) -> Result<Column, String> {
             if !is_identifier(name) {
                 return Err(format!(
                     "name: {name:?} is not a column name (lower-case letters, digits and '_', starting with a letter or '_')"
+                ));
+            }
+            // SQLite reads these as the table's row id, whatever the table declares: a column of
+            // that name would be written one way and matched (in prunes) another.
+            if ROWID_NAMES.contains(&name) {
+                return Err(format!(
+                    "name: {name:?} is SQLite's row id; choose another column name"
                 ));
             }
             let from_name = match obj.get("from") {
@@ -719,6 +729,14 @@ mod tests {
         );
         let e = error_of(json!([{"name": "a", "columns": [{"name": "id", "from": "path"}]}]));
         assert!(e.contains("already has a column \"id\""), "{e}");
+        for rowid in ["rowid", "oid", "_rowid_"] {
+            let e = error_of(
+                json!([{"name": "a", "columns": [{"name": rowid, "from": "level"}, "message"]}]),
+            );
+            assert!(e.contains("is SQLite's row id"), "{e}");
+        }
+        let e = error_of(json!([{"name": "a", "table": "logs_fts_data", "columns": ["level"]}]));
+        assert!(e.contains("reserved"), "{e}");
         let e = error_of(json!([{"name": "a", "columns": ["level"], "retention_days": 0}]));
         assert!(e.contains("retention_days: a whole number of days"), "{e}");
         let e = error_of(json!([{"name": "a", "columns": ["level"], "indexes": [["path"]]}]));

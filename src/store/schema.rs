@@ -293,6 +293,15 @@ pub fn table_name_error(table: &str) -> Option<String> {
     {
         return Some(format!("{table:?} is reserved for the logger or D1"));
     }
+    // The names the logger derives from a log table's: its full-text index and FTS5's shadow
+    // tables (`{table}_fts`, `{table}_fts_data`, ...) and its indexes (`idx_{table}_...`),
+    // which share SQLite's namespace with tables.
+    if table.ends_with("_fts") || table.contains("_fts_") || table.starts_with("idx_") {
+        return Some(format!(
+            "{table:?} is reserved: names ending in _fts, containing _fts_ or starting with idx_ \
+             are the logger's search indexes and indexes"
+        ));
+    }
     None
 }
 
@@ -566,6 +575,19 @@ mod tests {
             .unwrap()
             .contains("not a table name"));
         assert!(table_name_error("Errors").is_some());
+        for shadow in [
+            "logs_fts",
+            "logs_fts_data",
+            "logs_fts_idx",
+            "logs_fts_config",
+            "logs_fts_docsize",
+            "idx_logs_time",
+        ] {
+            assert!(
+                table_name_error(shadow).unwrap().contains("reserved"),
+                "{shadow}"
+            );
+        }
     }
 
     #[test]

@@ -126,8 +126,10 @@ fn client_ip_is_not_stored_when_disabled() {
 #[test]
 fn bad_log_headers_get_4xx_codes_and_store_nothing() {
     let (logger, app, key) = Logger::with_app(fast(), "fwd-bad");
-    let cases: [(&str, &str, u16, &str); 5] = [
+    let deep = format!("{}1{}", r#"{"k":"#.repeat(127), "}".repeat(127));
+    let cases: [(&str, &str, u16, &str); 6] = [
         ("x-log-data", "{not json", 400, "INVALID_LOG_DATA"),
+        ("x-log-data", &deep, 400, "NESTING_TOO_DEEP"),
         ("x-log-data", "[1,2,3]", 400, "INVALID_LOG_DATA"),
         ("x-log-level", "LOUD", 400, "INVALID_LEVEL"),
         (

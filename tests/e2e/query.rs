@@ -344,6 +344,7 @@ fn bad_filters_are_refused_with_stable_codes() {
         ("route=nope", "INVALID_FILTER"),
         ("context.a%20b=1", "INVALID_FILTER"),
         ("search=%20--%20", "INVALID_FILTER"),
+        ("search=%00%01%1F", "INVALID_FILTER"),
     ] {
         let r = get(&logger, &key, q);
         assert_eq!((r.status, r.code()), (400, code), "{q}: {r:?}");
@@ -353,4 +354,15 @@ fn bad_filters_are_refused_with_stable_codes() {
     // The search text is never FTS5 syntax: operators and quotes are words to look for.
     let r = get(&logger, &key, "search=a+OR+b+NEAR(c)+%22");
     assert_eq!(r.status, 200, "{r:?}");
+    // Control characters, NUL among them, separate words; quotes and stars are plain text.
+    for q in [
+        "search=db%00timeout",
+        "search=%22a%00b%22",
+        "search=x%0A%09y*",
+        "search=%27%3B%20DROP%20TABLE%20logs%3B--",
+        "search=col%3Aa%20%5Eb%20%2Bc",
+    ] {
+        let r = get(&logger, &key, q);
+        assert_eq!(r.status, 200, "{q}: {r:?}");
+    }
 }

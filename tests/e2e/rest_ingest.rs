@@ -147,6 +147,26 @@ fn bad_requests_get_their_codes_and_store_nothing() {
             "EMPTY_BATCH",
         ),
         (
+            format!(
+                r#"{{"message":"x","context":{}1{}}}"#,
+                r#"{"k":"#.repeat(33),
+                "}".repeat(33)
+            )
+            .into_bytes(),
+            400,
+            "NESTING_TOO_DEEP",
+        ),
+        (
+            format!(
+                r#"{{"logs":[{{"message":"x","context":{{"a":{}1{}}}}}]}}"#,
+                "[".repeat(600),
+                "]".repeat(600)
+            )
+            .into_bytes(),
+            400,
+            "NESTING_TOO_DEEP",
+        ),
+        (
             json!({ "logs": eleven }).to_string().into_bytes(),
             413,
             "TOO_MANY_ENTRIES",
@@ -203,4 +223,20 @@ fn unknown_routes_and_methods_get_json_errors() {
         .contains("GET, POST"));
     let r = logger.call("PUT", "/apps", &[], None);
     assert_eq!((r.status, r.code()), (405, "METHOD_NOT_ALLOWED"));
+}
+
+#[test]
+fn an_impossible_content_length_is_payload_too_large() {
+    let (logger, _app, key) = Logger::with_app(fast(), "clen");
+    let r = logger.call(
+        "POST",
+        "/logs",
+        &[
+            ("x-api-key", &key),
+            ("content-type", "application/json"),
+            ("x-fixture-content-length", "99999999999999999999"),
+        ],
+        Some(br#"{"message":"x"}"#),
+    );
+    assert_eq!((r.status, r.code()), (413, "PAYLOAD_TOO_LARGE"), "{r:?}");
 }

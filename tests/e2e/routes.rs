@@ -448,6 +448,28 @@ fn an_invalid_route_configuration_refuses_logs_with_config_invalid() {
 }
 
 #[test]
+fn route_tables_and_columns_that_collide_with_sqlite_or_the_search_index_are_config_invalid() {
+    let mut logger = Logger::start_with(routes(json!([
+        {"name": "shadow", "table": "logs_fts_data", "columns": ["level"]}
+    ])));
+    let r = logger.post_logs("lk_any", &json!({"message": "not accepted"}));
+    assert_eq!((r.status, r.code()), (503, "CONFIG_INVALID"), "{r:?}");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("reserved"));
+    logger.restart_with(routes(json!([
+        {"name": "byrow", "columns": [{"name": "rowid", "from": "level"}, "message"]}
+    ])));
+    let r = logger.post_logs("lk_any", &json!({"message": "not accepted"}));
+    assert_eq!((r.status, r.code()), (503, "CONFIG_INVALID"), "{r:?}");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("row id"));
+}
+
+#[test]
 fn entries_buffered_when_an_invalid_configuration_is_deployed_land_once_it_is_fixed() {
     let good = json!([{"name": "copy", "columns": ["message"]}]);
     let (mut logger, app, key) = Logger::with_app(

@@ -4,7 +4,7 @@ use crate::http::envelope::{debug_flags, header, ok, Ctx};
 use crate::http::error::ApiError;
 use crate::ingest::deliver::deliver_entries;
 use crate::ingest::prepare::{Identity, Prepare};
-use crate::ingest::rest::{check_declared_size, parse_body, Limits};
+use crate::ingest::rest::{check_declared_size, declared_size, parse_body, Limits};
 use crate::model::id::is_request_id;
 use crate::platform::now_ms;
 use crate::store::registry::Registry;
@@ -30,7 +30,7 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         max_message_bytes: c.max_message_bytes,
     };
     check_declared_size(
-        header(&req, "content-length").and_then(|l| l.parse().ok()),
+        declared_size(header(&req, "content-length").as_deref()),
         &limits,
     )?;
     let (flags, flags_note) = debug_flags(&req, c)?;
