@@ -55,6 +55,8 @@ pub struct Config {
     pub health_check_timeout_ms: u64,
     /// URLs one app may register.
     pub max_health_urls: usize,
+    /// Health checks may reach loopback and private addresses (local testing only).
+    pub health_check_allow_private: bool,
     /// Live tails open at once per app.
     pub tail_max_connections: usize,
     /// Messages a tail client may leave unacknowledged before it is cut off.
@@ -86,6 +88,7 @@ impl Default for Config {
             health_check_interval_ms: 300_000,
             health_check_timeout_ms: 10_000,
             max_health_urls: 10,
+            health_check_allow_private: false,
             tail_max_connections: 100,
             tail_max_unacked: 10_000,
         }
@@ -186,6 +189,11 @@ impl Config {
                 1_000_000_000,
             )?,
             debug_flags: boolean(&lookup, "DEBUG_FLAGS", d.debug_flags)?,
+            health_check_allow_private: boolean(
+                &lookup,
+                "HEALTH_CHECK_ALLOW_PRIVATE",
+                d.health_check_allow_private,
+            )?,
             admin_api_key,
             routes: routes(&lookup)?,
             prune_chunk_rows: int(

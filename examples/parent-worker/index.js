@@ -29,10 +29,12 @@ export default {
       }
       return env.LOGGER.fetch(forwarded);
     }
-    // A URL for the logger's health checks to check: answers with the status it names.
+    // A URL for the logger's health checks to check: answers with the status it names (a 3xx
+    // redirects to /_status/200).
     if (fixture && url.pathname.startsWith("/_status/")) {
       const status = Number(url.pathname.slice("/_status/".length)) || 500;
-      return new Response(`status ${status}`, { status });
+      const headers = status >= 300 && status < 400 ? { location: "/_status/200" } : {};
+      return new Response(`status ${status}`, { status, headers });
     }
     if (fixture && url.pathname === "/_logger_cron") {
       const result = await env.LOGGER.scheduled({ cron: url.searchParams.get("cron") ?? "17 * * * *" });

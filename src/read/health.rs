@@ -21,9 +21,84 @@ pub const MAX_URL_LEN: usize = 2_048;
 pub const URLS_TABLE: &str = "health_urls";
 pub const CHECKS_TABLE: &str = "health_checks";
 
+/// Why a health check may not reach `url`'s host, if it may not: a check runs inside
+/// Cloudflare's network on the logger's behalf, so only the public internet is fair game.
+/// Loopback, private, link-local, unique-local, CGNAT, multicast, broadcast and unspecified
+/// addresses are refused in every notation the URL parser reads as an address (decimal, hex,
+/// octal and short IPv4 forms, IPv4-mapped and NAT64 IPv6), and so are `localhost`,
+/// `*.localhost`, `*.local` and `*.internal` (cloud metadata names).
+pub fn unreachable_host(url: &url::Url) -> Option<String> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    fn v4(a: Ipv4Addr) -> Option<&'static str> {
+        let o = a.octets();
+        if a.is_loopback() {
+            Some("a loopback address")
+        } else if a.is_private() {
+            Some("a private address")
+        } else if a.is_link_local() {
+            Some("a link-local address")
+        } else if a.is_unspecified() || o[0] == 0 {
+            Some("an unspecified address")
+        } else if o[0] == 100 && (64..128).contains(&o[1]) {
+            Some("a carrier-grade NAT address")
+        } else if a.is_multicast() || a.is_broadcast() || o[0] >= 240 {
+            Some("a multicast, broadcast or reserved address")
+        } else {
+            None
+        }
+    }
+    fn v6(a: Ipv6Addr) -> Option<&'static str> {
+        let s = a.segments();
+        if let Some(mapped) = a.to_ipv4_mapped() {
+            return v4(mapped);
+        }
+        // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+        if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+            return v4(Ipv4Addr::new(
+                (s[6] >> 8) as u8,
+                s[6] as u8,
+                (s[7] >> 8) as u8,
+                s[7] as u8,
+            ));
+        }
+        if a.is_loopback() {
+            Some("a loopback address")
+        } else if a.is_unspecified() {
+            Some("an unspecified address")
+        } else if s[0] & 0xfe00 == 0xfc00 {
+            Some("a unique-local address")
+        } else if s[0] & 0xffc0 == 0xfe80 {
+            Some("a link-local address")
+        } else if a.is_multicast() {
+            Some("a multicast address")
+        } else {
+            None
+        }
+    }
+    let why = match url.host()? {
+        url::Host::Ipv4(a) => v4(a),
+        url::Host::Ipv6(a) => v6(a),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            let internal = name == "localhost"
+                || [".localhost", ".local", ".internal"]
+                    .iter()
+                    .any(|s| name.ends_with(s));
+            internal.then_some("an internal name")
+        }
+    };
+    why.map(|w| {
+        format!(
+            "{} is {w}; health checks reach only the public internet",
+            url.host_str().unwrap_or_default()
+        )
+    })
+}
+
 /// The registered URLs of a `POST /apps/:app_id/health-urls` body `{ "urls": [...] }`: http or
-/// https, with a host, no credentials, at most `max`; duplicates are dropped, order kept.
-pub fn parse_urls(body: &[u8], max: usize) -> Result<Vec<String>, ApiError> {
+/// https, with a host on the public internet (unless `allow_private`, for local tests), no
+/// credentials, at most `max`; duplicates are dropped, order kept.
+pub fn parse_urls(body: &[u8], max: usize, allow_private: bool) -> Result<Vec<String>, ApiError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
@@ -52,6 +127,9 @@ pub fn parse_urls(body: &[u8], max: usize) -> Result<Vec<String>, ApiError> {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad("credentials in a URL would be stored and logged"));
+        }
+        if let (false, Some(why)) = (allow_private, unreachable_host(&url)) {
+            return Err(bad(&format!("{raw}: {why}")));
         }
         let url = url.to_string();
         if !out.contains(&url) {
@@ -193,18 +271,18 @@ mod tests {
     use super::*;
 
     fn parse(v: Value) -> Result<Vec<String>, ApiError> {
-        parse_urls(v.to_string().as_bytes(), 3)
+        parse_urls(v.to_string().as_bytes(), 3, false)
     }
 
     #[test]
     fn urls_are_http_or_https_with_a_host_and_capped() {
         assert_eq!(
             parse(
-                json!({"urls": ["https://shop.example/health", "http://127.0.0.1:8787/x",
+                json!({"urls": ["https://shop.example/health", "http://203.0.113.9:8787/x",
                                   "https://shop.example/health"]})
             )
             .unwrap(),
-            ["https://shop.example/health", "http://127.0.0.1:8787/x"]
+            ["https://shop.example/health", "http://203.0.113.9:8787/x"]
         );
         assert_eq!(parse(json!({"urls": []})).unwrap(), Vec::<String>::new());
         for bad in [
@@ -225,7 +303,7 @@ mod tests {
             );
         }
         assert_eq!(
-            parse_urls(b"{", 3).unwrap_err().code(),
+            parse_urls(b"{", 3, false).unwrap_err().code(),
             "INVALID_HEALTH_URLS"
         );
     }
@@ -298,5 +376,57 @@ mod tests {
             )
             .unwrap();
         assert_eq!(n, 2 * HISTORY as i64);
+    }
+
+    #[test]
+    fn internal_addresses_are_refused_in_every_notation() {
+        let refused = [
+            "http://127.0.0.1/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://0177.0.0.1/",
+            "http://127.1/",
+            "http://[::1]/",
+            "http://10.0.0.1/",
+            "http://172.16.5.4/",
+            "http://192.168.0.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[::ffff:7f00:1]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://100.100.100.200/",
+            "http://0/",
+            "http://0.0.0.0/",
+            "http://[::]/",
+            "http://224.0.0.1/",
+            "http://255.255.255.255/",
+            "http://localhost:8080/",
+            "http://LOCALHOST./",
+            "http://api.localhost/",
+            "http://metadata.google.internal/",
+            "http://printer.local/",
+        ];
+        for raw in refused {
+            let body = json!({ "urls": [raw] }).to_string();
+            let e = parse_urls(body.as_bytes(), 3, false).unwrap_err();
+            assert_eq!(e.code(), "INVALID_HEALTH_URLS", "{raw}");
+            assert!(e.to_string().contains(raw), "names the URL: {e}");
+            assert!(
+                parse_urls(body.as_bytes(), 3, true).is_ok(),
+                "{raw} allowed locally"
+            );
+        }
+        for ok in [
+            "https://example.com/health",
+            "http://93.184.216.34/",
+            "http://[2606:4700::1]/",
+            "https://localhost.example.com/",
+            "http://100.128.0.1/",
+        ] {
+            let body = json!({ "urls": [ok] }).to_string();
+            assert!(parse_urls(body.as_bytes(), 3, false).is_ok(), "{ok}");
+        }
     }
 }

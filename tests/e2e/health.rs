@@ -20,17 +20,21 @@ fn the_alarm_checks_each_url_records_results_and_logs_failures() {
     let (logger, app, key) = Logger::with_app(
         fast()
             .var("HEALTH_CHECK_INTERVAL_MS", 1_000)
-            .var("HEALTH_CHECK_TIMEOUT_MS", 3_000),
+            .var("HEALTH_CHECK_TIMEOUT_MS", 3_000)
+            // The URLs are on this machine's loopback: allowed for this test only.
+            .var("HEALTH_CHECK_ALLOW_PRIVATE", "true"),
         "health",
     );
     let up = format!("{}/_status/200", logger.base());
+    // A redirect is the answer: the check does not follow it to /_status/200.
+    let moved = format!("{}/_status/302", logger.base());
     let down = format!("{}/_status/500", logger.base());
     let gone = format!("{}/_status/404", logger.base());
     // Nothing listens on port 1.
     let nowhere = "http://127.0.0.1:1/health".to_string();
-    let r = register(&logger, &key, &app, json!([up, down, gone, nowhere]));
+    let r = register(&logger, &key, &app, json!([up, down, gone, nowhere, moved]));
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.body["data"]["urls"].as_array().unwrap().len(), 4);
+    assert_eq!(r.body["data"]["urls"].as_array().unwrap().len(), 5);
 
     // Two rounds of checks at least, seen through the API.
     let status = logger.wait_until("two rounds of checks", LAND, || {
@@ -44,7 +48,7 @@ fn the_alarm_checks_each_url_records_results_and_logs_failures() {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        if urls.len() == 4
+        if urls.len() == 5
             && urls
                 .iter()
                 .all(|u| u["history"].as_array().is_some_and(|h| h.len() >= 2))
@@ -69,6 +73,7 @@ fn the_alarm_checks_each_url_records_results_and_logs_failures() {
     assert_eq!(of(&down)["status"], 500);
     assert_eq!(of(&down)["ok"], false);
     assert_eq!(of(&gone)["status"], 404);
+    assert_eq!(of(&moved)["status"], 302, "the redirect is not followed");
     assert_eq!(of(&nowhere)["status"], Value::Null);
     assert!(
         of(&nowhere)["error"]
@@ -151,6 +156,21 @@ fn registration_is_validated_and_per_app() {
             "https://c.example/"
         ]),
         json!("https://a.example/"),
+        // Without HEALTH_CHECK_ALLOW_PRIVATE, nothing internal, however it is written.
+        json!(["http://127.0.0.1:8787/"]),
+        json!(["http://2130706433/"]),
+        json!(["http://0x7f.1/"]),
+        json!(["http://[::1]/"]),
+        json!(["http://10.0.0.1/"]),
+        json!(["http://192.168.0.1/"]),
+        json!(["http://169.254.169.254/"]),
+        json!(["http://[::ffff:169.254.169.254]/"]),
+        json!(["http://[fd00::1]/"]),
+        json!(["http://100.100.100.200/"]),
+        json!(["http://0/"]),
+        json!(["http://0.0.0.0/"]),
+        json!(["http://localhost/"]),
+        json!(["http://metadata.google.internal/"]),
     ] {
         let r = register(&logger, &key_a, &a, urls.clone());
         assert_eq!(

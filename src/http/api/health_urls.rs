@@ -20,7 +20,11 @@ fn unavailable(e: worker::Error) -> ApiError {
 
 pub async fn register(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
     let id = named_app(&req, ctx, app_id).await?;
-    let urls = parse_urls(&req.bytes().await?, ctx.config.max_health_urls)?;
+    let urls = parse_urls(
+        &req.bytes().await?,
+        ctx.config.max_health_urls,
+        ctx.config.health_check_allow_private,
+    )?;
     let db = logs_db(&ctx.env)?;
     let app = JsValue::from_str(id.as_str());
     let now = JsValue::from_f64(now_ms() as f64);

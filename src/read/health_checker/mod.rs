@@ -17,7 +17,9 @@ use crate::model::entry::{LogEntry, RequestFields, Source};
 use crate::platform::logs_db;
 use crate::platform::rpc::{parse_request, reply};
 use crate::platform::{alarm_at, load_config, random_bytes};
-use crate::read::health::{insert_result_sql, trim_results_sql, urls_sql, CheckResult};
+use crate::read::health::{
+    insert_result_sql, trim_results_sql, unreachable_host, urls_sql, CheckResult,
+};
 use futures::future::{join_all, select, Either};
 use protocol::{CheckerError, StartRequest};
 use serde::Deserialize;
@@ -25,8 +27,8 @@ use std::time::Duration;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, durable_object, Delay, DurableObject, Env, Fetch, Request, Response, Result,
-    State,
+    console_error, durable_object, Delay, DurableObject, Env, Fetch, Request, RequestInit,
+    RequestRedirect, Response, Result, State,
 };
 
 const APP_KEY: &str = "app_id";
@@ -67,7 +69,8 @@ impl DurableObject for HealthChecker {
             return Response::ok("no URLs");
         }
         let timeout = config.health_check_timeout_ms;
-        let results = join_all(urls.iter().map(|u| check(&u.url, timeout))).await;
+        let allow_private = config.health_check_allow_private;
+        let results = join_all(urls.iter().map(|u| check(&u.url, timeout, allow_private))).await;
 
         let mut statements = Vec::new();
         for r in &results {
@@ -157,12 +160,23 @@ impl HealthChecker {
 
 /// One GET of `url`, with a timeout. The latency is wall time from the request to the answer's
 /// headers.
-async fn check(url: &str, timeout_ms: u64) -> CheckResult {
+async fn check(url: &str, timeout_ms: u64, allow_private: bool) -> CheckResult {
     let started = js_sys::Date::now();
-    let outcome = match url.parse() {
+    let outcome = match url.parse::<url::Url>() {
         Err(e) => Err(format!("not a URL: {e}")),
+        // Checked again here: a URL stored before a change of the rules is never fetched.
+        Ok(parsed) if !allow_private && unreachable_host(&parsed).is_some() => {
+            Err(unreachable_host(&parsed).unwrap_or_default())
+        }
         Ok(parsed) => {
-            let request = Fetch::Url(parsed);
+            // A redirect is the check's answer, not a place to go: following one would let a
+            // public URL lead the check to an internal address.
+            let mut init = RequestInit::new();
+            init.with_redirect(RequestRedirect::Manual);
+            let request = match Request::new_with_init(parsed.as_str(), &init) {
+                Ok(r) => Fetch::Request(r),
+                Err(e) => return failed(url, started, e.to_string()),
+            };
             let fetch = Box::pin(request.send());
             let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
             let answer = match select(fetch, timer).await {
@@ -173,6 +187,14 @@ async fn check(url: &str, timeout_ms: u64) -> CheckResult {
             answer
         }
     };
+    done(url, started, outcome)
+}
+
+fn failed(url: &str, started: f64, error: String) -> CheckResult {
+    done(url, started, Err(error))
+}
+
+fn done(url: &str, started: f64, outcome: std::result::Result<u16, String>) -> CheckResult {
     let latency_ms = (js_sys::Date::now() - started).max(0.0) as i64;
     let (status, error) = match outcome {
         Ok(status) => (Some(status), None),
