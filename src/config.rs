@@ -57,6 +57,9 @@ pub struct Config {
     pub max_health_urls: usize,
     /// Health checks may reach loopback and private addresses (local testing only).
     pub health_check_allow_private: bool,
+    /// How long a deleted app's id stays reserved at least (entries accepted just before the
+    /// deletion may still be buffered; they are purged when they land).
+    pub app_id_reserve_ms: u64,
     /// Live tails open at once per app.
     pub tail_max_connections: usize,
     /// Messages a tail client may leave unacknowledged before it is cut off.
@@ -89,6 +92,7 @@ impl Default for Config {
             health_check_timeout_ms: 10_000,
             max_health_urls: 10,
             health_check_allow_private: false,
+            app_id_reserve_ms: 3_600_000,
             tail_max_connections: 100,
             tail_max_unacked: 10_000,
         }
@@ -210,6 +214,13 @@ impl Config {
                 d.prune_max_statements,
                 1,
                 900,
+            )?,
+            app_id_reserve_ms: int(
+                &lookup,
+                "APP_ID_RESERVE_MS",
+                d.app_id_reserve_ms,
+                0,
+                30 * 86_400_000,
             )?,
             health_check_interval_ms: int(
                 &lookup,

@@ -62,6 +62,9 @@ export class HealthChecker extends rustObject(rust.HealthChecker) {
   start(request) {
     return this.rust.start(request);
   }
+  stop() {
+    return this.rust.stop();
+  }
 }
 
 export class TailHub extends rustObject(rust.TailHub) {
@@ -79,5 +82,8 @@ export class TailHub extends rustObject(rust.TailHub) {
   }
   publish(rows) {
     return this.rust.publish(rows);
+  }
+  revoke(request) {
+    return this.rust.revoke(request);
   }
 }

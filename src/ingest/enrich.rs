@@ -24,13 +24,19 @@ pub const MAX_KEPT_HEADERS: usize = 64;
 pub const MAX_HEADER_VALUE_BYTES: usize = 1_024;
 
 /// Headers never stored: credentials and session state.
-const SECRET_HEADERS: [&str; 10] = [
+const SECRET_HEADERS: [&str; 16] = [
     "cookie",
     "set-cookie",
     "authorization",
     "proxy-authorization",
     "x-api-key",
     "x-admin-key",
+    "x-auth-token",
+    "x-access-token",
+    "x-session-token",
+    "x-csrf-token",
+    "x-xsrf-token",
+    "x-amz-security-token",
     "cf-access-jwt-assertion",
     "cf-access-client-id",
     "cf-access-client-secret",

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::ingest::shard::{shard_id, spread_of};
 use crate::model::entry::LogEntry;
 use crate::model::id::{new_id, scoped_id};
+use crate::model::secret::Secrets;
 
 /// Where an entry's id comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +27,8 @@ pub struct Prepare<'a> {
     colo: Option<&'a str>,
     bucket_ms: u64,
     fanout: u32,
-    /// Values never stored (the admin key, the caller's own key).
-    secrets: &'a [&'a str],
+    /// Values never stored (the admin key, the caller's own key), in every form searched for.
+    secrets: Secrets,
     /// With one LogBatcher per colo and bucket every entry gets the same shard: made once.
     one_shard: Option<String>,
 }
@@ -47,7 +48,7 @@ impl<'a> Prepare<'a> {
             colo,
             bucket_ms,
             fanout,
-            secrets,
+            secrets: Secrets::new(secrets),
             one_shard: (fanout <= 1).then(|| shard_id(colo, now_ms, bucket_ms, 1, 0)),
         }
     }
@@ -62,7 +63,7 @@ impl<'a> Prepare<'a> {
 
     /// Removes the secrets from the entry and stamps its shard.
     pub fn apply(&self, entry: &mut LogEntry) {
-        entry.redact(self.secrets);
+        entry.redact(&self.secrets);
         entry.shard = match &self.one_shard {
             Some(shard) => shard.clone(),
             None => shard_id(

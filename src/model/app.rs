@@ -53,6 +53,10 @@ pub struct AppRecord {
     /// The first characters of the key, to tell keys apart in listings.
     pub key_hint: String,
     pub created_at: String,
+    /// The app was deleted at this time (ms) and its id stays reserved until its rows are gone
+    /// (`app_id_free`): a new app of the same id never sees an old one's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleting_since: Option<i64>,
 }
 
 impl AppRecord {
@@ -63,6 +67,33 @@ impl AppRecord {
             "name": self.name,
             "key_hint": self.key_hint,
             "created_at": self.created_at,
+            "deleting_since": self.deleting_since,
+        })
+    }
+}
+
+/// Whether a deleted app's id may be taken again: its rows are all gone (`purged`), and long
+/// enough has passed since the deletion (`reserve_ms`) for entries accepted before it, still
+/// buffered in a LogBatcher, to have landed and been purged too.
+pub fn app_id_free(deleting_since: i64, purged: bool, reserve_ms: i64, now_ms: i64) -> bool {
+    purged && now_ms - deleting_since >= reserve_ms
+}
+
+/// A live-tail token's record: the app it connects to and the hash of the key it was issued
+/// under, so a token dies with its key (revoked, or the app deleted and made again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TailToken {
+    pub app_id: AppId,
+    pub key_hash: String,
+}
+
+impl TailToken {
+    /// Whether the token still stands for `record` (the app as it is now).
+    pub fn valid_for(&self, record: Option<&AppRecord>) -> bool {
+        record.is_some_and(|r| {
+            r.deleting_since.is_none()
+                && r.app_id == self.app_id
+                && constant_time_eq(r.key_hash.as_bytes(), self.key_hash.as_bytes())
         })
     }
 }
@@ -108,6 +139,7 @@ impl NewApp {
             key_hash: hash_key(key),
             key_hint: key.chars().take(KEY_PREFIX.len() + 6).collect(),
             created_at,
+            deleting_since: None,
         }
     }
 }
@@ -294,5 +326,30 @@ mod tests {
             c.put(record("many", &format!("k{i}")), 0);
         }
         assert!(c.entries.len() <= KEY_CACHE_MAX);
+    }
+
+    #[test]
+    fn a_tail_token_dies_with_its_key_and_its_app() {
+        let app = record("shop", "h1");
+        let token = TailToken {
+            app_id: app.app_id.clone(),
+            key_hash: "h1".into(),
+        };
+        assert!(token.valid_for(Some(&app)));
+        assert!(!token.valid_for(None), "the app is gone");
+        assert!(
+            !token.valid_for(Some(&record("shop", "h2"))),
+            "made again, new key"
+        );
+        let mut deleting = app.clone();
+        deleting.deleting_since = Some(5);
+        assert!(!token.valid_for(Some(&deleting)));
+    }
+
+    #[test]
+    fn a_deleted_id_is_free_only_once_its_rows_are_gone_and_the_reserve_passed() {
+        assert!(!app_id_free(1_000, false, 0, 10_000));
+        assert!(!app_id_free(1_000, true, 60_000, 10_000));
+        assert!(app_id_free(1_000, true, 9_000, 10_000));
     }
 }

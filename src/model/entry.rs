@@ -6,6 +6,7 @@
 
 use crate::model::columns::{Field, COLUMNS, FIREHOSE_COLUMNS};
 use crate::model::level::Level;
+use crate::model::secret::Secrets;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -113,34 +114,16 @@ impl LogEntry {
     }
 }
 
-/// Replacement for a secret found inside a logged value.
-pub const REDACTED: &str = "[REDACTED]";
-
-/// Secrets shorter than this are not searched for: they would match ordinary text.
-pub const MIN_SECRET_LEN: usize = 8;
-
-/// `s` with every occurrence of each secret replaced by [`REDACTED`].
-pub fn redact_str(s: &str, secrets: &[&str]) -> Option<String> {
-    let mut out: Option<String> = None;
-    for secret in secrets.iter().filter(|x| x.len() >= MIN_SECRET_LEN) {
-        let current = out.as_deref().unwrap_or(s);
-        if current.contains(secret) {
-            out = Some(current.replace(secret, REDACTED));
-        }
-    }
-    out
-}
-
-fn redact_opt(field: &mut Option<String>, secrets: &[&str]) {
-    if let Some(r) = field.as_deref().and_then(|v| redact_str(v, secrets)) {
+fn redact_opt(field: &mut Option<String>, secrets: &Secrets) {
+    if let Some(r) = field.as_deref().and_then(|v| secrets.redact(v)) {
         *field = Some(r);
     }
 }
 
-fn redact_value(v: &mut Value, secrets: &[&str]) {
+fn redact_value(v: &mut Value, secrets: &Secrets) {
     match v {
         Value::String(s) => {
-            if let Some(r) = redact_str(s, secrets) {
+            if let Some(r) = secrets.redact(s) {
                 *s = r;
             }
         }
@@ -150,29 +133,23 @@ fn redact_value(v: &mut Value, secrets: &[&str]) {
     }
 }
 
-/// Whether any key or string inside `v` contains one of `secrets` (no allocation: the common
-/// case, nothing to redact, costs one scan).
-fn value_has_secret(v: &Value, secrets: &[&str]) -> bool {
+/// Whether any key or string inside `v` holds a secret (no allocation: the common case,
+/// nothing to redact, costs one scan).
+fn value_has_secret(v: &Value, secrets: &Secrets) -> bool {
     match v {
-        Value::String(s) => has_secret(s, secrets),
+        Value::String(s) => secrets.found_in(s),
         Value::Array(items) => items.iter().any(|i| value_has_secret(i, secrets)),
         Value::Object(map) => map
             .iter()
-            .any(|(k, v)| has_secret(k, secrets) || value_has_secret(v, secrets)),
+            .any(|(k, v)| secrets.found_in(k) || value_has_secret(v, secrets)),
         _ => false,
     }
 }
 
-fn has_secret(s: &str, secrets: &[&str]) -> bool {
-    secrets
-        .iter()
-        .any(|x| x.len() >= MIN_SECRET_LEN && s.contains(x))
-}
-
-fn redact_map(map: &mut Map<String, Value>, secrets: &[&str]) {
+fn redact_map(map: &mut Map<String, Value>, secrets: &Secrets) {
     if !map
         .iter()
-        .any(|(k, v)| has_secret(k, secrets) || value_has_secret(v, secrets))
+        .any(|(k, v)| secrets.found_in(k) || value_has_secret(v, secrets))
     {
         return;
     }
@@ -180,21 +157,18 @@ fn redact_map(map: &mut Map<String, Value>, secrets: &[&str]) {
     for key in keys {
         if let Some(mut v) = map.remove(&key) {
             redact_value(&mut v, secrets);
-            let key = redact_str(&key, secrets).unwrap_or(key);
+            let key = secrets.redact(&key).unwrap_or(key);
             map.insert(key, v);
         }
     }
 }
 
 impl LogEntry {
-    /// Replaces every occurrence of a secret (the admin key, the caller's own API key) in any
-    /// text the entry would store: a key pasted into a URL, a message or custom data never
-    /// reaches D1.
-    pub fn redact(&mut self, secrets: &[&str]) {
-        if secrets.iter().all(|s| s.len() < MIN_SECRET_LEN) {
-            return;
-        }
-        if let Some(r) = redact_str(&self.message, secrets) {
+    /// Replaces every secret (the admin key, the caller's own key, any app key) in any text the
+    /// entry would store: a key pasted into a URL, a message or custom data never reaches D1,
+    /// and a request header that carries one is not kept at all.
+    pub fn redact(&mut self, secrets: &Secrets) {
+        if let Some(r) = secrets.redact(&self.message) {
             self.message = r;
         }
         redact_opt(&mut self.request_id, secrets);
@@ -211,7 +185,7 @@ impl LogEntry {
             redact_opt(field, secrets);
         }
         if let Some(h) = r.headers.as_mut() {
-            redact_map(h, secrets);
+            h.retain(|name, v| !secrets.found_in(name) && !value_has_secret(v, secrets));
         }
         if let Some(d) = self.data.as_mut() {
             redact_map(d, secrets);
@@ -376,7 +350,7 @@ pub(crate) mod tests {
         e.data = json!({"nested": [{"k": secret}], secret: 1})
             .as_object()
             .cloned();
-        e.redact(&[secret, "short"]);
+        e.redact(&Secrets::new(&[secret, "short"]));
         let row = e.to_row_json();
         assert!(!row.contains(secret), "{row}");
         assert_eq!(e.message, "key=[REDACTED]");
@@ -384,9 +358,21 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn short_secrets_are_not_searched_for() {
-        assert_eq!(redact_str("GET /a", &["GET"]), None);
-        assert_eq!(redact_str("abc", &[]), None);
+    fn a_header_that_carries_a_secret_is_not_kept_at_all() {
+        let secret = "admin-secret-0123";
+        let mut e = sample();
+        e.request.headers = json!({
+            "x-forwarded-key": format!("{secret}"),
+            "x-other-app": format!("lk_{}", "0".repeat(64)),
+            "x-fine": "ok",
+        })
+        .as_object()
+        .cloned();
+        e.redact(&Secrets::new(&[secret]));
+        assert_eq!(
+            e.request.headers.unwrap(),
+            *json!({"x-fine": "ok"}).as_object().unwrap()
+        );
     }
 
     #[test]

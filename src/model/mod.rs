@@ -5,5 +5,6 @@ pub mod entry;
 pub mod id;
 pub mod json;
 pub mod level;
+pub mod secret;
 pub mod sql;
 pub mod time;

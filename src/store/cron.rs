@@ -1,4 +1,5 @@
-//! Shell: The cron trigger: one retention run over every log table (see `retention` and `tables`).
+//! Shell: The cron trigger: one retention run over every log table (see `retention` and `tables`),
+//! then the next step of every app deletion under way (`deletion`).
 //!
 //! Runs hourly (`[triggers]` in wrangler.toml); each table is pruned at most once per its
 //! `pruning_interval_days`. Outcomes go to `log_tables` and the worker's log.
@@ -50,4 +51,5 @@ pub async fn run(env: &Env) {
         }
         Err(e) => console_error!("retention: failed: {e}"),
     }
+    crate::store::deletion::continue_all(env, &config, now_ms()).await;
 }

@@ -1,5 +1,6 @@
 //! Storage in D1 and KV: schemas, routes and filters, insert SQL, retention.
 pub mod cron;
+pub mod deletion;
 pub mod filter;
 pub mod insert;
 pub mod registry;

@@ -2,15 +2,17 @@
 //!
 //! Layout: `app:{app_id}` holds the [`AppRecord`] (also as list metadata, so listing needs no
 //! per-app reads) and `key:{sha256(api key)}` holds the same record, so authenticating a request is
-//! one hash and one KV read. Revoking deletes both. KV is eventually consistent across
-//! locations (up to about 60 s); a revoked key can keep working that long at the edge.
+//! one hash and one KV read. Deleting an app deletes the key index at once and keeps the app
+//! record, marked `deleting_since`, until its logs are gone (`api::apps::delete`). KV is
+//! eventually consistent across locations (up to about 60 s); a revoked key can keep working
+//! that long at the edge for ingest (tails and tokens are checked against the record).
 //!
 //! Authenticated keys are cached in the isolate for as long (`apps::KeyCache`), so the hot path
 //! makes no KV read per log; revoking an app clears it from the cache of the isolate that revoked.
 
 use crate::http::error::ApiError;
 use crate::model::app::{
-    app_kv_key, constant_time_eq, hash_key, key_kv_key, AppId, AppRecord, KeyCache,
+    app_kv_key, constant_time_eq, hash_key, key_kv_key, AppId, AppRecord, KeyCache, TailToken,
 };
 use crate::platform::bindings::REGISTRY_BINDING;
 use crate::platform::now_ms;
@@ -41,15 +43,21 @@ impl Registry {
         Ok(Registry { kv })
     }
 
-    /// Stores a live-tail token (by its hash) for `app` for `ttl_secs` (KV's shortest is 60 s).
+    /// Stores a live-tail token (by its hash) for `record`'s app and key, for `ttl_secs` (KV's
+    /// shortest is 60 s).
     pub async fn put_tail_token(
         &self,
         token_hash: &str,
-        app: &AppId,
+        record: &AppRecord,
         ttl_secs: u64,
     ) -> Result<(), ApiError> {
+        let token = TailToken {
+            app_id: record.app_id.clone(),
+            key_hash: record.key_hash.clone(),
+        };
+        let text = serde_json::to_string(&token).map_err(|e| ApiError::Internal(e.to_string()))?;
         self.kv
-            .put(&format!("tail-token:{token_hash}"), app.as_str())
+            .put(&format!("tail-token:{token_hash}"), text)
             .map_err(unavailable)?
             .expiration_ttl(ttl_secs)
             .execute()
@@ -57,12 +65,13 @@ impl Registry {
             .map_err(unavailable)
     }
 
-    /// The app of a live-tail token; `UNAUTHORIZED` when it is unknown or expired.
+    /// The app of a live-tail token; `UNAUTHORIZED` when it is unknown, expired, or no longer
+    /// stands for the app (its key was revoked, the app deleted or made again).
     pub async fn tail_token_app(&self, token_hash: &str) -> Result<AppId, ApiError> {
-        let app = self
+        let token: TailToken = self
             .kv
             .get(&format!("tail-token:{token_hash}"))
-            .text()
+            .json()
             .await
             .map_err(unavailable)?
             .ok_or_else(|| {
@@ -71,7 +80,13 @@ impl Registry {
                         .into(),
                 )
             })?;
-        AppId::parse(&app)
+        let record = self.get(&token.app_id).await?;
+        if !token.valid_for(record.as_ref()) {
+            return Err(ApiError::Unauthorized(
+                "the tail token's key was revoked or its app deleted".into(),
+            ));
+        }
+        Ok(token.app_id)
     }
 
     /// The app an API key belongs to; `UNAUTHORIZED` for a missing, unknown or revoked key.
@@ -115,8 +130,14 @@ impl Registry {
 
     /// Stores a new app; `APP_EXISTS` if the id is taken.
     pub async fn create(&self, record: &AppRecord) -> Result<(), ApiError> {
-        if self.get(&record.app_id).await?.is_some() {
-            return Err(ApiError::AppExists(record.app_id.as_str().to_string()));
+        if let Some(existing) = self.get(&record.app_id).await? {
+            return Err(ApiError::AppExists(match existing.deleting_since {
+                Some(_) => format!(
+                    "{} (deleted, its id reserved until its logs are gone)",
+                    record.app_id.as_str()
+                ),
+                None => record.app_id.as_str().to_string(),
+            }));
         }
         // As JSON text, like every value the logger puts in KV: a JS value made from serde
         // would turn any map into a JS `Map`, which KV stores as `{}`.
@@ -163,22 +184,43 @@ impl Registry {
         Ok(apps)
     }
 
-    /// Revokes the app's key and removes the app; `false` if there was no such app.
-    pub async fn delete(&self, app_id: &AppId) -> Result<bool, ApiError> {
+    /// Revokes the app's key at once and marks the app as being deleted (its id stays
+    /// reserved until `finish_delete`); the record as it now stands, `None` if there was no app.
+    pub async fn begin_delete(
+        &self,
+        app_id: &AppId,
+        now: i64,
+    ) -> Result<Option<AppRecord>, ApiError> {
         KEYS.with(|c| c.borrow_mut().forget_app(app_id));
-        let Some(record) = self.get(app_id).await? else {
-            return Ok(false);
+        let Some(mut record) = self.get(app_id).await? else {
+            return Ok(None);
         };
-        // The key first: once it is gone nothing can log as this app, even if the second
-        // delete fails and the app stays listed.
+        // The key first: once it is gone nothing can log as this app.
         self.kv
             .delete(&key_kv_key(&record.key_hash))
             .await
             .map_err(unavailable)?;
+        if record.deleting_since.is_none() {
+            record.deleting_since = Some(now);
+            let text =
+                serde_json::to_string(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
+            self.kv
+                .put(&app_kv_key(app_id), text)
+                .map_err(unavailable)?
+                .metadata(&record)
+                .map_err(unavailable)?
+                .execute()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(Some(record))
+    }
+
+    /// Frees a deleted app's id: its record goes.
+    pub async fn finish_delete(&self, app_id: &AppId) -> Result<(), ApiError> {
         self.kv
             .delete(&app_kv_key(app_id))
             .await
-            .map_err(unavailable)?;
-        Ok(true)
+            .map_err(unavailable)
     }
 }

@@ -58,11 +58,13 @@ pub fn delete_older_sql(table: &str) -> String {
     )
 }
 
-/// Deletes at most `?3` rows of app `?1` in `table` older than `?2` (the app/time index).
+/// Deletes at most `?3` rows of app `?1` in `table` older than `?2` (the app/time index). The
+/// outer statement is scoped by the app too: whatever the subquery's ids turn out to mean, it
+/// can never delete another app's rows.
 pub fn delete_app_older_sql(table: &str) -> String {
     let t = quoted(table);
     format!(
-        "DELETE FROM {t} WHERE rowid IN \
+        "DELETE FROM {t} WHERE app_id = ?1 AND rowid IN \
          (SELECT rowid FROM {t} WHERE app_id = ?1 AND timestamp < ?2 LIMIT ?3) RETURNING 1 AS deleted"
     )
 }
@@ -201,6 +203,33 @@ mod tests {
         assert_eq!(chunks, 3, "10 rows in chunks of 4");
         assert_eq!(count(&db, "SELECT count(*) FROM t WHERE timestamp < 10"), 0);
         assert_eq!(count(&db, "SELECT count(*) FROM t"), 15);
+    }
+
+    /// A table whose own column is called `rowid` (refused in routes now, but a table made
+    /// before would have one): the subquery's ids are that column's values, and still no other
+    /// app's row goes.
+    #[test]
+    fn an_app_prune_never_deletes_another_apps_rows_even_through_a_rowid_column() {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE r (id TEXT PRIMARY KEY, timestamp INTEGER NOT NULL,
+                             app_id TEXT NOT NULL, rowid TEXT)",
+        )
+        .unwrap();
+        for (i, app, ts) in [(0, "b", 5_000), (1, "b", 5_001), (2, "a", 10)] {
+            db.execute(
+                "INSERT INTO r (id, timestamp, app_id, rowid) VALUES (?1, ?2, ?3, '1')",
+                rusqlite::params![format!("id{i}"), ts, app],
+            )
+            .unwrap();
+        }
+        let n = deleted(
+            &db,
+            &delete_app_older_sql("r"),
+            rusqlite::params!["a", 2_000, 100],
+        );
+        assert_eq!(n, 1);
+        assert_eq!(count(&db, "SELECT count(*) FROM r WHERE app_id = 'b'"), 2);
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! `POST /apps/:app_id/prune`.
 
 use crate::model::sql::is_identifier;
+use crate::read::health::{CHECKS_TABLE, URLS_TABLE};
 use crate::store::retention::{delete_app_older_sql, delete_older_sql, due, finished, PruneState};
 use crate::store::route::LogTable;
-use crate::store::schema::{is_benign, META_TABLE};
+use crate::store::schema::{is_benign, META_TABLE, STATS_TABLE};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use wasm_bindgen::JsValue;
@@ -269,6 +270,33 @@ pub async fn prune_app(
         });
     }
     Ok(out)
+}
+
+/// Deletes a deleted app's rows everywhere, within `budget` delete statements: every log
+/// table (as `prune_app`), then, once those are empty, its daily counts and health-check URLs
+/// and results. Returns the rows deleted and whether nothing of the app is left.
+pub async fn purge_app(
+    db: &D1Database,
+    tables: &[LogTable],
+    app_id: &str,
+    chunk: u64,
+    budget: u32,
+) -> Result<(u64, bool), DbError> {
+    let pruned = prune_app(db, tables, app_id, i64::MAX, chunk, budget).await?;
+    let deleted = pruned.iter().map(|p| p.deleted).sum();
+    if !pruned.iter().all(|p| p.complete) {
+        return Ok((deleted, false));
+    }
+    let app = JsValue::from_str(app_id);
+    let rest: Vec<_> = [STATS_TABLE, URLS_TABLE, CHECKS_TABLE]
+        .iter()
+        .map(|t| {
+            db.prepare(format!("DELETE FROM {t} WHERE app_id = ?1"))
+                .bind(std::slice::from_ref(&app))
+        })
+        .collect::<Result<_, _>>()?;
+    db.batch(rest).await?;
+    Ok((deleted, true))
 }
 
 /// Every log table as configured and as recorded (schema, migration and pruning history), for

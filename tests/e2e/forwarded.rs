@@ -170,3 +170,43 @@ fn bad_log_headers_get_4xx_codes_and_store_nothing() {
 fn uuid_version(id: &str) -> u32 {
     id.chars().nth(14).and_then(|c| c.to_digit(16)).unwrap_or(0)
 }
+
+#[test]
+fn secrets_in_any_common_form_and_token_headers_are_never_stored() {
+    let (logger, app, key) = Logger::with_app(fast(), "fwd-secrets");
+    let other_key = logger.create_app(&crate::harness::unique("fwd-other"));
+    let encoded: String = ADMIN_KEY.bytes().map(|b| format!("%{b:02X}")).collect();
+    let r = logger.parent(
+        "GET",
+        &format!("/search?q={encoded}&own={}", key.replace('_', "%5f")),
+        &[
+            ("x-fixture-log-key", &key),
+            ("x-fixture-log-message", &format!("see {other_key}")),
+            ("x-auth-token", "auth-token-value-1"),
+            ("x-csrf-token", "csrf-token-value-2"),
+            ("x-amz-security-token", "amz-token-value-3"),
+            ("x-forwarded-credential", &other_key),
+            ("x-kept", "kept-value"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let rows = logger.wait_for_rows(&app, 1, LAND);
+    let text = serde_json::to_string(&rows[0]).unwrap();
+    for secret in [
+        ADMIN_KEY,
+        encoded.as_str(),
+        &key,
+        &other_key,
+        "auth-token-value-1",
+        "csrf-token-value-2",
+        "amz-token-value-3",
+    ] {
+        assert!(!text.contains(secret), "{secret} stored: {text}");
+    }
+    assert!(text.contains("kept-value"), "{text}");
+    assert!(
+        rows[0]["query"].as_str().unwrap().contains("[REDACTED]"),
+        "{text}"
+    );
+}

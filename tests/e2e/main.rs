@@ -15,4 +15,4 @@ mod query;
 mod rest_ingest;
 mod routes;
 mod stats;
-mod tail;
+pub(crate) mod tail;

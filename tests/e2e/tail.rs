@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
 
-fn token(logger: &Logger, key: &str) -> String {
+pub(crate) fn token(logger: &Logger, key: &str) -> String {
     let r = logger.call("POST", "/tail/token", &[("x-api-key", key)], None);
     assert_eq!(r.status, 201, "{r:?}");
     r.body["data"]["token"].as_str().unwrap().to_string()
 }
 
-fn connect(logger: &Logger, query: &str) -> Result<Ws, tungstenite::Error> {
+pub(crate) fn connect(logger: &Logger, query: &str) -> Result<Ws, tungstenite::Error> {
     let url = format!("ws://127.0.0.1:{}/_logger/tail?{query}", logger.port);
     let (mut ws, _) = tungstenite::connect(url)?;
     if let MaybeTlsStream::Plain(s) = ws.get_mut() {
@@ -29,13 +29,13 @@ fn connect(logger: &Logger, query: &str) -> Result<Ws, tungstenite::Error> {
 
 /// What the socket said next: a JSON message, a close (code, reason), or nothing by `deadline`.
 #[derive(Debug)]
-enum Got {
+pub(crate) enum Got {
     Json(Value),
     Closed(u16, String),
     Nothing,
 }
 
-fn next(ws: &mut Ws, deadline: Instant) -> Got {
+pub(crate) fn next(ws: &mut Ws, deadline: Instant) -> Got {
     loop {
         match ws.read() {
             Ok(Message::Text(t)) => return Got::Json(serde_json::from_str(&t).unwrap()),

@@ -15,6 +15,7 @@ use crate::http::envelope::{ok, require_admin, Ctx};
 use crate::http::error::ApiError;
 use crate::platform::now_ms;
 use crate::platform::{batchers, dead_letters, logs_db};
+use crate::store::registry::Registry;
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -263,6 +264,15 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         }
     }
     let (dl_records, dl_rows) = dead_letter_count(&store(ctx)?).await?;
+    let deleting: Vec<Value> = Registry::new(&ctx.env)?
+        .list()
+        .await?
+        .iter()
+        .filter_map(|a| {
+            let since = a.deleting_since?;
+            Some(json!({ "app_id": a.app_id, "since": since, "age_ms": now - since }))
+        })
+        .collect();
     let tables = crate::store::tables::status(&db, &ctx.config.routes.tables())
         .await
         .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
@@ -276,6 +286,7 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
             "pending": pending,
             "oldest_pending_age_ms": oldest.map(|t| now - t),
             "dead_letters": { "records": dl_records, "rows": dl_rows },
+            "deleting_apps": deleting,
             "last_flush_at": last_flush_at,
             "last_flush_error": last_error.map(|(at, e, shard)| json!({ "at": at, "error": e, "shard": shard })),
             "tables": tables,

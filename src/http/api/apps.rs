@@ -6,6 +6,7 @@ use crate::http::envelope::{ok, require_admin, Ctx};
 use crate::http::error::ApiError;
 use crate::model::app::{generate_key, AppId, NewApp};
 use crate::platform::{now_ms, random_bytes};
+use crate::store::deletion;
 use crate::store::registry::Registry;
 use serde_json::json;
 use worker::{Request, Response};
@@ -44,16 +45,19 @@ pub async fn get(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiE
     }
 }
 
+/// Deletes an app (`store::deletion`): its key, tails, tokens and health checks stop at once;
+/// its rows are deleted in bounded chunks, and its id stays reserved until they are gone. Call
+/// again while `purged` is false to continue (the cron continues too).
 pub async fn delete(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
     require_admin(&req, &ctx.config)?;
     let id = AppId::parse(app_id)?;
-    if Registry::new(&ctx.env)?.delete(&id).await? {
-        Ok(ok(
-            200,
-            json!({ "app_id": id, "revoked": true }),
-            &ctx.request_id,
-        )?)
-    } else {
-        Err(ApiError::AppNotFound(app_id.to_string()))
+    let registry = Registry::new(&ctx.env)?;
+    match deletion::begin(&ctx.env, &ctx.config, &registry, &id, now_ms()).await? {
+        Some(p) => {
+            let mut data = json!(p);
+            data["revoked"] = json!(true);
+            Ok(ok(200, data, &ctx.request_id)?)
+        }
+        None => Err(ApiError::AppNotFound(app_id.to_string())),
     }
 }

@@ -29,8 +29,15 @@ pub async fn token(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    Registry::new(&ctx.env)?
-        .put_tail_token(&hash_key(&token), &app, TOKEN_TTL_SECS)
+    let registry = Registry::new(&ctx.env)?;
+    // The token is bound to the app's current key: it dies with it.
+    let record = registry
+        .get(&app)
+        .await?
+        .filter(|r| r.deleting_since.is_none())
+        .ok_or_else(|| ApiError::AppNotFound(app.as_str().to_string()))?;
+    registry
+        .put_tail_token(&hash_key(&token), &record, TOKEN_TTL_SECS)
         .await?;
     Ok(ok(
         201,

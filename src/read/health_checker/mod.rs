@@ -142,9 +142,20 @@ impl HealthChecker {
         };
         reply(&answer)
     }
+
+    #[wasm_bindgen(js_name = stop)]
+    pub async fn stop_rpc(&self) -> String {
+        reply(&self.stop().await)
+    }
 }
 
 impl HealthChecker {
+    async fn stop(&self) -> std::result::Result<(), CheckerError> {
+        self.state.storage().delete(APP_KEY).await?;
+        self.state.storage().delete_alarm().await?;
+        Ok(())
+    }
+
     /// Remembers the app this object checks and arms the alarm now (a new or changed list of
     /// URLs is checked at once; the alarm then keeps the interval).
     async fn start(&self, q: StartRequest) -> std::result::Result<(), CheckerError> {

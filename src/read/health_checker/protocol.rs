@@ -1,5 +1,5 @@
-//! Shell: the HealthChecker's call, defined once for both sides: `start` (remember the app and
-//! check its URLs now), its error type, and [`CheckerStub`].
+//! Shell: the HealthChecker's calls, defined once for both sides: `start` (remember the app and
+//! check its URLs now), `stop` (forget it), its error type, and [`CheckerStub`].
 
 use crate::platform::rpc::{await_reply, request_text, runtime_errors_are_calls, CallError};
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,8 @@ extern "C" {
     type CheckerRpc;
     #[wasm_bindgen(method, catch)]
     fn start(this: &CheckerRpc, request: &str) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn stop(this: &CheckerRpc) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// The typed stub of one app's HealthChecker.
@@ -41,5 +43,10 @@ impl CheckerStub {
     pub async fn start(&self, request: &StartRequest) -> Result<(), CheckerError> {
         let text = request_text::<_, CheckerError>(request)?;
         await_reply(self.0.start(&text)).await
+    }
+
+    /// Stops checking (the app was deleted): the object forgets its app and its alarm.
+    pub async fn stop(&self) -> Result<(), CheckerError> {
+        await_reply(self.0.stop()).await
     }
 }

@@ -18,7 +18,7 @@ use crate::platform::rpc::{parse_request, reply};
 use crate::read::tail::{
     log_message, parse_ack, ready_message, Subscriber, RECENT_ENTRIES, SLOW_CONSUMER,
 };
-use protocol::{ConnectRequest, HubError, CONNECT_HEADER};
+use protocol::{CloseRequest, Closed, ConnectRequest, HubError, CONNECT_HEADER, REVOKED};
 use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -119,9 +119,34 @@ impl TailHub {
     pub async fn publish_rpc(&self, rows: String) -> String {
         reply(&self.publish(&rows))
     }
+
+    #[wasm_bindgen(js_name = revoke)]
+    pub async fn revoke_rpc(&self, request: String) -> String {
+        let answer = match parse_request::<CloseRequest, HubError>(&request) {
+            Ok(q) => self.close(&q),
+            Err(e) => Err(e),
+        };
+        reply(&answer)
+    }
 }
 
 impl TailHub {
+    /// Ends every tail (the app's key was revoked) and forgets the entries kept for resuming,
+    /// so no later connection, whatever its token, sees them.
+    fn close(&self, q: &CloseRequest) -> std::result::Result<Closed, HubError> {
+        let sockets = self.state.get_websockets();
+        for ws in &sockets {
+            let _ = ws.close(Some(REVOKED), Some(q.reason.clone()));
+        }
+        self.state
+            .storage()
+            .sql()
+            .exec("DELETE FROM recent", None)?;
+        Ok(Closed {
+            tails: sockets.len(),
+        })
+    }
+
     fn attach(&self, req: &Request) -> std::result::Result<Response, HubError> {
         let config = load_config(&self.env).map_err(|e| HubError::ConfigInvalid(e.to_string()))?;
         let text = req

@@ -1,8 +1,9 @@
 //! Shell: the TailHub's calls, defined once for both sides: `connect` (a WebSocket upgrade, so a
-//! `fetch` carrying a [`ConnectRequest`]), `active` and `publish` (JS RPC from LogBatchers), its
+//! `fetch` carrying a [`ConnectRequest`]), `active` and `publish` (JS RPC from LogBatchers),
+//! `revoke` (when the app's key is revoked), its
 //! error type, and [`HubStub`], the only way the rest of the crate calls a TailHub.
 
-use crate::platform::rpc::{await_reply, runtime_errors_are_calls, CallError};
+use crate::platform::rpc::{await_reply, request_text, runtime_errors_are_calls, CallError};
 use crate::read::tail::TailQuery;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -54,6 +55,24 @@ extern "C" {
     fn active(this: &HubRpc) -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(method, catch)]
     fn publish(this: &HubRpc, rows: &str) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn revoke(this: &HubRpc, request: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// Close code of a tail whose app's key was revoked or whose app was deleted.
+pub const REVOKED: u16 = 4001;
+
+/// Ends every tail of the app (its key was revoked or it was deleted) and forgets the entries
+/// kept for resuming.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseRequest {
+    pub reason: String,
+}
+
+/// What `close` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closed {
+    pub tails: usize,
 }
 
 /// The typed stub of one app's TailHub.
@@ -82,6 +101,12 @@ impl HubStub {
     /// Hands the hub a JSON array of rows just acknowledged, in acknowledgement order.
     pub async fn publish(&self, rows: &str) -> Result<(), HubError> {
         await_reply(self.rpc()?.publish(rows)).await
+    }
+
+    /// Closes every tail of the app with [`REVOKED`] and `reason`.
+    pub async fn revoke(&self, request: &CloseRequest) -> Result<Closed, HubError> {
+        let text = request_text::<_, HubError>(request)?;
+        await_reply(self.rpc()?.revoke(&text)).await
     }
 
     /// Attaches a client: the WebSocket upgrade answer (101), or why not.
