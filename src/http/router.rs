@@ -36,10 +36,17 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
     }
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method();
+    // The runtime passes any method through (`PROPFIND`, `QUERY`, ...) and `worker` reads the
+    // ones it does not know as GET: such a request must not be served as one. TRACE stands in
+    // for them below, since no route takes it; messages name the method as sent.
+    let sent = req.inner().method();
+    let method = match req.method() {
+        Method::Get if !sent.eq_ignore_ascii_case("GET") => Method::Trace,
+        m => m,
+    };
     let not_allowed = |allowed: &'static str| {
         Err(ApiError::MethodNotAllowed {
-            method: method.to_string(),
+            method: sent.clone(),
             path: path.clone(),
             allowed,
         })
@@ -86,7 +93,7 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
             api::admin::replay(req, ctx, key).await
         }
         _ => Err(ApiError::NotFound {
-            method: method.to_string(),
+            method: sent.clone(),
             path: path.clone(),
         }),
     }

@@ -337,14 +337,30 @@ pub fn page_sql(
             "(timestamp < {t} OR (timestamp = {t} AND id < {id}))"
         ));
     }
+    // The page is bounded in bytes too: rows are kept, newest first, while the ones before
+    // them hold less than MAX_PAGE_BYTES (so the first row always comes, however big), and
+    // `page_found` says how many the row limit let through, so the caller knows a page cut by
+    // bytes has more.
+    let cap = bind(Param::Int(MAX_PAGE_BYTES as i64), &mut params);
     let sql = format!(
-        "SELECT * FROM {} WHERE {} ORDER BY timestamp DESC, id DESC LIMIT {}",
+        "SELECT * FROM (SELECT *, sum({ROW_BYTES}) OVER (ORDER BY timestamp DESC, id DESC) \
+         AS page_bytes, count(*) OVER () AS page_found FROM \
+         (SELECT * FROM {} WHERE {} ORDER BY timestamp DESC, id DESC LIMIT {})) \
+         WHERE page_bytes - {ROW_BYTES} < {cap} ORDER BY timestamp DESC, id DESC",
         quoted(table),
         clauses.join(" AND "),
         q.limit + 1
     );
     (sql, params)
 }
+
+/// Most bytes of stored text one page returns (about what its JSON weighs): a page of 1,000
+/// entries of 1 MB each would otherwise be a gigabyte in one answer.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A row's weight in a page: its texts that can be large, and a little for the rest.
+const ROW_BYTES: &str = "(coalesce(length(message), 0) + coalesce(length(data), 0) \
+     + coalesce(length(headers), 0) + coalesce(length(url), 0) + 256)";
 
 /// The statement for one entry of `app_id` by id.
 pub fn one_sql(table: &str) -> String {
@@ -368,9 +384,20 @@ pub fn present(mut row: Value) -> Value {
     row
 }
 
-/// Splits a page of `limit + 1` rows into the page and the cursor of the next one.
+/// Splits the rows of `page_sql` (at most `limit + 1`, fewer when cut by bytes) into the page
+/// and the cursor of the next one.
 pub fn paginate(mut rows: Vec<Value>, limit: u32) -> (Vec<Value>, Option<String>) {
-    let more = rows.len() > limit as usize;
+    let found = rows
+        .first()
+        .and_then(|r| r["page_found"].as_u64())
+        .map_or(rows.len(), |n| n as usize);
+    for r in &mut rows {
+        if let Some(obj) = r.as_object_mut() {
+            obj.remove("page_bytes");
+            obj.remove("page_found");
+        }
+    }
+    let more = rows.len() > limit as usize || found > rows.len();
     rows.truncate(limit as usize);
     let next = if more {
         rows.last().and_then(|r| {
@@ -500,6 +527,58 @@ mod tests {
         assert!(fts_expression(&"a ".repeat(17)).is_err());
     }
 
+    /// A page stops at MAX_PAGE_BYTES however many rows the limit allows, always holds one
+    /// row, and the cursor goes on from where it stopped.
+    #[test]
+    fn pages_are_bounded_in_bytes_and_continue() {
+        let db = Connection::open_in_memory().unwrap();
+        for sql in crate::store::schema::TableSchema::firehose("logs").migration(&[]) {
+            db.execute(&sql, []).unwrap();
+        }
+        db.execute_batch(include_str!("../../migrations/0005_log_stats.sql"))
+            .unwrap();
+        let big = "x".repeat(1024 * 1024);
+        for i in 0..10i64 {
+            db.execute(
+                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, source, \
+                 shard) VALUES (?1, ?2, ?2, 'a', 'INFO', ?3, 'rest', 's')",
+                rusqlite::params![format!("01890000-0000-7000-8000-{i:012}"), T0 + i, big],
+            )
+            .unwrap();
+        }
+        let mut query = q(&[("limit", "1000")]).unwrap();
+        let mut pages = Vec::new();
+        loop {
+            let (sql, params) = page_sql("logs", "a", &query, None);
+            let params: Vec<rusqlite::types::Value> = params
+                .into_iter()
+                .map(|p| match p {
+                    Param::Text(t) => t.into(),
+                    Param::Int(i) => i.into(),
+                })
+                .collect();
+            let mut st = db.prepare(&sql).unwrap();
+            let rows: Vec<Value> = st
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok(serde_json::json!({
+                        "id": r.get::<_, String>("id")?,
+                        "timestamp": r.get::<_, i64>("timestamp")?,
+                        "page_found": r.get::<_, i64>("page_found")?,
+                    }))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let (page, next) = paginate(rows, query.limit);
+            pages.push(page.len());
+            match next {
+                Some(c) => query.cursor = Some(Cursor::decode(&c).unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(pages, vec![4, 4, 2]);
+    }
+
     /// The statements on SQLite with the real schema: filters, search, pages.
     #[test]
     fn pages_cover_every_matching_row_once_newest_first() {
@@ -560,6 +639,7 @@ mod tests {
                     "id": r.get::<_, String>("id")?,
                     "timestamp": r.get::<_, i64>("timestamp")?,
                     "app_id": r.get::<_, String>("app_id")?,
+                    "page_found": r.get::<_, i64>("page_found")?,
                 }))
             })
             .unwrap()

@@ -520,3 +520,31 @@ fn a_record_of_ten_thousand_rows_replays_whole_and_stores_each_row_once() {
     let empty = admin(&logger, "GET", "/admin/dead-letters");
     assert_eq!(empty.body["data"]["dead_letters"], json!([]));
 }
+
+#[test]
+fn debug_flags_act_on_the_requesting_apps_entries_only() {
+    let (logger, a, key_a) = Logger::with_app(faulty(), "flags-a");
+    let b = crate::harness::unique("flags-b");
+    let key_b = logger.create_app(&b);
+    // Both apps' entries meet in one shard (one colo, a one-day bucket).
+    let r = post(&logger, &key_a, &batch("a", 10), Some("d1_fail=1000"));
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(post(&logger, &key_b, &batch("b", 10), None).status, 202);
+    let rows = logger.wait_for_rows(&b, 10, LAND);
+    assert_eq!(rows.len(), 10, "the other app's entries land");
+    assert!(
+        logger.app_rows(&a).is_empty(),
+        "the flagged app's entries wait"
+    );
+    assert_eq!(
+        post(
+            &logger,
+            &key_a,
+            &json!({"message": "a-after"}),
+            Some("d1_fail=0")
+        )
+        .status,
+        202
+    );
+    logger.wait_for_rows(&a, 11, LAND);
+}

@@ -223,6 +223,65 @@ fn unknown_routes_and_methods_get_json_errors() {
         .contains("GET, POST"));
     let r = logger.call("PUT", "/apps", &[], None);
     assert_eq!((r.status, r.code()), (405, "METHOD_NOT_ALLOWED"));
+    // Methods the runtime passes through but the API does not know are never served as GET.
+    // (Sent as raw HTTP/1.1: the test's HTTP client refuses such methods.)
+    for m in ["PROPFIND", "SEARCH", "QUERY"] {
+        let (status, text) = raw(&logger, m, "/_logger/logs");
+        assert_eq!(status, 405, "{m}: {text}");
+        assert!(
+            text.contains("METHOD_NOT_ALLOWED") && text.contains(m),
+            "{text}"
+        );
+        let (status, text) = raw(&logger, m, "/_logger/health");
+        assert_eq!(status, 405, "{m}: {text}");
+    }
+}
+
+/// One request as raw HTTP/1.1, any method: its status and the whole answer as text.
+fn raw(logger: &Logger, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", logger.port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    // Read the head, then exactly the body it announces (the server may keep the connection).
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = s.read(&mut chunk).unwrap_or(0);
+        if n == 0 {
+            break buf.len();
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = s.read(&mut chunk).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let out = String::from_utf8_lossy(&buf).into_owned();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
 }
 
 #[test]

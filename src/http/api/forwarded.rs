@@ -22,7 +22,8 @@ pub async fn ingest(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         .authenticate(key.as_deref(), "X-Log-Key")
         .await?;
     let forwarded = ForwardedRequest {
-        method: req.method().to_string(),
+        // As sent: `worker` reads methods it does not know as GET.
+        method: req.inner().method(),
         url: req.url()?.to_string(),
         headers: req
             .headers()
