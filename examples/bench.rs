@@ -495,6 +495,215 @@ fn ceiling(entries: usize, prepared: bool, read_side: bool) -> Figures {
     }
 }
 
+/// What a fault scenario measured.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct Fault {
+    scenario: String,
+    accepted: u64,
+    landed: u64,
+    dead_lettered: u64,
+    /// From the end of the injected outage (or of sending) until every good entry was in D1.
+    land_after_s: f64,
+    /// A replay of every dead letter afterwards: rows stored, rows left (they fail again).
+    replay_stored: u64,
+    replay_left: u64,
+}
+
+fn dead_letter_rows(logger: &Logger) -> u64 {
+    let r = logger.call("GET", "/admin/status", &[("x-admin-key", ADMIN_KEY)], None);
+    r.body["data"]["dead_letters"]["rows"].as_u64().unwrap_or(0)
+}
+
+/// The REST load of `rest b1000 c4` (`entries` entries) with a fault: `outage_ms` of D1 being
+/// down for the app's writes from the first request on (`X-Debug-Flags: d1_down`), or one entry
+/// in a hundred that fails on insert (`poison`). Waits until every good entry is in D1 and the
+/// poison is dead-lettered, then replays the dead letters.
+fn fault_run(logger: &Logger, name: &str, entries: usize, outage_ms: u64, poison: bool) -> Fault {
+    let app = unique("fault");
+    let key = logger.create_app(&app);
+    let batch = 1_000;
+    let good_per_request = if poison { batch - 10 } else { batch };
+    let requests = entries.div_ceil(batch);
+    let accepted = AtomicU64::new(0);
+    let good = AtomicU64::new(0);
+    let next = AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| loop {
+                let r = next.fetch_add(1, Ordering::SeqCst);
+                if r >= requests {
+                    return;
+                }
+                let logs: Vec<Value> = (0..good_per_request)
+                    .map(|i| json!({"message": format!("fault {r}-{i}")}))
+                    .collect();
+                let mut sends = vec![(json!({ "logs": logs }), None)];
+                if r == 0 && outage_ms > 0 {
+                    sends[0].1 = Some(format!("d1_down={outage_ms}"));
+                }
+                if poison {
+                    // 10 poison entries per 1,000: one request each, between the good ones.
+                    for i in 0..10 {
+                        let bad = json!({"logs": [{"message": format!("poison {r}-{i}")}]});
+                        sends.push((bad, Some("poison".to_string())));
+                    }
+                }
+                for (body, flags) in sends {
+                    let n = body["logs"].as_array().map_or(0, Vec::len) as u64;
+                    let mut headers = vec![
+                        ("x-api-key", key.as_str()),
+                        ("content-type", "application/json"),
+                    ];
+                    if let Some(f) = flags.as_deref() {
+                        headers.push(("x-debug-flags", f));
+                    }
+                    loop {
+                        let resp = logger.call(
+                            "POST",
+                            "/logs",
+                            &headers,
+                            Some(body.to_string().as_bytes()),
+                        );
+                        if resp.status == 202 {
+                            accepted.fetch_add(n, Ordering::SeqCst);
+                            if flags.as_deref() != Some("poison") {
+                                good.fetch_add(n, Ordering::SeqCst);
+                            }
+                            break;
+                        }
+                        assert!(
+                            resp.code() == "BACKPRESSURE",
+                            "refused: {} {}",
+                            resp.status,
+                            resp.text
+                        );
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            });
+        }
+    });
+    let sent = start.elapsed();
+    let outage_end = Duration::from_millis(outage_ms).max(sent);
+    let good = good.load(Ordering::SeqCst);
+    let poisoned = accepted.load(Ordering::SeqCst) - good;
+    let count = || {
+        logger.query("SELECT count(*) AS n FROM logs WHERE app_id = ?1", &[&app])[0]["n"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_millis(outage_ms) + LAND_LIMIT;
+    while (count() < good || dead_letter_rows(logger) < poisoned) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let land_after_s = start.elapsed().saturating_sub(outage_end).as_secs_f64();
+    let landed = count();
+    let dead_lettered = dead_letter_rows(logger);
+    let replay = logger.call(
+        "POST",
+        "/admin/dead-letters/replay",
+        &[("x-admin-key", ADMIN_KEY)],
+        None,
+    );
+    let records = replay.body["data"]["records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let sum = |k: &str| {
+        records
+            .iter()
+            .map(|r| r[k].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    Fault {
+        scenario: name.to_string(),
+        accepted: accepted.load(Ordering::SeqCst),
+        landed,
+        dead_lettered,
+        land_after_s,
+        replay_stored: sum("stored"),
+        replay_left: sum("left"),
+    }
+}
+
+/// What a crash run measured: acknowledged entries, distinct entries in D1, rows in D1 (more
+/// than distinct would be duplicates), dead-lettered rows.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct Crash {
+    run: usize,
+    kills: usize,
+    acked: u64,
+    distinct: u64,
+    rows: u64,
+    dead_lettered: u64,
+}
+
+/// `entries` REST entries (b1000, 4 senders, each entry with its own id so a retried request
+/// stores nothing twice) while the whole runtime is SIGKILLed `kills` times and restarted on the
+/// same state; senders retry until acknowledged. Then every acknowledged entry must be in D1.
+fn crash_run(logger: &mut Logger, run: usize, entries: usize, kills: usize) -> Crash {
+    use std::sync::RwLock;
+    let app = unique("crash");
+    let key = logger.create_app(&app);
+    let requests = entries.div_ceil(1_000);
+    let acked = AtomicU64::new(0);
+    let next = AtomicUsize::new(0);
+    let lock = RwLock::new(std::mem::replace(logger, Logger::placeholder()));
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| loop {
+                let r = next.fetch_add(1, Ordering::SeqCst);
+                if r >= requests {
+                    return;
+                }
+                let logs: Vec<Value> = (0..1_000)
+                    .map(|i| json!({"id": format!("{run}-{r}-{i}"), "message": format!("crash {r}-{i}")}))
+                    .collect();
+                let body = json!({ "logs": logs }).to_string();
+                loop {
+                    let status = {
+                        let l = lock.read().unwrap();
+                        l.try_call("POST", "/logs", &[("x-api-key", &key), ("content-type", "application/json")], body.as_bytes())
+                    };
+                    if status == Some(202) {
+                        acked.fetch_add(1_000, Ordering::SeqCst);
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+        // The killer: at evenly spaced points of the run, SIGKILL and restart.
+        for k in 1..=kills {
+            let at = (requests * 1_000 * k / (kills + 1)) as u64;
+            while acked.load(Ordering::SeqCst) < at {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let mut l = lock.write().unwrap();
+            l.stop("KILL");
+            l.restart();
+        }
+    });
+    *logger = lock.into_inner().unwrap();
+    let acked = acked.load(Ordering::SeqCst);
+    let count = |sql: &str| logger.query(sql, &[&app])[0]["n"].as_u64().unwrap_or(0);
+    let deadline = Instant::now() + LAND_LIMIT;
+    while count("SELECT count(DISTINCT id) AS n FROM logs WHERE app_id = ?1") < acked
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Crash {
+        run,
+        kills,
+        acked,
+        distinct: count("SELECT count(DISTINCT id) AS n FROM logs WHERE app_id = ?1"),
+        rows: count("SELECT count(*) AS n FROM logs WHERE app_id = ?1"),
+        dead_lettered: dead_letter_rows(logger),
+    }
+}
+
 fn wasm_size() -> (u64, u64) {
     let path = harness::root().join("build/index_bg.wasm");
     let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -683,7 +892,73 @@ fn main() {
         all.push(ceiling(100_000 / scale, true, false));
     }
 
+    // Faults, on a logger of their own with fault injection on: an outage, and 1% poison.
+    let mut faults = Vec::new();
+    if only
+        .as_deref()
+        .is_none_or(|p| "fault".starts_with(p) || p.starts_with("fault"))
+    {
+        let outage_ms = if quick { 5_000 } else { 30_000 };
+        let opts = Options::default()
+            .var("DEBUG_FLAGS", "true")
+            .var("SHARDING_BUCKET_MS", 86_400_000);
+        let logger = Logger::start_with(vars.iter().fold(opts, |o, (k, v)| o.var(k, v)));
+        let outage = format!("fault outage {} s", outage_ms / 1_000);
+        faults.push(fault_run(
+            &logger,
+            &outage,
+            100_000 / scale,
+            outage_ms,
+            false,
+        ));
+        faults.push(fault_run(&logger, "fault 1% poison", 10_000, 0, true));
+    }
+    let mut crashes = Vec::new();
+    if only
+        .as_deref()
+        .is_none_or(|p| "crash".starts_with(p) || p.starts_with("crash"))
+    {
+        let mut logger = Logger::start_with(
+            vars.iter()
+                .fold(Options::default(), |o, (k, v)| o.var(k, v)),
+        );
+        let (runs, entries) = if quick { (1, 4_000) } else { (5, 20_000) };
+        for run in 0..runs {
+            crashes.push(crash_run(&mut logger, run, entries, 1 + run % 2));
+        }
+    }
+
     print_table(&all);
+    for c in &crashes {
+        println!(
+            "crash run {}: {} SIGKILL(s); {} acknowledged, {} distinct in D1, {} rows ({} duplicates), {} dead-lettered",
+            c.run, c.kills, c.acked, c.distinct, c.rows, c.rows - c.distinct, c.dead_lettered
+        );
+    }
+    if !faults.is_empty() {
+        println!(
+            "\n{:<22} {:>9} {:>9} {:>14} {:>16} {:>14} {:>12}",
+            "fault scenario",
+            "accepted",
+            "landed",
+            "dead-lettered",
+            "landed after s",
+            "replay stored",
+            "replay left"
+        );
+        for f in &faults {
+            println!(
+                "{:<22} {:>9} {:>9} {:>14} {:>16} {:>14} {:>12}",
+                f.scenario,
+                f.accepted,
+                f.landed,
+                f.dead_lettered,
+                fmt(f.land_after_s, 1),
+                f.replay_stored,
+                f.replay_left
+            );
+        }
+    }
     for f in all.iter().filter(|f| f.tail_received.is_some()) {
         println!(
             "tail: {} {}: the open tail (level=ERROR) received {} of the run's {} errors; accepted → arrival p50 {} ms, p99 {} ms",
@@ -781,6 +1056,8 @@ fn main() {
         "wasm_gzip_bytes": gz,
         "ratios": ratios,
         "results": all,
+        "faults": faults,
+        "crashes": crashes,
     });
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).unwrap();
@@ -813,4 +1090,20 @@ fn main() {
     }
     let lost: u64 = all.iter().map(|f| f.acked.saturating_sub(f.rows)).sum();
     assert_eq!(lost, 0, "every acknowledged entry must land");
+    for c in &crashes {
+        assert_eq!(
+            (c.distinct, c.rows),
+            (c.acked, c.acked),
+            "crash run {}: every acknowledged entry landed once",
+            c.run
+        );
+    }
+    for f in &faults {
+        assert_eq!(
+            f.landed + f.dead_lettered,
+            f.accepted,
+            "{}: every accepted entry landed or was dead-lettered",
+            f.scenario
+        );
+    }
 }

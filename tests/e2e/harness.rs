@@ -486,6 +486,39 @@ impl Logger {
         Ok(to_resp(&mut r))
     }
 
+    /// A stand-in with no session, to hold a place while the real one is moved (the benchmark's
+    /// crash runs share it between threads).
+    pub fn placeholder() -> Logger {
+        let dir = tempfile::tempdir().unwrap();
+        Logger {
+            child: None,
+            port: 0,
+            state: dir.path().join("state"),
+            config: dir.path().join("config"),
+            log: dir.path().join("wrangler.log"),
+            dir,
+            agent: ureq::Agent::config_builder().build().into(),
+        }
+    }
+
+    /// Like `call`, but `None` instead of a panic when the session does not answer (it is being
+    /// restarted), and only the status.
+    pub fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Option<u16> {
+        let uri = format!("{}/_logger{path}", self.base());
+        let mut builder = ureq::http::Request::builder().method(method).uri(&uri);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let req = builder.body(body.to_vec()).ok()?;
+        self.agent.run(req).ok().map(|r| r.status().as_u16())
+    }
+
     /// A request to the logger's own API (reached through the parent fixture's `/_logger/`).
     pub fn call(
         &self,

@@ -57,7 +57,8 @@ fn storage(e: impl std::fmt::Display) -> worker::Error {
 /// The rows a flush read, split by what injected faults say about their app.
 struct Split {
     write: Vec<PendingRow>,
-    /// Held back by their app's injected outage: with the time it ends, when it has one.
+    /// Held back by their app's injected outage: with the time it ends (`d1_down`), or `None`
+    /// for a count of failures (`d1_fail`).
     held: Vec<(PendingRow, Option<i64>)>,
     /// `X-Debug-Flags: dead_letter`.
     dead: Vec<PendingRow>,
@@ -144,11 +145,11 @@ impl LogBatcher {
             }
         }
         if !held.is_empty() {
+            // Retried on the outage's backoff, as in a real outage, whose end nobody knows.
             let attempts = buffer.outage_attempts()? as u32 + 1;
             let retry_at = now + policy.backoff_ms(attempts) as i64;
-            for (r, until) in &held {
-                buffer.hold(&[r.seq], until.map_or(retry_at, |u| u.min(retry_at)))?;
-            }
+            let seqs: Vec<i64> = held.iter().map(|(r, _)| r.seq).collect();
+            buffer.hold(&seqs, retry_at)?;
             buffer.record_error(INJECTED_FAILURE.to_string(), now)?;
             // With nothing else to write, the shard is as good as in an outage (and shows it).
             if write.is_empty() && dead.is_empty() {
