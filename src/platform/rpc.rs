@@ -48,6 +48,22 @@ macro_rules! runtime_errors_are_calls {
 }
 pub(crate) use runtime_errors_are_calls;
 
+/// A typed stub around a JS RPC stub type (`$rpc`, declared with `#[wasm_bindgen] extern`),
+/// made from a Durable Object stub; the typed methods are the object's `protocol`'s.
+macro_rules! typed_stub {
+    ($(#[$doc:meta])* $stub:ident($rpc:ident)) => {
+        $(#[$doc])*
+        pub struct $stub($rpc);
+
+        impl $stub {
+            pub fn new(stub: worker::Stub) -> Self {
+                $stub(stub.into_rpc())
+            }
+        }
+    };
+}
+pub(crate) use typed_stub;
+
 /// An object's error as the wire carries it.
 pub trait WireError: Serialize + DeserializeOwned + From<CallError> {}
 

@@ -527,6 +527,30 @@ mod tests {
         assert!(fts_expression(&"a ".repeat(17)).is_err());
     }
 
+    /// One page of app `a` from `page_sql` on SQLite: the fields paging needs.
+    fn page_rows(db: &Connection, q: &LogQuery, route: Option<&str>) -> Vec<Value> {
+        let (sql, params) = page_sql("logs", "a", q, route);
+        let params: Vec<rusqlite::types::Value> = params
+            .into_iter()
+            .map(|p| match p {
+                Param::Text(t) => t.into(),
+                Param::Int(i) => i.into(),
+            })
+            .collect();
+        let mut st = db.prepare(&sql).unwrap();
+        st.query_map(rusqlite::params_from_iter(params), |r| {
+            Ok(serde_json::json!({
+                "id": r.get::<_, String>("id")?,
+                "timestamp": r.get::<_, i64>("timestamp")?,
+                "app_id": r.get::<_, String>("app_id")?,
+                "page_found": r.get::<_, i64>("page_found")?,
+            }))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
     /// A page stops at MAX_PAGE_BYTES however many rows the limit allows, always holds one
     /// row, and the cursor goes on from where it stopped.
     #[test]
@@ -549,27 +573,7 @@ mod tests {
         let mut query = q(&[("limit", "1000")]).unwrap();
         let mut pages = Vec::new();
         loop {
-            let (sql, params) = page_sql("logs", "a", &query, None);
-            let params: Vec<rusqlite::types::Value> = params
-                .into_iter()
-                .map(|p| match p {
-                    Param::Text(t) => t.into(),
-                    Param::Int(i) => i.into(),
-                })
-                .collect();
-            let mut st = db.prepare(&sql).unwrap();
-            let rows: Vec<Value> = st
-                .query_map(rusqlite::params_from_iter(params), |r| {
-                    Ok(serde_json::json!({
-                        "id": r.get::<_, String>("id")?,
-                        "timestamp": r.get::<_, i64>("timestamp")?,
-                        "page_found": r.get::<_, i64>("page_found")?,
-                    }))
-                })
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            let (page, next) = paginate(rows, query.limit);
+            let (page, next) = paginate(page_rows(&db, &query, None), query.limit);
             pages.push(page.len());
             match next {
                 Some(c) => query.cursor = Some(Cursor::decode(&c).unwrap()),
@@ -624,28 +628,7 @@ mod tests {
                 }
             }
         }
-        let run = |q: &LogQuery, route: Option<&str>| -> Vec<Value> {
-            let (sql, params) = page_sql("logs", "a", q, route);
-            let params: Vec<rusqlite::types::Value> = params
-                .into_iter()
-                .map(|p| match p {
-                    Param::Text(t) => t.into(),
-                    Param::Int(i) => i.into(),
-                })
-                .collect();
-            let mut st = db.prepare(&sql).unwrap();
-            st.query_map(rusqlite::params_from_iter(params), |r| {
-                Ok(serde_json::json!({
-                    "id": r.get::<_, String>("id")?,
-                    "timestamp": r.get::<_, i64>("timestamp")?,
-                    "app_id": r.get::<_, String>("app_id")?,
-                    "page_found": r.get::<_, i64>("page_found")?,
-                }))
-            })
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-        };
+        let run = |q: &LogQuery, route: Option<&str>| page_rows(&db, q, route);
         let all_pages = |mut query: LogQuery, route: Option<&str>| -> Vec<Value> {
             let mut out = Vec::new();
             loop {

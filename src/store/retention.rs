@@ -223,13 +223,14 @@ mod tests {
             )
             .unwrap();
         }
-        let n = deleted(
-            &db,
-            &delete_app_older_sql("r"),
-            rusqlite::params!["a", 2_000, 100],
+        let sql = delete_app_older_sql("r");
+        let n = deleted(&db, &sql, rusqlite::params!["a", 2_000, 100]);
+        let left = count(&db, "SELECT count(*) FROM r WHERE app_id = 'b'");
+        assert_eq!(
+            (n, left),
+            (1, 2),
+            "one row of app a deleted, both of app b kept"
         );
-        assert_eq!(n, 1);
-        assert_eq!(count(&db, "SELECT count(*) FROM r WHERE app_id = 'b'"), 2);
     }
 
     #[test]

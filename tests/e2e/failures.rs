@@ -394,6 +394,23 @@ fn poison_among_ten_thousand_entries_dead_letters_exactly_the_poison() {
     assert!(rows
         .iter()
         .all(|r| !poison.contains(r["id"].as_str().unwrap())));
+
+    // A replay of rows that fail again stores none of them and keeps them, with the new error.
+    let replay = admin(&logger, "POST", "/admin/dead-letters/replay");
+    assert_eq!(replay.status, 200, "{replay:?}");
+    assert_eq!(replay.body["data"]["replayed_rows"], 0);
+    let records = replay.body["data"]["records"].as_array().unwrap();
+    let left: u64 = records.iter().map(|r| r["left"].as_u64().unwrap()).sum();
+    assert_eq!(left, 113);
+    assert!(records.iter().all(
+        |r| r["deleted"] == false && r["error"].as_str().unwrap().contains("CHECK constraint")
+    ));
+    let still: BTreeSet<String> = dead_letter_rows(&logger)
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(still, poison, "nothing deleted before it was stored");
+    assert_eq!(logger.app_rows(&app).len(), 10_000);
 }
 
 #[test]

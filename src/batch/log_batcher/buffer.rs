@@ -92,16 +92,18 @@ pub struct AppFaults {
 /// What the buffer holds, in one read.
 #[derive(Deserialize)]
 pub struct Summary {
+    /// Entries, their bytes and the oldest's acceptance time; entries that failed alone and the
+    /// most attempts of any.
     pub pending: i64,
     pub bytes: i64,
     pub oldest: Option<i64>,
     pub failing: i64,
     pub max_attempts: i64,
-    /// Entries that may be flushed now (not waiting for a retry), and the oldest of them.
+    /// Entries that may be flushed now (not waiting for a retry), the oldest of them, and the
+    /// soonest a waiting row may be tried again.
     pub ready: i64,
-    pub oldest_ready: Option<i64>,
-    /// The soonest a waiting row may be tried again.
     pub next_retry_at: Option<i64>,
+    pub oldest_ready: Option<i64>,
 }
 
 /// What an ingest's bookkeeping statement reads back.

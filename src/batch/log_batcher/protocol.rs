@@ -3,11 +3,12 @@
 //! type, and [`BatcherStub`], the only way the rest of the crate calls a LogBatcher.
 
 use crate::ingest::debug::Faults;
-use crate::platform::rpc::{await_reply, request_text, runtime_errors_are_calls, CallError};
+use crate::platform::rpc::{
+    await_reply, request_text, runtime_errors_are_calls, typed_stub, CallError,
+};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use worker::Stub;
 
 /// What travels with a part's bytes to `ingest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,18 +38,20 @@ pub struct IngestAnswer {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Stats {
     pub shard: Option<String>,
+    /// Entries buffered and written to D1 over the object's life.
     pub accepted: i64,
     pub flushed: i64,
+    pub last_flush_at: Option<i64>,
+    pub last_error: Option<String>,
     pub dead_lettered: i64,
     pub flushes: i64,
     pub d1_statements: i64,
-    /// An outage under way: when its first failed flush was, flushes failed since, and why.
+    /// An outage under way: when its first failed flush was, why, until when the alarm backs
+    /// off, and how many flushes failed in a row.
     pub outage_since: Option<i64>,
-    pub outage_attempts: i64,
     pub outage_error: Option<String>,
     pub backoff_until: Option<i64>,
-    pub last_flush_at: Option<i64>,
-    pub last_error: Option<String>,
+    pub outage_attempts: i64,
     pub last_error_at: Option<i64>,
     pub registered: i64,
 }
@@ -101,14 +104,12 @@ extern "C" {
     fn status(this: &BatcherRpc) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// The typed stub of one LogBatcher.
-pub struct BatcherStub(BatcherRpc);
+typed_stub!(
+    /// The typed stub of one LogBatcher.
+    BatcherStub(BatcherRpc)
+);
 
 impl BatcherStub {
-    pub fn new(stub: Stub) -> Self {
-        BatcherStub(stub.into_rpc())
-    }
-
     /// Buffers a part (a JSON array of rows, as UTF-8 bytes: they cross into wasm with one
     /// copy, where a string is re-encoded character by character). `Ok` means durably kept.
     pub async fn ingest(

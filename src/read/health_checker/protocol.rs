@@ -1,11 +1,12 @@
 //! Shell: the HealthChecker's calls, defined once for both sides: `start` (remember the app and
 //! check its URLs now), `stop` (forget it), its error type, and [`CheckerStub`].
 
-use crate::platform::rpc::{await_reply, request_text, runtime_errors_are_calls, CallError};
+use crate::platform::rpc::{
+    await_reply, request_text, runtime_errors_are_calls, typed_stub, CallError,
+};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use worker::Stub;
 
 /// Start (or restart) checking an app's registered URLs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,14 +33,12 @@ extern "C" {
     fn stop(this: &CheckerRpc) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// The typed stub of one app's HealthChecker.
-pub struct CheckerStub(CheckerRpc);
+typed_stub!(
+    /// The typed stub of one app's HealthChecker.
+    CheckerStub(CheckerRpc)
+);
 
 impl CheckerStub {
-    pub fn new(stub: Stub) -> Self {
-        CheckerStub(stub.into_rpc())
-    }
-
     pub async fn start(&self, request: &StartRequest) -> Result<(), CheckerError> {
         let text = request_text::<_, CheckerError>(request)?;
         await_reply(self.0.start(&text)).await
