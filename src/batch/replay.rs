@@ -17,9 +17,10 @@ use std::cell::Cell;
 use worker::kv::KvStore;
 use worker::Env;
 
-/// Writes a replay may spend on one record: enough to corner dozens of bad rows among
-/// thousands; rows it does not reach stay in the record for the next replay.
-const REPLAY_BUDGET: u32 = 256;
+/// Writes a replay may spend on one record, as a flush does: each is a subrequest of the admin's
+/// request (Workers Free allows 50 in all), and rows it does not reach stay in the record, for
+/// the next replay to continue.
+const REPLAY_BUDGET: u32 = 32;
 
 /// What a replay did with one record.
 #[derive(Debug, Clone, Serialize)]
