@@ -75,6 +75,13 @@ struct Figures {
     landed_per_s: f64,
     d1_statements: i64,
     statements_per_1000: f64,
+    /// D1 rows written (as D1 counts and bills them: every index, search and stats row a write
+    /// touches) per 1,000 acknowledged entries, and database growth per stored row.
+    rows_written_per_1000: f64,
+    bytes_per_entry: f64,
+    /// D1 rows read by a page of the app's newest 100 entries, and by its stats for 7 days.
+    page_rows_read: u64,
+    stats_rows_read: u64,
     peak_rss_mb: f64,
     end_rss_mb: f64,
     /// With a live tail open: entries it received, and acknowledgement → arrival lag.
@@ -152,11 +159,24 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn statements(logger: &Logger) -> i64 {
+/// D1 statements and D1 rows written (as D1 reports them) by every LogBatcher so far, and the
+/// database's size in bytes (its file's pages).
+fn statements(logger: &Logger) -> (i64, i64, i64) {
     let r = logger.call("GET", "/admin/status", &[("x-admin-key", ADMIN_KEY)], None);
-    r.body["data"]["totals"]["d1_statements"]
+    let d = &r.body["data"];
+    let size = logger.query(
+        "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()",
+        &[],
+    )[0]["n"]
         .as_i64()
-        .unwrap_or_else(|| panic!("no status: {r:?}"))
+        .unwrap_or(0);
+    (
+        d["totals"]["d1_statements"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no status: {r:?}")),
+        d["d1"]["flush_rows_written"].as_i64().unwrap_or(0),
+        size,
+    )
 }
 
 /// Runs one scenario on `logger` with a fresh app, and returns its figures.
@@ -346,7 +366,17 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
         l.sort_by(f64::total_cmp);
         l
     });
-    let d1_statements = statements(logger) - statements_before;
+    // What reading this run's app costs in D1 rows read: its newest page of 100, a week of stats.
+    let read_cost = |path: &str| {
+        let r = logger.call("GET", path, &[("x-api-key", key.as_str())], None);
+        r.body["data"]["d1"]["rows_read"].as_u64().unwrap_or(0)
+    };
+    let page_rows_read = read_cost("/logs?limit=100");
+    let stats_rows_read = read_cost(&format!("/stats/{app}?days=7"));
+    let (after, written_after, size_after) = statements(logger);
+    let d1_statements = after - statements_before.0;
+    let rows_written = written_after - statements_before.1;
+    let grown = size_after - statements_before.2;
     let mut latencies = latencies.into_inner().unwrap();
     latencies.sort_by(f64::total_cmp);
     let mut lags = lags;
@@ -378,6 +408,10 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
         },
         d1_statements,
         statements_per_1000: d1_statements as f64 * 1000.0 / acked.max(1) as f64,
+        rows_written_per_1000: rows_written as f64 * 1000.0 / acked.max(1) as f64,
+        bytes_per_entry: grown as f64 / rows.max(1) as f64,
+        page_rows_read,
+        stats_rows_read,
         peak_rss_mb: peak_rss as f64 / 1_048_576.0,
         end_rss_mb: logger.rss_bytes() as f64 / 1_048_576.0,
         tail_received: tail_lags.as_ref().map(|l| l.len() as u64),
@@ -486,6 +520,10 @@ fn ceiling(entries: usize, prepared: bool, read_side: bool) -> Figures {
         landed_per_s: entries as f64 / secs,
         d1_statements: statements,
         statements_per_1000: statements as f64 * 1000.0 / entries as f64,
+        rows_written_per_1000: f64::NAN,
+        bytes_per_entry: f64::NAN,
+        page_rows_read: 0,
+        stats_rows_read: 0,
         latency_p50_ms: f64::NAN,
         latency_p95_ms: f64::NAN,
         latency_p99_ms: f64::NAN,
@@ -727,7 +765,7 @@ fn fmt(v: f64, digits: usize) -> String {
 
 fn print_table(all: &[Figures]) {
     println!(
-        "\n{:<15} {:<22} {:>8} {:>9} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
+        "\n{:<15} {:<22} {:>8} {:>9} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>6} {:>7} {:>7} {:>7}",
         "pipeline",
         "scenario",
         "acked",
@@ -739,13 +777,15 @@ fn print_table(all: &[Figures]) {
         "lag p50",
         "lag p99",
         "stmt/1k",
+        "wr/1k",
+        "B/row",
         "rows/ack",
         "RSS MB",
         "end MB"
     );
     for f in all {
         println!(
-            "{:<15} {:<22} {:>8} {:>9} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
+            "{:<15} {:<22} {:>8} {:>9} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>7} {:>6} {:>7} {:>7} {:>7}",
             f.pipeline,
             f.scenario,
             f.acked,
@@ -757,6 +797,8 @@ fn print_table(all: &[Figures]) {
             fmt(f.lag_p50_ms, 0),
             fmt(f.lag_p99_ms, 0),
             fmt(f.statements_per_1000, 2),
+            fmt(f.rows_written_per_1000, 0),
+            fmt(f.bytes_per_entry, 0),
             fmt(f.rows_per_acked, 3),
             fmt(f.peak_rss_mb, 0),
             fmt(f.end_rss_mb, 0),
@@ -929,6 +971,12 @@ fn main() {
     }
 
     print_table(&all);
+    for f in all.iter().filter(|f| f.page_rows_read > 0) {
+        println!(
+            "reads: {} {}: a page of the newest 100 entries read {} D1 rows, 7 days of stats {}",
+            f.pipeline, f.scenario, f.page_rows_read, f.stats_rows_read
+        );
+    }
     for c in &crashes {
         println!(
             "crash run {}: {} SIGKILL(s); {} acknowledged, {} distinct in D1, {} rows ({} duplicates), {} dead-lettered",

@@ -8,4 +8,5 @@ pub mod retention;
 pub mod route;
 pub mod schema;
 pub mod tables;
+pub mod usage;
 pub mod writer;

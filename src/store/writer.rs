@@ -12,10 +12,23 @@ use crate::store::insert::{
     chunk_rows, insert_sql, lacks_jsonb, plain_insert_sql, Extract, MAX_PARAM_BYTES,
 };
 use crate::store::route::Routes;
-use std::cell::Cell;
+use crate::store::usage::Usage;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use wasm_bindgen::JsValue;
-use worker::{console_error, D1Database, D1PreparedStatement};
+use worker::{console_error, D1Database, D1PreparedStatement, D1Result};
+
+/// Counts a statement's result in `usage`, as D1 reported it.
+pub fn record(usage: &mut Usage, table: &str, result: &D1Result) {
+    if let Ok(Some(m)) = result.meta() {
+        usage.add(
+            table,
+            m.rows_read.unwrap_or(0) as u64,
+            m.rows_written.unwrap_or(0) as u64,
+            m.size_after.map(|s| s as u64),
+        );
+    }
+}
 
 /// The statements of one extract form: the firehose's full and narrow inserts, one per route.
 struct Statements {
@@ -71,6 +84,8 @@ pub struct Writer<'a> {
     per_statement: usize,
     /// D1 statements sent so far.
     pub statements: Cell<i64>,
+    /// What D1 reported for them (rows written and read per table, the size after).
+    pub usage: RefCell<Usage>,
 }
 
 impl<'a> Writer<'a> {
@@ -88,6 +103,7 @@ impl<'a> Writer<'a> {
             use_text,
             per_statement: per_statement.max(1),
             statements: Cell::new(0),
+            usage: RefCell::new(Usage::default()),
         }
     }
 
@@ -106,25 +122,33 @@ impl<'a> Writer<'a> {
         rows: &Rows<'_>,
         range: &Range<usize>,
         extract: Extract,
-    ) -> worker::Result<Vec<D1PreparedStatement>> {
+    ) -> worker::Result<Vec<(D1PreparedStatement, &'a str)>> {
         let sql = match extract {
             Extract::Jsonb => &self.jsonb,
             Extract::Text => &self.text,
         };
         let (plain, full): (Vec<usize>, Vec<usize>) = range.clone().partition(|i| rows.plain[*i]);
         let mut prepared = Vec::new();
+        let firehose = self.routes.firehose_table.as_str();
         for (sql, group) in [(&sql.full, full), (&sql.plain, plain)] {
             let group: Vec<&str> = group.iter().map(|i| rows.texts[*i]).collect();
             for chunk in chunk_rows(&group, MAX_PARAM_BYTES, self.per_statement) {
-                prepared.push(self.db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?);
+                let bound = self.db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?;
+                prepared.push((bound, firehose));
             }
         }
-        for (sql, projected) in sql.routes.iter().zip(&rows.projected) {
+        for ((sql, projected), route) in sql
+            .routes
+            .iter()
+            .zip(&rows.projected)
+            .zip(&self.routes.routes)
+        {
             let lo = projected.partition_point(|(i, _)| *i < range.start);
             let hi = projected.partition_point(|(i, _)| *i < range.end);
             let route_rows: Vec<&str> = projected[lo..hi].iter().map(|(_, r)| r.as_str()).collect();
             for chunk in chunk_rows(&route_rows, MAX_PARAM_BYTES, self.per_statement) {
-                prepared.push(self.db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?);
+                let bound = self.db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?;
+                prepared.push((bound, route.table.as_str()));
             }
         }
         Ok(prepared)
@@ -143,12 +167,19 @@ impl<'a> Writer<'a> {
                 .map_err(|e| e.to_string())?;
             self.statements
                 .set(self.statements.get() + prepared.len() as i64);
+            let (prepared, tables): (Vec<_>, Vec<_>) = prepared.into_iter().unzip();
             let failure = match self.db.batch(prepared).await {
                 Err(e) => Some(format!("D1: {e}")),
-                Ok(results) => results
-                    .iter()
-                    .find_map(|r| r.error())
-                    .map(|e| format!("D1: {e}")),
+                Ok(results) => {
+                    let mut usage = self.usage.borrow_mut();
+                    for (r, table) in results.iter().zip(&tables) {
+                        record(&mut usage, table, r);
+                    }
+                    results
+                        .iter()
+                        .find_map(|r| r.error())
+                        .map(|e| format!("D1: {e}"))
+                }
             };
             match failure {
                 None => return Ok(()),

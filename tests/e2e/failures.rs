@@ -85,6 +85,14 @@ fn a_transient_d1_failure_is_retried_and_every_row_lands_once() {
     assert!(s["totals"]["flushed"].as_i64().unwrap() >= 50, "{s:#}");
     let err = s["last_flush_error"]["error"].as_str().unwrap_or_default();
     assert!(err.contains("injected D1 failure"), "{s:#}");
+    // What D1 counted for the flushes: every stored row is at least one row written.
+    let d1 = &s["d1"];
+    assert!(d1["flush_rows_written"].as_u64().unwrap() >= 50, "{s:#}");
+    assert!(
+        d1["tables"]["logs"]["rows_written"].as_u64().unwrap() >= 50,
+        "{s:#}"
+    );
+    assert!(d1["size_after"].as_u64().unwrap() > 0, "{s:#}");
 }
 
 #[test]

@@ -282,6 +282,8 @@ fn an_app_key_reads_its_own_app_only() {
     for q in ["search=secret", "request_id=shared-req", "", "level=INFO"] {
         let r = get(&logger, &key_b, q);
         assert_eq!(r.status, 200);
+        // Each page says what it cost in D1 rows read.
+        assert!(r.body["data"]["d1"]["rows_read"].is_u64(), "{r:?}");
         let logs = r.body["data"]["logs"].as_array().unwrap();
         assert!(
             logs.iter().all(|l| l["app_id"] == b.as_str()),

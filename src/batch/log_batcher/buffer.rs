@@ -10,12 +10,20 @@
 use crate::batch::log_batcher::protocol::Stats;
 use crate::batch::settle::{Attempts, Buffered};
 use crate::ingest::debug::Faults;
+use crate::store::usage::{TableUsage, Usage};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
 use worker::{Result, SqlStorage, SqlStorageValue};
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 5] = [
+    // What D1 reported for this object's flushes, per table (`store::usage`).
+    "CREATE TABLE IF NOT EXISTS usage (
+        tbl TEXT PRIMARY KEY,
+        statements INTEGER NOT NULL DEFAULT 0,
+        rows_read INTEGER NOT NULL DEFAULT 0,
+        rows_written INTEGER NOT NULL DEFAULT 0
+    )",
     "CREATE TABLE IF NOT EXISTS pending (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
@@ -50,7 +58,8 @@ const SCHEMA: [&str; 4] = [
         last_flush_at INTEGER,
         last_error TEXT,
         last_error_at INTEGER,
-        registered INTEGER NOT NULL DEFAULT 0
+        registered INTEGER NOT NULL DEFAULT 0,
+        size_after INTEGER
     )",
     "INSERT OR IGNORE INTO stats (id) VALUES (1)",
 ];
@@ -453,6 +462,57 @@ impl Buffer {
             ],
         )?;
         Ok(())
+    }
+
+    /// Adds a flush's D1 usage to the object's totals.
+    pub fn record_usage(&self, usage: &Usage) -> Result<()> {
+        for (table, u) in &usage.tables {
+            self.0.exec(
+                "INSERT INTO usage (tbl, statements, rows_read, rows_written) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(tbl) DO UPDATE SET statements = statements + ?2,
+                     rows_read = rows_read + ?3, rows_written = rows_written + ?4",
+                vec![
+                    SqlStorageValue::from(table.as_str()),
+                    (u.statements as i64).into(),
+                    (u.rows_read as i64).into(),
+                    (u.rows_written as i64).into(),
+                ],
+            )?;
+        }
+        if let Some(size) = usage.size_after {
+            self.0.exec(
+                "UPDATE stats SET size_after = ?1",
+                vec![(size as i64).into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The object's D1 usage so far.
+    pub fn usage(&self) -> Result<Usage> {
+        #[derive(Deserialize)]
+        struct Row {
+            tbl: String,
+            statements: i64,
+            rows_read: i64,
+            rows_written: i64,
+        }
+        let rows: Vec<Row> = self.0.exec("SELECT * FROM usage", None)?.to_array()?;
+        let mut usage = Usage {
+            size_after: self.stats()?.size_after.map(|s| s as u64),
+            ..Usage::default()
+        };
+        for r in rows {
+            usage.tables.insert(
+                r.tbl,
+                TableUsage {
+                    statements: r.statements as u64,
+                    rows_read: r.rows_read as u64,
+                    rows_written: r.rows_written as u64,
+                },
+            );
+        }
+        Ok(usage)
     }
 
     /// The shard is in D1's `shards` directory.

@@ -286,6 +286,7 @@ impl LogBatcher {
                 0
             }
         };
+        buffer.record_usage(&writer.usage.borrow())?;
         buffer.record_flush(
             written,
             dead_lettered,

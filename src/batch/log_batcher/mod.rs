@@ -284,6 +284,7 @@ impl LogBatcher {
             oldest_accepted_at: s.oldest,
             alarm_at: self.alarm_at().await?,
             stats: buffer.stats()?,
+            usage: buffer.usage()?,
         })
     }
 

@@ -6,6 +6,7 @@ use crate::ingest::debug::Faults;
 use crate::platform::rpc::{
     await_reply, request_text, runtime_errors_are_calls, typed_stub, CallError,
 };
+use crate::store::usage::Usage;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -54,6 +55,8 @@ pub struct Stats {
     pub outage_attempts: i64,
     pub last_error_at: Option<i64>,
     pub registered: i64,
+    /// The database size D1 reported after this object's latest flush.
+    pub size_after: Option<i64>,
 }
 
 /// A LogBatcher's own account of itself.
@@ -69,6 +72,8 @@ pub struct BatcherStatus {
     pub oldest_accepted_at: Option<i64>,
     pub alarm_at: Option<i64>,
     pub stats: Stats,
+    /// What D1 reported for this object's flushes.
+    pub usage: Usage,
 }
 
 /// Every way a LogBatcher call fails.

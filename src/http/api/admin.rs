@@ -16,6 +16,7 @@ use crate::http::error::ApiError;
 use crate::platform::now_ms;
 use crate::platform::{batchers, dead_letters, logs_db};
 use crate::store::registry::Registry;
+use crate::store::usage::Usage;
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -210,6 +211,7 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let mut active = Vec::new();
     let mut outages = Vec::new();
     let mut oldest: Option<i64> = None;
+    let mut usage = Usage::default();
     let mut unreachable = Vec::new();
     for (s, answer) in shards.iter().zip(answers) {
         let st = match answer {
@@ -220,6 +222,7 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
             }
         };
         let t = &st.stats;
+        usage.merge(&st.usage);
         accepted += t.accepted;
         flushed += t.flushed;
         dead_lettered += t.dead_lettered;
@@ -287,6 +290,12 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
             "oldest_pending_age_ms": oldest.map(|t| now - t),
             "dead_letters": { "records": dl_records, "rows": dl_rows },
             "deleting_apps": deleting,
+            "d1": {
+                "flush_rows_written": usage.rows_written(),
+                "flush_rows_read": usage.rows_read(),
+                "size_after": usage.size_after,
+                "tables": usage.tables,
+            },
             "last_flush_at": last_flush_at,
             "last_flush_error": last_error.map(|(at, e, shard)| json!({ "at": at, "error": e, "shard": shard })),
             "tables": tables,

@@ -7,7 +7,7 @@
 use crate::http::api::access::caller_app;
 use crate::http::envelope::{ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
-use crate::platform::{d1_rows, logs_db, now_ms};
+use crate::platform::{d1_read, d1_rows, logs_db, now_ms};
 use crate::read::query::{one_sql, page_sql, paginate, parse_query, present, Param};
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
@@ -45,12 +45,13 @@ pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         ),
     };
     let (sql, params) = page_sql(&routes.firehose_table, app.as_str(), &q, route_table);
-    let found: Vec<Value> = d1_rows(&logs_db(&ctx.env)?, &sql, &js(&params)).await?;
+    let (found, rows_read) = d1_read::<Value>(&logs_db(&ctx.env)?, &sql, &js(&params)).await?;
     let (page, next) = paginate(found, q.limit);
     let logs: Vec<Value> = page.into_iter().map(present).collect();
+    // What the page cost in D1's terms, so a user can see what a query shape costs.
     Ok(ok(
         200,
-        json!({ "logs": logs, "next_cursor": next }),
+        json!({ "logs": logs, "next_cursor": next, "d1": { "rows_read": rows_read } }),
         &ctx.request_id,
     )?)
 }

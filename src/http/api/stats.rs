@@ -3,7 +3,7 @@
 use crate::http::api::access::named_app;
 use crate::http::envelope::{ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
-use crate::platform::{d1_rows, logs_db, now_ms};
+use crate::platform::{d1_read, logs_db, now_ms};
 use crate::read::stats::{first_day, parse_days, per_day, stats_sql};
 use crate::store::schema::DAY_MS;
 use serde::Deserialize;
@@ -27,7 +27,7 @@ pub async fn get(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiE
         JsValue::from_str(id.as_str()),
         JsValue::from_f64(first as f64),
     ];
-    let counts: Vec<Count> = d1_rows(&logs_db(&ctx.env)?, &stats_sql(), &params).await?;
+    let (counts, rows_read) = d1_read::<Count>(&logs_db(&ctx.env)?, &stats_sql(), &params).await?;
     let rows: Vec<(i64, String, i64)> = counts
         .into_iter()
         .map(|c| (c.day as i64, c.level, c.count as i64))
@@ -35,7 +35,7 @@ pub async fn get(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiE
     let per_day = per_day(&rows, first, now.div_euclid(DAY_MS));
     Ok(ok(
         200,
-        json!({ "app_id": id, "days": per_day }),
+        json!({ "app_id": id, "days": per_day, "d1": { "rows_read": rows_read } }),
         &ctx.request_id,
     )?)
 }
