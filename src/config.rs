@@ -45,6 +45,8 @@ pub struct Config {
     /// The firehose table and the log routes (`LOG_ROUTES`, `LOG_FIREHOSE_TABLE`,
     /// `LOG_FIREHOSE_RETENTION_DAYS`).
     pub routes: Routes,
+    /// The database size at which the oldest rows are deleted to make room (`store::space`).
+    pub max_db_bytes: u64,
     /// Rows one pruning statement deletes at most.
     pub prune_chunk_rows: u64,
     /// Delete statements one retention run or manual prune makes at most.
@@ -86,6 +88,9 @@ impl Default for Config {
             debug_flags: false,
             admin_api_key: None,
             routes: Routes::default(),
+            // D1 holds 10 GB on Workers Paid: a tenth is left for what lands between two checks
+            // (route tables, a flush's worth, index growth). On Free (500 MB) set 450000000.
+            max_db_bytes: 9_000_000_000,
             prune_chunk_rows: 5_000,
             prune_max_statements: 40,
             health_check_interval_ms: 300_000,
@@ -200,6 +205,13 @@ impl Config {
             )?,
             admin_api_key,
             routes: routes(&lookup)?,
+            max_db_bytes: int(
+                &lookup,
+                "MAX_DB_BYTES",
+                d.max_db_bytes,
+                100_000,
+                10_000_000_000,
+            )?,
             prune_chunk_rows: int(
                 &lookup,
                 "PRUNE_CHUNK_ROWS",

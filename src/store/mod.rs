@@ -7,6 +7,7 @@ pub mod registry;
 pub mod retention;
 pub mod route;
 pub mod schema;
+pub mod space;
 pub mod tables;
 pub mod usage;
 pub mod writer;

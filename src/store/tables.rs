@@ -5,11 +5,12 @@
 //! LogBatcher before it flushes (schemas), the cron trigger (retention) and
 //! `POST /apps/:app_id/prune`.
 
-use crate::model::sql::is_identifier;
+use crate::model::sql::{is_identifier, quoted};
 use crate::read::health::{CHECKS_TABLE, URLS_TABLE};
 use crate::store::retention::{delete_app_older_sql, delete_older_sql, due, finished, PruneState};
 use crate::store::route::LogTable;
 use crate::store::schema::{is_benign, META_TABLE, STATS_TABLE};
+use crate::store::space::{plan, rows_to_free};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use wasm_bindgen::JsValue;
@@ -297,6 +298,73 @@ pub async fn purge_app(
         .collect::<Result<_, _>>()?;
     db.batch(rest).await?;
     Ok((deleted, true))
+}
+
+/// What `make_room` deleted: rows, per app.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reclaimed {
+    pub deleted: u64,
+    pub apps: Vec<(String, u64)>,
+}
+
+/// Deletes the oldest rows, the largest apps' first (`space::plan`), when the database at
+/// `size` bytes with `incoming` more would pass `cap` (`MAX_DB_BYTES`); within `budget` delete
+/// statements.
+pub async fn make_room(
+    db: &D1Database,
+    tables: &[LogTable],
+    firehose: &str,
+    (size, incoming, cap): (u64, u64, u64),
+    chunk: u64,
+    mut budget: u32,
+) -> Result<Reclaimed, DbError> {
+    #[derive(Deserialize)]
+    struct Count {
+        app_id: String,
+        n: f64,
+    }
+    let counts: Vec<Count> = db
+        .prepare(format!(
+            "SELECT app_id, sum(count) AS n FROM {STATS_TABLE} GROUP BY app_id"
+        ))
+        .all()
+        .await?
+        .results()?;
+    let counts: Vec<(String, u64)> = counts.into_iter().map(|c| (c.app_id, c.n as u64)).collect();
+    let rows = counts.iter().map(|(_, n)| n).sum();
+    let wanted = rows_to_free(size, incoming, cap, rows);
+    let mut out = Reclaimed::default();
+    for (app, n) in plan(&counts, wanted) {
+        if budget == 0 {
+            break;
+        }
+        #[derive(Deserialize)]
+        struct At {
+            timestamp: f64,
+        }
+        // The timestamp of the app's n-th oldest row: everything up to it goes.
+        let at: Vec<At> = db
+            .prepare(format!(
+                "SELECT timestamp FROM {} WHERE app_id = ?1 ORDER BY timestamp LIMIT 1 OFFSET ?2",
+                quoted(firehose)
+            ))
+            .bind(&[JsValue::from_str(&app), num(n.saturating_sub(1) as i64)])?
+            .all()
+            .await?
+            .results()?;
+        let Some(at) = at.first() else { continue };
+        let before = at.timestamp as i64 + 1;
+        let pruned = prune_app(db, tables, &app, before, chunk, budget).await?;
+        budget = budget.saturating_sub(pruned.len() as u32);
+        let deleted: u64 = pruned
+            .iter()
+            .filter(|p| p.table == firehose)
+            .map(|p| p.deleted)
+            .sum();
+        out.deleted += deleted;
+        out.apps.push((app, deleted));
+    }
+    Ok(out)
 }
 
 /// Every log table as configured and as recorded (schema, migration and pruning history), for

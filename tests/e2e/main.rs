@@ -14,5 +14,6 @@ mod load;
 mod query;
 mod rest_ingest;
 mod routes;
+mod space;
 mod stats;
 pub(crate) mod tail;

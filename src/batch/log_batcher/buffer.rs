@@ -59,7 +59,9 @@ const SCHEMA: [&str; 5] = [
         last_error TEXT,
         last_error_at INTEGER,
         registered INTEGER NOT NULL DEFAULT 0,
-        size_after INTEGER
+        size_after INTEGER,
+        space_deleted INTEGER NOT NULL DEFAULT 0,
+        last_space_at INTEGER
     )",
     "INSERT OR IGNORE INTO stats (id) VALUES (1)",
 ];
@@ -485,6 +487,15 @@ impl Buffer {
                 vec![(size as i64).into()],
             )?;
         }
+        Ok(())
+    }
+
+    /// Counts rows this object deleted to keep the database under `MAX_DB_BYTES`.
+    pub fn record_space(&self, deleted: u64, now: i64) -> Result<()> {
+        self.0.exec(
+            "UPDATE stats SET space_deleted = space_deleted + ?1, last_space_at = ?2",
+            vec![(deleted as i64).into(), now.into()],
+        )?;
         Ok(())
     }
 

@@ -22,7 +22,7 @@ use crate::batch::settle::{settle, Failure, Holder};
 use crate::config::Config;
 use crate::platform::{dead_letters, logs_db, now_ms, random_bytes};
 use crate::store::route::Routes;
-use crate::store::tables::{ensure_schemas, schemas_hash};
+use crate::store::tables::{ensure_schemas, make_room, schemas_hash};
 use crate::store::writer::Writer;
 use std::collections::HashMap;
 use worker::{console_error, console_log, Delay, Result};
@@ -189,6 +189,12 @@ impl LogBatcher {
         if !write.is_empty() {
             // A schema that cannot be brought up to date is an outage: no table lacks a row.
             let schema_error = self.ensure_schemas(&db, &config.routes).await.err();
+            // Room first, when what this flush adds would take the database past its cap. A
+            // stored row takes about three times its text (indexes, search, route copies).
+            if let Some(size) = stats.size_after {
+                let incoming: u64 = write.iter().map(|r| r.row.len() as u64 * 3).sum();
+                self.make_room(&db, config, size as u64, incoming).await;
+            }
             // Every entry's row text, and the buffered row it belongs to.
             let mut texts: Vec<&str> = Vec::new();
             let mut owner: Vec<usize> = Vec::new();
@@ -287,6 +293,10 @@ impl LogBatcher {
             }
         };
         buffer.record_usage(&writer.usage.borrow())?;
+        let size_after = writer.usage.borrow().size_after;
+        if let Some(size) = size_after.filter(|s| *s > config.max_db_bytes) {
+            self.make_room(&db, config, size, 0).await;
+        }
         buffer.record_flush(
             written,
             dead_lettered,
@@ -295,6 +305,42 @@ impl LogBatcher {
             now_ms(),
         )?;
         Ok(out)
+    }
+
+    /// Deletes the oldest rows, fairly across apps (`store::space`), when the database at `size`
+    /// with `incoming` bytes more would pass `MAX_DB_BYTES`. A failure is logged and left for the
+    /// next flush: the write itself goes on.
+    async fn make_room(&self, db: &worker::D1Database, config: &Config, size: u64, incoming: u64) {
+        if size + incoming <= config.max_db_bytes {
+            return;
+        }
+        let tables = config.routes.tables();
+        let sizes = (size, incoming, config.max_db_bytes);
+        match make_room(
+            db,
+            &tables,
+            &config.routes.firehose_table,
+            sizes,
+            config.prune_chunk_rows,
+            config.prune_max_statements,
+        )
+        .await
+        {
+            Ok(r) if r.deleted > 0 => {
+                console_log!(
+                    "WARN d1-logger: the database is at {size} bytes (+{incoming} to come), \
+                     MAX_DB_BYTES is {}: deleted the {} oldest rows {:?}",
+                    config.max_db_bytes,
+                    r.deleted,
+                    r.apps
+                );
+                if let Err(e) = self.buffer().record_space(r.deleted, now_ms()) {
+                    console_error!("LogBatcher: recording space reclaimed: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => console_error!("LogBatcher: making room under MAX_DB_BYTES failed: {e}"),
+        }
     }
 
     /// Moves rows to the dead-letter namespace; they leave the buffer only after every record

@@ -57,6 +57,9 @@ pub struct Stats {
     pub registered: i64,
     /// The database size D1 reported after this object's latest flush.
     pub size_after: Option<i64>,
+    /// Rows this object deleted, and when last, to keep the database under `MAX_DB_BYTES`.
+    pub space_deleted: i64,
+    pub last_space_at: Option<i64>,
 }
 
 /// A LogBatcher's own account of itself.

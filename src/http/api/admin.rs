@@ -212,6 +212,7 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let mut outages = Vec::new();
     let mut oldest: Option<i64> = None;
     let mut usage = Usage::default();
+    let (mut space_deleted, mut last_space_at) = (0, None);
     let mut unreachable = Vec::new();
     for (s, answer) in shards.iter().zip(answers) {
         let st = match answer {
@@ -223,6 +224,8 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         };
         let t = &st.stats;
         usage.merge(&st.usage);
+        space_deleted += t.space_deleted;
+        last_space_at = last_space_at.max(t.last_space_at);
         accepted += t.accepted;
         flushed += t.flushed;
         dead_lettered += t.dead_lettered;
@@ -294,6 +297,9 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
                 "flush_rows_written": usage.rows_written(),
                 "flush_rows_read": usage.rows_read(),
                 "size_after": usage.size_after,
+                "max_db_bytes": ctx.config.max_db_bytes,
+                "deleted_for_space": space_deleted,
+                "last_deleted_for_space_at": last_space_at,
                 "tables": usage.tables,
             },
             "last_flush_at": last_flush_at,
