@@ -10,15 +10,19 @@
 //! on the host; shell modules (first doc line `Shell:`) do, thinly, and are covered end to end.
 //! `scripts/check-repo` holds the line between them.
 //! - `model`: what every stage shares: the log `entry` and its row encoding, the firehose
-//!   `columns` table, `level`, `id`s, `time`stamps, `app` ids and keys, `sql` identifiers.
+//!   `columns` table, `level`, `id`s, `time`stamps, `app` ids and keys, `sql` identifiers,
+//!   `json` nesting, `secret`s and their forms.
 //! - `ingest`: raw input becomes entries: `rest` bodies, `enrich`ed forwarded requests, the shared
 //!   `prepare` step (id, redaction, shard), `shard` ids and parts, `debug` fault flags, and
 //!   `deliver` (shell) to the LogBatchers.
 //! - `batch`: the `log_batcher` Durable Object (shell: object, `buffer`, `flush`,
 //!   `tail_publisher`, and its typed calls in `protocol`), its `policy`, `part`s, `poison`
-//!   isolation, the `settle` decision after a flush, and `dead_letter` records.
-//! - `store`: D1 and KV: `schema`, `route`s and their `filter`s, `insert` SQL, `retention`; shell:
-//!   `tables` (the D1 adapter: migrations, retention runs, prunes), `cron`, the app `registry`.
+//!   isolation, the `settle` decision after a flush, `dead_letter` records and their `replay`
+//!   (shell).
+//! - `store`: D1 and KV: `schema`, `route`s and their `filter`s, `insert` SQL, `retention`, the
+//!   `space` policy under `MAX_DB_BYTES`, D1 `usage`; shell: `tables` (the D1 adapter:
+//!   migrations, retention runs, prunes, room), the row `writer`, app `deletion`, `cron`, the app
+//!   `registry`.
 //! - `read`: `query`, `stats`, `tail` (and the `tail_hub` Durable Object), `health` (and the
 //!   `health_checker` Durable Object), each object with its `protocol`.
 //! - `http`: the `router` (shell), the `error` type with its codes, the `envelope` (shell), and
