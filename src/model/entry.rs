@@ -100,7 +100,7 @@ pub fn clip(s: &str, max: usize) -> &str {
 
 impl RequestFields {
     /// Whether nothing is known about a request (every REST entry): its row is *plain*, null in
-    /// every [`REQUEST_COLUMNS`] position.
+    /// every [`REQUEST_COLUMNS`](crate::model::columns::REQUEST_COLUMNS) position.
     pub fn is_empty(&self) -> bool {
         *self == RequestFields::default()
     }
