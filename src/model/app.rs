@@ -57,6 +57,16 @@ pub struct AppRecord {
     /// (`app_id_free`): a new app of the same id never sees an old one's logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleting_since: Option<i64>,
+    /// While being deleted: its rows deleted so far, and whether none is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<DeletionProgress>,
+}
+
+/// How far the deletion of an app's rows has come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionProgress {
+    pub deleted_rows: u64,
+    pub purged: bool,
 }
 
 impl AppRecord {
@@ -68,6 +78,7 @@ impl AppRecord {
             "key_hint": self.key_hint,
             "created_at": self.created_at,
             "deleting_since": self.deleting_since,
+            "deletion": self.deletion,
         })
     }
 }
@@ -140,6 +151,7 @@ impl NewApp {
             key_hint: key.chars().take(KEY_PREFIX.len() + 6).collect(),
             created_at,
             deleting_since: None,
+            deletion: None,
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::config::Config;
 use crate::http::error::ApiError;
-use crate::model::app::{app_id_free, AppId, AppRecord};
+use crate::model::app::{app_id_free, AppId, AppRecord, DeletionProgress};
 use crate::platform::{health_checkers, logs_db, tail_hubs};
 use crate::read::health_checker::protocol::CheckerStub;
 use crate::read::tail_hub::protocol::{CloseRequest, HubStub};
@@ -86,6 +86,17 @@ pub async fn purge(
     let id_free = app_id_free(since, purged, config.app_id_reserve_ms as i64, now);
     if id_free {
         registry.finish_delete(&record.app_id).await?;
+    } else {
+        let before = record.deletion.unwrap_or_default();
+        let progress = DeletionProgress {
+            deleted_rows: before.deleted_rows + deleted_rows,
+            purged,
+        };
+        if progress != before {
+            let mut noted = record.clone();
+            noted.deletion = Some(progress);
+            registry.note_deletion(&noted).await?;
+        }
     }
     Ok(Progress {
         app_id: record.app_id.clone(),

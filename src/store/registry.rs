@@ -216,6 +216,19 @@ impl Registry {
         Ok(Some(record))
     }
 
+    /// Records how far a deletion has come (shown in `/admin/status` and `GET /apps/:app_id`).
+    pub async fn note_deletion(&self, record: &AppRecord) -> Result<(), ApiError> {
+        let text = serde_json::to_string(record).map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.kv
+            .put(&app_kv_key(&record.app_id), text)
+            .map_err(unavailable)?
+            .metadata(record)
+            .map_err(unavailable)?
+            .execute()
+            .await
+            .map_err(unavailable)
+    }
+
     /// Frees a deleted app's id: its record goes.
     pub async fn finish_delete(&self, app_id: &AppId) -> Result<(), ApiError> {
         self.kv

@@ -276,7 +276,14 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         .iter()
         .filter_map(|a| {
             let since = a.deleting_since?;
-            Some(json!({ "app_id": a.app_id, "since": since, "age_ms": now - since }))
+            let progress = a.deletion.unwrap_or_default();
+            Some(json!({
+                "app_id": a.app_id,
+                "since": since,
+                "age_ms": now - since,
+                "deleted_rows": progress.deleted_rows,
+                "purged": progress.purged,
+            }))
         })
         .collect();
     let tables = crate::store::tables::status(&db, &ctx.config.routes.tables())
