@@ -533,6 +533,25 @@ fn ceiling(entries: usize, prepared: bool, read_side: bool) -> Figures {
     }
 }
 
+/// Four sender threads in `scope`, taking the request numbers `0..requests` in turn from
+/// `next` and handing each to `send`.
+fn senders<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    requests: usize,
+    next: &'env AtomicUsize,
+    send: &'env (dyn Fn(usize) + Sync),
+) {
+    for _ in 0..4 {
+        scope.spawn(move || loop {
+            let r = next.fetch_add(1, Ordering::SeqCst);
+            if r >= requests {
+                return;
+            }
+            send(r);
+        });
+    }
+}
+
 /// What a fault scenario measured.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 struct Fault {
@@ -566,62 +585,51 @@ fn fault_run(logger: &Logger, name: &str, entries: usize, outage_ms: u64, poison
     let good = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
     let start = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| loop {
-                let r = next.fetch_add(1, Ordering::SeqCst);
-                if r >= requests {
-                    return;
-                }
-                let logs: Vec<Value> = (0..good_per_request)
-                    .map(|i| json!({"message": format!("fault {r}-{i}")}))
-                    .collect();
-                let mut sends = vec![(json!({ "logs": logs }), None)];
-                if r == 0 && outage_ms > 0 {
-                    sends[0].1 = Some(format!("d1_down={outage_ms}"));
-                }
-                if poison {
-                    // 10 poison entries per 1,000: one request each, between the good ones.
-                    for i in 0..10 {
-                        let bad = json!({"logs": [{"message": format!("poison {r}-{i}")}]});
-                        sends.push((bad, Some("poison".to_string())));
-                    }
-                }
-                for (body, flags) in sends {
-                    let n = body["logs"].as_array().map_or(0, Vec::len) as u64;
-                    let mut headers = vec![
-                        ("x-api-key", key.as_str()),
-                        ("content-type", "application/json"),
-                    ];
-                    if let Some(f) = flags.as_deref() {
-                        headers.push(("x-debug-flags", f));
-                    }
-                    loop {
-                        let resp = logger.call(
-                            "POST",
-                            "/logs",
-                            &headers,
-                            Some(body.to_string().as_bytes()),
-                        );
-                        if resp.status == 202 {
-                            accepted.fetch_add(n, Ordering::SeqCst);
-                            if flags.as_deref() != Some("poison") {
-                                good.fetch_add(n, Ordering::SeqCst);
-                            }
-                            break;
-                        }
-                        assert!(
-                            resp.code() == "BACKPRESSURE",
-                            "refused: {} {}",
-                            resp.status,
-                            resp.text
-                        );
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                }
-            });
+    let send = |r: usize| {
+        let logs: Vec<Value> = (0..good_per_request)
+            .map(|i| json!({"message": format!("fault {r}-{i}")}))
+            .collect();
+        let mut sends = vec![(json!({ "logs": logs }), None)];
+        if r == 0 && outage_ms > 0 {
+            sends[0].1 = Some(format!("d1_down={outage_ms}"));
         }
-    });
+        if poison {
+            // 10 poison entries per 1,000: one request each, between the good ones.
+            for i in 0..10 {
+                let bad = json!({"logs": [{"message": format!("poison {r}-{i}")}]});
+                sends.push((bad, Some("poison".to_string())));
+            }
+        }
+        for (body, flags) in sends {
+            let n = body["logs"].as_array().map_or(0, Vec::len) as u64;
+            let mut headers = vec![
+                ("x-api-key", key.as_str()),
+                ("content-type", "application/json"),
+            ];
+            if let Some(f) = flags.as_deref() {
+                headers.push(("x-debug-flags", f));
+            }
+            loop {
+                let resp =
+                    logger.call("POST", "/logs", &headers, Some(body.to_string().as_bytes()));
+                if resp.status == 202 {
+                    accepted.fetch_add(n, Ordering::SeqCst);
+                    if flags.as_deref() != Some("poison") {
+                        good.fetch_add(n, Ordering::SeqCst);
+                    }
+                    break;
+                }
+                assert!(
+                    resp.code() == "BACKPRESSURE",
+                    "refused: {} {}",
+                    resp.status,
+                    resp.text
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    std::thread::scope(|scope| senders(scope, requests, &next, &send));
     let sent = start.elapsed();
     let outage_end = Duration::from_millis(outage_ms).max(sent);
     let good = good.load(Ordering::SeqCst);
@@ -688,30 +696,30 @@ fn crash_run(logger: &mut Logger, run: usize, entries: usize, kills: usize) -> C
     let acked = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
     let lock = RwLock::new(std::mem::replace(logger, Logger::placeholder()));
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| loop {
-                let r = next.fetch_add(1, Ordering::SeqCst);
-                if r >= requests {
-                    return;
-                }
-                let logs: Vec<Value> = (0..1_000)
-                    .map(|i| json!({"id": format!("{run}-{r}-{i}"), "message": format!("crash {r}-{i}")}))
-                    .collect();
-                let body = json!({ "logs": logs }).to_string();
-                loop {
-                    let status = {
-                        let l = lock.read().unwrap();
-                        l.try_call("POST", "/logs", &[("x-api-key", &key), ("content-type", "application/json")], body.as_bytes())
-                    };
-                    if status == Some(202) {
-                        acked.fetch_add(1_000, Ordering::SeqCst);
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            });
+    let send = |r: usize| {
+        let logs: Vec<Value> = (0..1_000)
+            .map(|i| json!({"id": format!("{run}-{r}-{i}"), "message": format!("crash {r}-{i}")}))
+            .collect();
+        let body = json!({ "logs": logs }).to_string();
+        loop {
+            let status = {
+                let l = lock.read().unwrap();
+                l.try_call(
+                    "POST",
+                    "/logs",
+                    &[("x-api-key", &key), ("content-type", "application/json")],
+                    body.as_bytes(),
+                )
+            };
+            if status == Some(202) {
+                acked.fetch_add(1_000, Ordering::SeqCst);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
+    };
+    std::thread::scope(|scope| {
+        senders(scope, requests, &next, &send);
         // The killer: at evenly spaced points of the run, SIGKILL and restart.
         for k in 1..=kills {
             let at = (requests * 1_000 * k / (kills + 1)) as u64;

@@ -9,6 +9,7 @@
 use crate::batch::dead_letter::{after_replay, DeadLetter};
 use crate::config::Config;
 use crate::http::error::ApiError;
+use crate::platform::kv::put_json;
 use crate::platform::{logs_db, now_ms};
 use crate::store::tables::ensure_schemas;
 use crate::store::writer::Writer;
@@ -79,17 +80,9 @@ pub async fn replay(
         now_ms(),
     ) {
         None => kv.delete(key).await.map_err(unavailable)?,
-        Some(rest) => {
-            let text =
-                serde_json::to_string(&rest).map_err(|e| ApiError::Internal(e.to_string()))?;
-            kv.put(key, text)
-                .map_err(unavailable)?
-                .metadata(rest.meta())
-                .map_err(unavailable)?
-                .execute()
-                .await
-                .map_err(unavailable)?;
-        }
+        Some(rest) => put_json(kv, key, &rest, Some(&rest.meta()), None)
+            .await
+            .map_err(unavailable)?,
     }
     Ok(Replayed {
         key: key.to_string(),

@@ -1,12 +1,13 @@
 //! Shell: the runtime's services as the rest of the crate uses them: bindings (D1, KV, Durable
 //! Object namespaces), the configuration read once per isolate, the clock and randomness, D1
-//! reads, and the typed calls between the fetch handler and the Durable Objects (`rpc`).
+//! reads, KV puts as JSON text, and the typed calls between the fetch handler and the Durable Objects (`rpc`).
 //!
 //! Thin by design: every decision these helpers need is made by a pure module.
 
 pub mod bindings;
 pub mod clock;
 pub mod d1;
+pub mod kv;
 pub mod rpc;
 
 pub use bindings::{batchers, dead_letters, health_checkers, load_config, logs_db, tail_hubs};

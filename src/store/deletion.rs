@@ -95,7 +95,7 @@ pub async fn purge(
         if progress != before {
             let mut noted = record.clone();
             noted.deletion = Some(progress);
-            registry.note_deletion(&noted).await?;
+            registry.update(&noted).await?;
         }
     }
     Ok(Progress {

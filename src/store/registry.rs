@@ -15,6 +15,7 @@ use crate::model::app::{
     app_kv_key, constant_time_eq, hash_key, key_kv_key, AppId, AppRecord, KeyCache, TailToken,
 };
 use crate::platform::bindings::REGISTRY_BINDING;
+use crate::platform::kv::put_json;
 use crate::platform::now_ms;
 use std::cell::RefCell;
 use worker::kv::{KvError, KvStore};
@@ -55,12 +56,8 @@ impl Registry {
             app_id: record.app_id.clone(),
             key_hash: record.key_hash.clone(),
         };
-        let text = serde_json::to_string(&token).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.kv
-            .put(&format!("tail-token:{token_hash}"), text)
-            .map_err(unavailable)?
-            .expiration_ttl(ttl_secs)
-            .execute()
+        let key = format!("tail-token:{token_hash}");
+        put_json(&self.kv, &key, &token, None::<&()>, Some(ttl_secs))
             .await
             .map_err(unavailable)
     }
@@ -139,25 +136,18 @@ impl Registry {
                 None => record.app_id.as_str().to_string(),
             }));
         }
-        // As JSON text, like every value the logger puts in KV: a JS value made from serde
-        // would turn any map into a JS `Map`, which KV stores as `{}`.
-        let text = serde_json::to_string(record).map_err(|e| ApiError::Internal(e.to_string()))?;
         // The key index first: if the second write fails the app is not listed, and a retry
         // with a new key leaves only an unreachable index entry behind.
-        self.kv
-            .put(&key_kv_key(&record.key_hash), text.clone())
-            .map_err(unavailable)?
-            .execute()
-            .await
-            .map_err(unavailable)?;
-        self.kv
-            .put(&app_kv_key(&record.app_id), text)
-            .map_err(unavailable)?
-            .metadata(record)
-            .map_err(unavailable)?
-            .execute()
-            .await
-            .map_err(unavailable)
+        put_json(
+            &self.kv,
+            &key_kv_key(&record.key_hash),
+            record,
+            None::<&()>,
+            None,
+        )
+        .await
+        .map_err(unavailable)?;
+        self.update(record).await
     }
 
     /// Every registered app, in id order.
@@ -202,29 +192,16 @@ impl Registry {
             .map_err(unavailable)?;
         if record.deleting_since.is_none() {
             record.deleting_since = Some(now);
-            let text =
-                serde_json::to_string(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
-            self.kv
-                .put(&app_kv_key(app_id), text)
-                .map_err(unavailable)?
-                .metadata(&record)
-                .map_err(unavailable)?
-                .execute()
-                .await
-                .map_err(unavailable)?;
+            self.update(&record).await?;
         }
         Ok(Some(record))
     }
 
-    /// Records how far a deletion has come (shown in `/admin/status` and `GET /apps/:app_id`).
-    pub async fn note_deletion(&self, record: &AppRecord) -> Result<(), ApiError> {
-        let text = serde_json::to_string(record).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.kv
-            .put(&app_kv_key(&record.app_id), text)
-            .map_err(unavailable)?
-            .metadata(record)
-            .map_err(unavailable)?
-            .execute()
+    /// Stores an app's record as it now stands (also as list metadata, so listing needs no
+    /// per-app reads): a new app, one being deleted, how far its deletion has come.
+    pub async fn update(&self, record: &AppRecord) -> Result<(), ApiError> {
+        let key = app_kv_key(&record.app_id);
+        put_json(&self.kv, &key, record, Some(record), None)
             .await
             .map_err(unavailable)
     }

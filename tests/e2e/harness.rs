@@ -511,12 +511,24 @@ impl Logger {
         body: &[u8],
     ) -> Option<u16> {
         let uri = format!("{}/_logger{path}", self.base());
-        let mut builder = ureq::http::Request::builder().method(method).uri(&uri);
+        self.send(method, &uri, headers, body)
+            .ok()
+            .map(|r| r.status().as_u16())
+    }
+
+    /// One request to `uri` on this session's agent.
+    fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let mut builder = ureq::http::Request::builder().method(method).uri(uri);
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }
-        let req = builder.body(body.to_vec()).ok()?;
-        self.agent.run(req).ok().map(|r| r.status().as_u16())
+        self.agent.run(builder.body(body.to_vec())?)
     }
 
     /// A request to the logger's own API (reached through the parent fixture's `/_logger/`).
@@ -540,14 +552,7 @@ impl Logger {
         body: Option<&[u8]>,
     ) -> Resp {
         let uri = format!("{}{path}", self.base());
-        let mut builder = ureq::http::Request::builder().method(method).uri(&uri);
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        let req = builder
-            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
-            .unwrap();
-        match self.agent.run(req) {
+        match self.send(method, &uri, headers, body.unwrap_or_default()) {
             Ok(mut r) => to_resp(&mut r),
             Err(e) => panic!("{method} {uri} failed: {e}\n{}", self.log_text()),
         }

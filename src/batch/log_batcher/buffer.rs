@@ -394,26 +394,18 @@ impl Buffer {
     }
 
     /// A flush failed as an outage: count it and keep its error as the current one.
-    pub fn record_outage(&self, error: &str, now: i64, backoff_until: i64) -> Result<i64> {
-        #[derive(Deserialize)]
-        struct Attempts {
-            outage_attempts: i64,
-        }
-        let a: Attempts = self
-            .0
-            .exec(
-                "UPDATE stats SET outage_since = coalesce(outage_since, ?2),
-                     outage_attempts = outage_attempts + 1, outage_error = ?1,
-                     last_error = ?1, last_error_at = ?2, backoff_until = ?3
-                 RETURNING outage_attempts",
-                vec![
-                    SqlStorageValue::from(error),
-                    now.into(),
-                    backoff_until.into(),
-                ],
-            )?
-            .one()?;
-        Ok(a.outage_attempts)
+    pub fn record_outage(&self, error: &str, now: i64, backoff_until: i64) -> Result<()> {
+        self.0.exec(
+            "UPDATE stats SET outage_since = coalesce(outage_since, ?2),
+                 outage_attempts = outage_attempts + 1, outage_error = ?1,
+                 last_error = ?1, last_error_at = ?2, backoff_until = ?3",
+            vec![
+                SqlStorageValue::from(error),
+                now.into(),
+                backoff_until.into(),
+            ],
+        )?;
+        Ok(())
     }
 
     /// Flushes in a row that failed as an outage, so far.

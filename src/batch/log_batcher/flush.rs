@@ -20,6 +20,7 @@ use crate::batch::poison::WRITE_BUDGET;
 use crate::batch::policy::BatchPolicy;
 use crate::batch::settle::{settle, Failure, Holder};
 use crate::config::Config;
+use crate::platform::kv::put_json;
 use crate::platform::{dead_letters, logs_db, now_ms, random_bytes};
 use crate::store::route::Routes;
 use crate::store::tables::{ensure_schemas, make_room, schemas_hash};
@@ -146,7 +147,7 @@ impl LogBatcher {
         }
         if !held.is_empty() {
             // Retried on the outage's backoff, as in a real outage, whose end nobody knows.
-            let attempts = buffer.outage_attempts()? as u32 + 1;
+            let attempts = stats.outage_attempts as u32 + 1;
             let retry_at = now + policy.backoff_ms(attempts) as i64;
             let seqs: Vec<i64> = held.iter().map(|(r, _)| r.seq).collect();
             buffer.hold(&seqs, retry_at)?;
@@ -361,13 +362,7 @@ impl LogBatcher {
         for record in dead_letter::records(&failed, shard, table, now, MAX_RECORD_BYTES) {
             let random = random_bytes::<6>().map_err(storage)?;
             let key = dead_letter::record_key(now, shard, random);
-            // As JSON text: a JS value made from a `serde_json::Map` is a JS `Map`, which KV
-            // would store as `{}`, losing every field of the rows' custom data and headers.
-            let text = serde_json::to_string(&record).map_err(storage)?;
-            kv.put(&key, text)?
-                .metadata(record.meta())?
-                .execute()
-                .await?;
+            put_json(&kv, &key, &record, Some(&record.meta()), None).await?;
         }
         let mut seqs: Vec<i64> = dead.iter().map(|(seq, _)| *seq).collect();
         seqs.dedup();

@@ -13,7 +13,7 @@ pub mod flush;
 pub mod protocol;
 pub mod tail_publisher;
 
-use crate::batch::part::{first_row, part_key, row_id, split_rows};
+use crate::batch::part::{first_row, part_key, row_id};
 use crate::batch::policy::{BatchPolicy, Load};
 use crate::config::Config;
 use crate::platform::rpc::{parse_request, reply};
@@ -194,7 +194,7 @@ impl LogBatcher {
         }
         let held = self.load()?;
         let incoming = Load {
-            entries: q.entries.max(1),
+            entries: q.entries,
             bytes: body.len() as u64,
         };
         if let Err(reason) = policy.admit(held, incoming) {
@@ -205,23 +205,12 @@ impl LogBatcher {
         }
         // The request's rows stay one text (a "part"): buffering costs no JSON work per entry.
         // The flush splits it; a part whose entries fail is split into single rows then. The
-        // sender says how many rows it holds, so only the first one (for the key) is looked at
-        // here; without a count, the whole text is split.
-        let (rows, first) = match q.entries {
-            n if n > 0 => (n as usize, first_row(body)),
-            _ => match split_rows(body) {
-                Some(all) => (all.len(), all.first().copied()),
-                None => (0, None),
-            },
-        };
-        let Some(first) = first else {
-            if rows == 0 && body.trim() == "[]" {
-                return Ok(IngestAnswer {
-                    accepted: 0,
-                    pending: held.entries,
-                });
-            }
-            return Err(BatcherError::RowsRefused("not a JSON array of rows".into()));
+        // sender says how many rows it holds, so only the first one (for the key) is read here.
+        let rows = q.entries as usize;
+        let Some(first) = first_row(body).filter(|_| rows > 0) else {
+            return Err(BatcherError::RowsRefused(
+                "not a non-empty JSON array of rows".into(),
+            ));
         };
         let (key, stored) = if rows == 1 {
             (row_id(first), first.as_bytes())

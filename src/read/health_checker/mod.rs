@@ -173,13 +173,19 @@ impl HealthChecker {
 /// headers.
 async fn check(url: &str, timeout_ms: u64, allow_private: bool) -> CheckResult {
     let started = js_sys::Date::now();
-    let outcome = match url.parse::<url::Url>() {
-        Err(e) => Err(format!("not a URL: {e}")),
-        // Checked again here: a URL stored before a change of the rules is never fetched.
-        Ok(parsed) if !allow_private && unreachable_host(&parsed).is_some() => {
-            Err(unreachable_host(&parsed).unwrap_or_default())
-        }
-        Ok(parsed) => {
+    let parsed = url
+        .parse::<url::Url>()
+        .map_err(|e| format!("not a URL: {e}"));
+    // Checked again here: a URL stored before a change of the rules is never fetched.
+    let refused = parsed
+        .as_ref()
+        .ok()
+        .filter(|_| !allow_private)
+        .and_then(unreachable_host);
+    let outcome = match (parsed, refused) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Some(why)) => Err(why),
+        (Ok(parsed), None) => {
             // A redirect is the check's answer, not a place to go: following one would let a
             // public URL lead the check to an internal address.
             let mut init = RequestInit::new();
