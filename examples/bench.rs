@@ -17,7 +17,10 @@ use d1_logger::config::Config;
 use d1_logger::model::entry::{LogEntry, RequestFields, Source};
 use d1_logger::model::id::new_id;
 use d1_logger::model::level::Level;
-use d1_logger::store::insert::{chunk_rows, plain_insert_sql, Extract, MAX_PARAM_BYTES};
+use d1_logger::store::insert::{
+    chunk_ranges, json_array, plain_insert_sql, stats_keys, stats_sql, Extract, MAX_PARAM_BYTES,
+};
+use d1_logger::store::schema::{TableSchema, STATS_TABLE_DDL};
 use harness::{unique, Logger, Options, ADMIN_KEY};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -428,16 +431,11 @@ fn ceiling(entries: usize, prepared: bool, read_side: bool) -> Figures {
     let dir = tempfile::tempdir().unwrap();
     let db = rusqlite::Connection::open(dir.path().join("ceiling.sqlite")).unwrap();
     db.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
-    db.execute_batch(include_str!("../migrations/0001_logs.sql"))
-        .unwrap();
-    db.execute_batch(include_str!("../migrations/0003_log_tables.sql"))
-        .unwrap();
-    if read_side {
-        // The full-text index and the stats triggers that every flush maintains.
-        db.execute_batch(include_str!("../migrations/0004_query.sql"))
-            .unwrap();
-        db.execute_batch(include_str!("../migrations/0005_log_stats.sql"))
-            .unwrap();
+    // The firehose as the logger creates it; the read side is its search index and the daily
+    // counts' upsert that every flush makes.
+    db.execute_batch(STATS_TABLE_DDL).unwrap();
+    for sql in TableSchema::firehose("logs", read_side).migration(&[]) {
+        db.execute(&sql, []).unwrap();
     }
     let now = now_ms();
     let entries_of: Vec<LogEntry> = (0..entries)
@@ -469,7 +467,7 @@ fn ceiling(entries: usize, prepared: bool, read_side: bool) -> Figures {
             .prepare(
                 "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, request_id, \
                  source, shard, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-                 ON CONFLICT(id) DO NOTHING",
+                 ON CONFLICT DO NOTHING",
             )
             .unwrap();
         for e in &entries_of {
@@ -490,11 +488,16 @@ fn ceiling(entries: usize, prepared: bool, read_side: bool) -> Figures {
             statements += 1;
         }
     } else {
-        let sql = plain_insert_sql("logs", Extract::Jsonb);
+        let sql = plain_insert_sql("logs", Extract::Jsonb, read_side);
         // Statements as a LogBatcher builds them at default settings.
         let per_statement = Config::default().max_batch_size as usize;
-        for chunk in chunk_rows(&rows, MAX_PARAM_BYTES, per_statement) {
-            tx.execute(&sql, [chunk]).unwrap();
+        for part in chunk_ranges(&rows, MAX_PARAM_BYTES, per_statement) {
+            if read_side {
+                tx.execute(&stats_sql("logs"), [stats_keys(&rows[part.clone()])])
+                    .unwrap();
+                statements += 1;
+            }
+            tx.execute(&sql, [json_array(&rows[part])]).unwrap();
             statements += 1;
         }
     }

@@ -272,18 +272,31 @@ fn routes(lookup: &impl Fn(&str) -> Option<String>) -> Result<Routes, ConfigErro
         lookup("LOG_FIREHOSE_TABLE"),
         lookup("LOG_FIREHOSE_RETENTION_DAYS"),
     );
-    Routes::parse(routes.as_deref(), table.as_deref(), days.as_deref()).map_err(|e| {
-        let value = match e.var {
-            "LOG_ROUTES" => routes,
-            "LOG_FIREHOSE_TABLE" => table,
-            _ => days,
-        };
-        ConfigError {
-            name: e.var,
-            value: clip(value.as_deref().unwrap_or(""), 120).to_string(),
-            reason: e.message,
+    let mut parsed =
+        Routes::parse(routes.as_deref(), table.as_deref(), days.as_deref()).map_err(|e| {
+            let value = match e.var {
+                "LOG_ROUTES" => routes,
+                "LOG_FIREHOSE_TABLE" => table,
+                _ => days,
+            };
+            ConfigError {
+                name: e.var,
+                value: clip(value.as_deref().unwrap_or(""), 120).to_string(),
+                reason: e.message,
+            }
+        })?;
+    parsed.search = match lookup("SEARCH_INDEX").as_deref().map(str::trim) {
+        None | Some("fts") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(ConfigError {
+                name: "SEARCH_INDEX",
+                value: clip(other, 120).to_string(),
+                reason: "fts (full-text search, the default) or none".into(),
+            })
         }
-    })
+    };
+    Ok(parsed)
 }
 
 fn int<T>(

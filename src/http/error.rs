@@ -36,6 +36,8 @@ pub enum ApiError {
     DeadLetterNotFound(String),
     #[error("{0}")]
     InvalidFilter(String),
+    #[error("search: this logger keeps no search index (SEARCH_INDEX=none)")]
+    SearchDisabled,
     #[error("{0}")]
     InvalidLimit(String),
     #[error("{0}")]
@@ -97,6 +99,7 @@ impl ApiError {
             ApiError::InvalidDeadLetter(_) => "INVALID_DEAD_LETTER",
             ApiError::InvalidPrune(_) => "INVALID_PRUNE",
             ApiError::InvalidFilter(_) => "INVALID_FILTER",
+            ApiError::SearchDisabled => "SEARCH_DISABLED",
             ApiError::InvalidLimit(_) => "INVALID_LIMIT",
             ApiError::InvalidCursor(_) => "INVALID_CURSOR",
             ApiError::LogNotFound(_) => "LOG_NOT_FOUND",
@@ -135,6 +138,7 @@ impl ApiError {
             | ApiError::InvalidDeadLetter(_)
             | ApiError::InvalidPrune(_)
             | ApiError::InvalidFilter(_)
+            | ApiError::SearchDisabled
             | ApiError::InvalidLimit(_)
             | ApiError::InvalidCursor(_)
             | ApiError::InvalidHealthUrls(_)

@@ -53,11 +53,12 @@ impl<'a> Prepare<'a> {
         }
     }
 
-    /// The entry's id.
-    pub fn id(&self, identity: Identity<'_>) -> String {
+    /// The id of an entry timed `at_ms` (its own time, which a fresh id carries: see
+    /// `model::id::locates_row`).
+    pub fn id(&self, identity: Identity<'_>, at_ms: i64) -> String {
         match identity {
             Identity::Client(name) => scoped_id(self.app_id, name),
-            Identity::Random(random) => new_id(self.now_ms, random),
+            Identity::Random(random) => new_id(at_ms, random),
         }
     }
 
@@ -94,16 +95,21 @@ mod tests {
         let c = config(1);
         let p = Prepare::new(&c, "shop", 1_750_000_000_000, None, &[]);
         assert_eq!(
-            p.id(Identity::Client("order-1")),
-            p.id(Identity::Client("order-1"))
+            p.id(Identity::Client("order-1"), 0),
+            p.id(Identity::Client("order-1"), 0)
         );
         assert_eq!(
-            p.id(Identity::Client("order-1")),
+            p.id(Identity::Client("order-1"), 0),
             scoped_id("shop", "order-1")
         );
         assert_ne!(
-            p.id(Identity::Random([1; 16])),
-            p.id(Identity::Random([2; 16]))
+            p.id(Identity::Random([1; 16]), 0),
+            p.id(Identity::Random([2; 16]), 0)
+        );
+        let fresh = p.id(Identity::Random([1; 16]), 1_600_000_000_000);
+        assert!(
+            crate::model::id::locates_row(&fresh, 1_600_000_000_000),
+            "a fresh id carries the entry's own time, not the time it came in"
         );
     }
 

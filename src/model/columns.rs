@@ -84,7 +84,8 @@ pub enum Origin {
 pub struct Column {
     pub name: &'static str,
     pub sql: SqlType,
-    /// What follows the type in the DDL (`NOT NULL`, `CHECK (...)`, `PRIMARY KEY`).
+    /// What follows the type in the DDL (`NOT NULL`, `CHECK (...)`); the key is the table's
+    /// (`store::schema::KEY_COLUMNS`).
     pub constraint: &'static str,
     pub field: Field,
     pub origin: Origin,
@@ -115,7 +116,7 @@ pub const FIREHOSE_COLUMNS: [Column; 32] = {
     use Origin::{Custom, Entry, Request as Req};
     use SqlType::{Integer as I, Text as T};
     [
-        col("id", T, "PRIMARY KEY", F::Id, Entry),
+        col("id", T, "NOT NULL", F::Id, Entry),
         col("timestamp", I, "NOT NULL", F::Timestamp, Entry),
         col("received_at", I, "NOT NULL", F::ReceivedAt, Entry),
         col("app_id", T, "NOT NULL", F::AppId, Entry),
@@ -244,17 +245,21 @@ mod tests {
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        let expected: Vec<(String, String, bool, bool)> = FIREHOSE_COLUMNS
+        // The row's columns, in order, with the key (`store::schema::KEY_COLUMNS`), then the
+        // table's own `seq`.
+        let key = ["app_id", "timestamp", "id"];
+        let mut expected: Vec<(String, String, bool, bool)> = FIREHOSE_COLUMNS
             .iter()
             .map(|c| {
                 (
                     c.name.to_string(),
                     c.sql.as_str().to_string(),
                     c.constraint.contains("NOT NULL"),
-                    c.constraint.contains("PRIMARY KEY"),
+                    key.contains(&c.name),
                 )
             })
             .collect();
+        expected.push(("seq".into(), "INTEGER".into(), false, false));
         assert_eq!(found, expected);
     }
 }

@@ -3,7 +3,9 @@
 
 use uuid::Uuid;
 
-/// A time-ordered id from the clock and 10 random bytes (UUIDv7 layout).
+/// A time-ordered id from the entry's own time and 10 random bytes (UUIDv7 layout). Carrying the
+/// entry's time is what lets `GET /logs/:id` find the row by its primary key, which starts with
+/// that time (see [`locates_row`]).
 pub fn new_id(now_ms: i64, random: [u8; 16]) -> String {
     let mut rand10 = [0u8; 10];
     rand10.copy_from_slice(&random[..10]);
@@ -29,6 +31,34 @@ pub fn scoped_id(app_id: &str, client_id: &str) -> String {
         .to_string()
 }
 
+/// The time a UUIDv7 id carries, in ms; `None` for any other id (a client-named one).
+pub fn id_time(id: &str) -> Option<i64> {
+    // Read as the SQL form reads it (lower-case hex digits at fixed places), so the two agree.
+    let b = id.as_bytes();
+    if !is_uuid(id) || b[14] != b'7' {
+        return None;
+    }
+    let hex = [&id[0..8], &id[9..13]].concat();
+    if hex.bytes().any(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    i64::from_str_radix(&hex, 16).ok()
+}
+
+/// Whether a row's id tells where the row is: a UUIDv7 whose time is the row's `timestamp`, so
+/// `(app_id, timestamp, id)`, the primary key, is known from the id alone. Rows whose id does not
+/// (client-named ids, entries timed before 1970, rows stored before ids carried the entry's time)
+/// are the ones the `named` index holds; [`ID_ELSEWHERE_SQL`] is this test, negated, in SQL.
+pub fn locates_row(id: &str, timestamp: i64) -> bool {
+    id_time(id) == Some(timestamp)
+}
+
+/// SQL for "the id does not locate the row" (the negation of [`locates_row`]) on a row's `id` and
+/// `timestamp` columns: the condition of the partial `named` index, and of every query that must
+/// use it. A UUIDv7's first 48 bits are its time in ms, in lower-case hex.
+pub const ID_ELSEWHERE_SQL: &str = "(substr(id, 15, 1) <> '7' OR timestamp < 0 \
+     OR substr(id, 1, 8) || substr(id, 10, 4) <> printf('%012x', timestamp))";
+
 /// Whether `s` is a canonical hyphenated UUID; entry ids are checked with it at every boundary.
 pub fn is_uuid(s: &str) -> bool {
     s.len() == 36 && Uuid::try_parse(s).is_ok()
@@ -53,6 +83,42 @@ mod tests {
         assert!(is_uuid(&a) && is_uuid(&b));
         assert_eq!(Uuid::parse_str(&a).unwrap().get_version_num(), 7);
         assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn an_id_locates_its_row_when_it_carries_the_row_time() {
+        let id = new_id(1_750_000_000_123, [7; 16]);
+        assert_eq!(id_time(&id), Some(1_750_000_000_123));
+        assert!(locates_row(&id, 1_750_000_000_123));
+        assert!(!locates_row(&id, 1_750_000_000_124));
+        assert!(!locates_row(&new_id(-5, [7; 16]), -5), "clamped to 0");
+        let named = scoped_id("shop", "order-1");
+        assert_eq!(id_time(&named), None);
+        assert!(!locates_row(&named, 0));
+    }
+
+    /// The SQL form agrees with the Rust one, row by row.
+    #[test]
+    fn the_sql_test_is_the_negation_of_locates_row() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let cases = [
+            (new_id(1_750_000_000_123, [7; 16]), 1_750_000_000_123i64),
+            (new_id(1_750_000_000_123, [7; 16]), 1_750_000_000_000),
+            (new_id(0, [0xff; 16]), 0),
+            (new_id(-5, [1; 16]), -5),
+            (new_id(281_474_976_710_655, [1; 16]), 281_474_976_710_655),
+            (scoped_id("a", "b"), 0),
+        ];
+        for (id, ts) in cases {
+            let elsewhere: bool = db
+                .query_row(
+                    &format!("SELECT {ID_ELSEWHERE_SQL} FROM (SELECT ?1 AS id, ?2 AS timestamp)"),
+                    rusqlite::params![id, ts],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(elsewhere, !locates_row(&id, ts), "{id} {ts}");
+        }
     }
 
     #[test]

@@ -13,10 +13,11 @@
 use crate::http::error::ApiError;
 use crate::model::id::is_request_id;
 use crate::model::id::is_uuid;
+use crate::model::id::ID_ELSEWHERE_SQL;
 use crate::model::level::Level;
 use crate::model::sql::quoted;
 use crate::model::time::parse_timestamp;
-use crate::store::schema::fts_table;
+use crate::store::schema::{fts_table, SEQ_COLUMN};
 use serde_json::Value;
 
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -277,56 +278,77 @@ pub fn fts_expression(search: &str) -> Result<String, ApiError> {
     Ok(terms.join(" "))
 }
 
+/// The FTS5 phrase that finds a request id in the search index's `request_id` column: its words
+/// in a row, as the tokenizer splits them (the row's own `request_id` is then compared exactly).
+/// `None` when it has no word to find (`"---"`): the id is then matched by scanning.
+pub fn request_id_phrase(request_id: &str) -> Option<String> {
+    request_id
+        .chars()
+        .any(char::is_alphanumeric)
+        .then(|| format!("request_id : \"{}\"", request_id.replace('"', "\"\"")))
+}
+
 /// The statement for one page of `q` over `table` (the firehose) for `app_id`; `route_table` is
-/// the table of `q.route`, resolved by the caller. Selects one row more than the page: if it
-/// comes back, there is a next page.
+/// the table of `q.route`, resolved by the caller; `search`: the firehose has its search index.
+/// Selects one row more than the page: if it comes back, there is a next page.
+///
+/// The table is clustered on `(app_id, timestamp, id)`, so a page is a walk down the app's
+/// part of the key. A search or a request id is looked up in the search index instead, which
+/// gives each hit's `(ts, rowid)`: the row is then one key lookup away (`timestamp = ts`,
+/// `seq = rowid`), so a request id costs a few rows read however many rows the app has.
 pub fn page_sql(
     table: &str,
     app_id: &str,
     q: &LogQuery,
     route_table: Option<&str>,
+    search: bool,
 ) -> (String, Vec<Param>) {
     let mut params = vec![Param::Text(app_id.to_string())];
     let bind = |p: Param, params: &mut Vec<Param>| {
         params.push(p);
         format!("?{}", params.len())
     };
-    let mut clauses = vec!["app_id = ?1".to_string()];
+    let mut clauses = vec!["l.app_id = ?1".to_string()];
+    let mut matches = Vec::new();
+    if let Some(expr) = &q.search {
+        matches.push(format!("message : ({expr})"));
+    }
+    if let Some(r) = &q.request_id {
+        clauses.push(format!(
+            "l.request_id = {}",
+            bind(Param::Text(r.clone()), &mut params)
+        ));
+        matches.extend(request_id_phrase(r).filter(|_| search));
+    }
     if !q.levels.is_empty() {
         let marks: Vec<String> = q
             .levels
             .iter()
             .map(|l| bind(Param::Text(l.as_str().into()), &mut params))
             .collect();
-        clauses.push(format!("level IN ({})", marks.join(", ")));
+        clauses.push(format!("l.level IN ({})", marks.join(", ")));
     }
     if let Some(s) = q.since {
-        clauses.push(format!("timestamp >= {}", bind(Param::Int(s), &mut params)));
-    }
-    if let Some(u) = q.until {
-        clauses.push(format!("timestamp < {}", bind(Param::Int(u), &mut params)));
-    }
-    if let Some(r) = &q.request_id {
         clauses.push(format!(
-            "request_id = {}",
-            bind(Param::Text(r.clone()), &mut params)
+            "l.timestamp >= {}",
+            bind(Param::Int(s), &mut params)
         ));
     }
-    if let Some(expr) = &q.search {
-        let fts = quoted(&fts_table(table));
+    if let Some(u) = q.until {
         clauses.push(format!(
-            "rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH {})",
-            bind(Param::Text(expr.clone()), &mut params)
+            "l.timestamp < {}",
+            bind(Param::Int(u), &mut params)
         ));
     }
     for (path, value) in &q.context {
         let p = bind(Param::Text(path.clone()), &mut params);
         let v = bind(Param::Text(value.clone()), &mut params);
-        clauses.push(format!("CAST(data ->> {p} AS TEXT) = {v}"));
+        clauses.push(format!("CAST(l.data ->> {p} AS TEXT) = {v}"));
     }
     if let Some(rt) = route_table {
         clauses.push(format!(
-            "id IN (SELECT id FROM {} WHERE app_id = ?1)",
+            "EXISTS (SELECT 1 FROM {} AS r WHERE r.app_id = ?1 AND r.timestamp = l.timestamp \
+             AND r.id = l.id)",
             quoted(rt)
         ));
     }
@@ -334,9 +356,20 @@ pub fn page_sql(
         let t = bind(Param::Int(c.timestamp), &mut params);
         let id = bind(Param::Text(c.id.clone()), &mut params);
         clauses.push(format!(
-            "(timestamp < {t} OR (timestamp = {t} AND id < {id}))"
+            "(l.timestamp < {t} OR (l.timestamp = {t} AND l.id < {id}))"
         ));
     }
+    let from = if matches.is_empty() {
+        format!("{} AS l", quoted(table))
+    } else {
+        let fts = quoted(&fts_table(table));
+        let m = bind(Param::Text(matches.join(" AND ")), &mut params);
+        clauses.push(format!("{fts} MATCH {m}"));
+        format!(
+            "{fts} JOIN {} AS l ON l.app_id = ?1 AND l.timestamp = {fts}.ts AND l.seq = {fts}.rowid",
+            quoted(table)
+        )
+    };
     // The page is bounded in bytes too: rows are kept, newest first, while the ones before them
     // hold less than MAX_PAGE_BYTES (so the first row always comes, however big). The running
     // sum over the page's rows costs D1 three reads a row where the plain page costs one (a
@@ -345,9 +378,8 @@ pub fn page_sql(
     let sql = format!(
         "SELECT * FROM (SELECT *, sum({ROW_BYTES}) OVER (ORDER BY timestamp DESC, id DESC \
          ROWS UNBOUNDED PRECEDING) AS page_bytes FROM \
-         (SELECT * FROM {} WHERE {} ORDER BY timestamp DESC, id DESC LIMIT {})) \
+         (SELECT l.* FROM {from} WHERE {} ORDER BY l.timestamp DESC, l.id DESC LIMIT {})) \
          WHERE page_bytes - {ROW_BYTES} < {cap}",
-        quoted(table),
         clauses.join(" AND "),
         q.limit + 1
     );
@@ -362,17 +394,23 @@ pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 const ROW_BYTES: &str = "(coalesce(length(message), 0) + coalesce(length(data), 0) \
      + coalesce(length(headers), 0) + coalesce(length(url), 0) + 256)";
 
-/// The statement for one entry of `app_id` by id.
+/// The statement for one entry of app `?2` by id `?1`; `?3` is the time the id carries
+/// (`model::id::id_time`, NULL when it carries none). A fresh entry's id carries its time, so
+/// the key finds it; any other (a client-named id) is in the `named` index: either way a lookup,
+/// never a scan.
 pub fn one_sql(table: &str) -> String {
+    let t = quoted(table);
     format!(
-        "SELECT * FROM {} WHERE id = ?1 AND app_id = ?2",
-        quoted(table)
+        "SELECT * FROM {t} WHERE app_id = ?2 AND timestamp = ?3 AND id = ?1 \
+         UNION ALL SELECT * FROM {t} WHERE app_id = ?2 AND id = ?1 AND {ID_ELSEWHERE_SQL}"
     )
 }
 
-/// A stored row as the API returns it: `headers` and `data` as JSON objects, not text.
+/// A stored row as the API returns it: `headers` and `data` as JSON objects, not text, and
+/// without the search index's rowid (`seq`, the logger's own).
 pub fn present(mut row: Value) -> Value {
     if let Some(obj) = row.as_object_mut() {
+        obj.remove(SEQ_COLUMN);
         for key in ["headers", "data"] {
             if let Some(Value::String(text)) = obj.get(key) {
                 if let Ok(parsed) = serde_json::from_str::<Value>(text) {
@@ -535,8 +573,8 @@ mod tests {
     }
 
     /// One page of app `a` from `page_sql` on SQLite: the fields paging needs.
-    fn page_rows(db: &Connection, q: &LogQuery, route: Option<&str>) -> Vec<Value> {
-        let (sql, params) = page_sql("logs", "a", q, route);
+    fn page_rows(db: &Connection, q: &LogQuery, route: Option<&str>, search: bool) -> Vec<Value> {
+        let (sql, params) = page_sql("logs", "a", q, route, search);
         let params: Vec<rusqlite::types::Value> = params
             .into_iter()
             .map(|p| match p {
@@ -563,11 +601,9 @@ mod tests {
     #[test]
     fn pages_are_bounded_in_bytes_and_continue() {
         let db = Connection::open_in_memory().unwrap();
-        for sql in crate::store::schema::TableSchema::firehose("logs").migration(&[]) {
+        for sql in crate::store::schema::TableSchema::firehose("logs", true).migration(&[]) {
             db.execute(&sql, []).unwrap();
         }
-        db.execute_batch(include_str!("../../migrations/0005_log_stats.sql"))
-            .unwrap();
         let big = "x".repeat(1024 * 1024);
         for i in 0..10i64 {
             db.execute(
@@ -580,7 +616,7 @@ mod tests {
         let mut query = q(&[("limit", "1000")]).unwrap();
         let mut pages = Vec::new();
         loop {
-            let (page, next) = paginate(page_rows(&db, &query, None), query.limit);
+            let (page, next) = paginate(page_rows(&db, &query, None, true), query.limit);
             pages.push(page.len());
             match next {
                 Some(c) => query.cursor = Some(Cursor::decode(&c).unwrap()),
@@ -590,18 +626,24 @@ mod tests {
         assert_eq!(pages, vec![4, 4, 2]);
     }
 
-    /// The statements on SQLite with the real schema: filters, search, pages.
+    /// The statements on SQLite with the real schema: filters, search, pages; the same rows
+    /// whether a request id is looked up in the search index or not.
     #[test]
     fn pages_cover_every_matching_row_once_newest_first() {
+        for search in [true, false] {
+            pages_cover_every_matching_row(search);
+        }
+    }
+
+    fn pages_cover_every_matching_row(search: bool) {
         let db = Connection::open_in_memory().unwrap();
-        let schema = crate::store::schema::TableSchema::firehose("logs");
+        let schema = crate::store::schema::TableSchema::firehose("logs", true);
         for sql in schema.migration(&[]) {
             db.execute(&sql, []).unwrap();
         }
-        db.execute_batch(include_str!("../../migrations/0005_log_stats.sql"))
-            .unwrap();
         db.execute(
-            "CREATE TABLE errors (id TEXT PRIMARY KEY, app_id TEXT, timestamp INTEGER)",
+            "CREATE TABLE errors (id TEXT NOT NULL, app_id TEXT NOT NULL, timestamp INTEGER NOT NULL, \
+             PRIMARY KEY (app_id, timestamp, id)) WITHOUT ROWID",
             [],
         )
         .unwrap();
@@ -614,15 +656,20 @@ mod tests {
                 // Some rows share a timestamp: the id breaks the tie.
                 db.execute(
                     "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, \
-                     request_id, source, shard, data) VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, 'rest', 's', ?7)",
+                     request_id, source, shard, data, seq) \
+                     VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, 'rest', 's', ?7, ?8)",
                     rusqlite::params![
                         id,
                         T0 + i / 3,
                         app,
                         level,
-                        format!("request {i} {}", if i % 2 == 0 { "db timeout" } else { "served" }),
+                        format!(
+                            "request {i} {}",
+                            if i % 2 == 0 { "db timeout" } else { "served" }
+                        ),
                         format!("r-{}", i % 4),
-                        format!("{{\"user\":{{\"id\":{}}}}}", i % 3)
+                        format!("{{\"user\":{{\"id\":{}}}}}", i % 3),
+                        n
                     ],
                 )
                 .unwrap();
@@ -635,7 +682,7 @@ mod tests {
                 }
             }
         }
-        let run = |q: &LogQuery, route: Option<&str>| page_rows(&db, q, route);
+        let run = |q: &LogQuery, route: Option<&str>| page_rows(&db, q, route, search);
         let all_pages = |mut query: LogQuery, route: Option<&str>| -> Vec<Value> {
             let mut out = Vec::new();
             loop {

@@ -5,13 +5,22 @@
 //! (a firehose row has 32 columns), keeps the SQL text far below D1's 100 KB statement limit, and carries
 //! millisecond timestamps inside JSON, because `worker`'s `D1Type::Integer` is only 32-bit.
 //! D1 refuses a bound string of about 2 MB (`SQLITE_TOOBIG`), so rows are chunked by bytes.
-//! `ON CONFLICT(id) DO NOTHING` makes a retried flush harmless: a row is never duplicated. (Not
-//! `INSERT OR IGNORE`: that would also skip rows that break a NOT NULL or CHECK constraint,
-//! silently losing them; here such a row fails the statement and is isolated as poison.)
+//! `ON CONFLICT DO NOTHING` (the key, and the `named` index of client-named rows) makes a retried
+//! flush harmless: a row is never duplicated. (Not `INSERT OR IGNORE`: that would also skip rows
+//! that break a NOT NULL or CHECK constraint, silently losing them; here such a row fails the
+//! statement and is isolated as poison.)
+//!
+//! The daily counts move with one grouped upsert per firehose statement ([`stats_sql`]), run just
+//! before the insert in the same transaction: it counts the rows of the chunk that are not stored
+//! yet, which are exactly the ones the insert will store, so counts stay equal to the rows through
+//! retried and partly stored flushes, at a row written per (app, day, level) instead of per entry.
 //!
 //! Does not talk to D1; the LogBatcher runs what this builds.
 
+use crate::model::id::{locates_row, ID_ELSEWHERE_SQL};
 use crate::model::sql::quoted;
+use crate::store::schema::{fts_table, DAY_MS, SEQ_COLUMN, STATS_TABLE};
+use serde::de::{IgnoredAny, SeqAccess, Visitor};
 
 /// Upper bound of one statement's JSON parameter. D1 fails at about 2 MB; one REST body is at most
 /// `MAX_BODY_BYTES` (1 MiB by default), so even a single maximal row fits.
@@ -36,40 +45,49 @@ pub fn lacks_jsonb(error: &str) -> bool {
 /// `columns` order. Names are checked identifiers, and quoted (a route column may be a keyword).
 pub fn insert_sql(table: &str, columns: &[&str], extract: Extract) -> String {
     let positions: Vec<usize> = (0..columns.len()).collect();
-    insert_sql_at(table, columns, &positions, extract)
+    insert_sql_at(table, columns, &positions, extract, false)
 }
 
 /// The insert statement for `table` that fills each of `columns` from the row value at the
 /// same index of `positions`; every other column keeps its default (NULL). Each value read costs
 /// D1 a function call and a walk along the row, so a row whose other values are all null is
-/// cheaper to write this way (see `columns::plain_positions`).
+/// cheaper to write this way (see `columns::plain_positions`). With `seq` (a firehose with a
+/// search index) each row also gets its search-index rowid: one past the index's highest, plus
+/// its place in the array (D1 runs one statement at a time, so no two rows get the same).
 pub fn insert_sql_at(
     table: &str,
     columns: &[&str],
     positions: &[usize],
     extract: Extract,
+    seq: bool,
 ) -> String {
     assert_eq!(columns.len(), positions.len(), "one position per column");
-    let cols: Vec<String> = columns.iter().map(|c| quoted(c)).collect();
-    let source = match extract {
-        Extract::Jsonb => "v",
-        Extract::Text => "value",
+    let mut cols: Vec<String> = columns.iter().map(|c| quoted(c)).collect();
+    let (source, key) = match extract {
+        Extract::Jsonb => ("v", "k"),
+        Extract::Text => ("value", "key"),
     };
-    let values: Vec<String> = positions
+    let mut values: Vec<String> = positions
         .iter()
         .map(|i| format!("{source} ->> {i}"))
         .collect();
+    if seq {
+        cols.push(quoted(SEQ_COLUMN));
+        values.push(format!(
+            "coalesce((SELECT rowid FROM {} ORDER BY rowid DESC LIMIT 1), 0) + 1 + {key}",
+            quoted(&fts_table(table))
+        ));
+    }
     let (with, from) = match extract {
         Extract::Jsonb => (
-            "WITH r AS MATERIALIZED (SELECT jsonb(value) AS v FROM json_each(?1)) ",
+            "WITH r AS MATERIALIZED (SELECT key AS k, jsonb(value) AS v FROM json_each(?1)) ",
             "r",
         ),
         Extract::Text => ("", "json_each(?1)"),
     };
     // `WHERE true`: SQLite needs a WHERE before an upsert clause on INSERT ... SELECT.
     format!(
-        "{with}INSERT INTO {} ({}) SELECT {} FROM {from} WHERE true \
-         ON CONFLICT(id) DO NOTHING",
+        "{with}INSERT INTO {} ({}) SELECT {} FROM {from} WHERE true ON CONFLICT DO NOTHING",
         quoted(table),
         cols.join(", "),
         values.join(", ")
@@ -77,41 +95,158 @@ pub fn insert_sql_at(
 }
 
 /// The firehose insert for plain rows (see `columns::plain_positions`): the 10 columns they fill.
-pub fn plain_insert_sql(table: &str, extract: Extract) -> String {
+pub fn plain_insert_sql(table: &str, extract: Extract, seq: bool) -> String {
     let positions = crate::model::columns::plain_positions();
     let names: Vec<&str> = positions
         .iter()
         .map(|i| crate::model::columns::COLUMNS[*i])
         .collect();
-    insert_sql_at(table, &names, &positions, extract)
+    insert_sql_at(table, &names, &positions, extract, seq)
+}
+
+/// The firehose insert for every column.
+pub fn full_insert_sql(table: &str, extract: Extract, seq: bool) -> String {
+    let columns = &crate::model::columns::COLUMNS;
+    let positions: Vec<usize> = (0..columns.len()).collect();
+    insert_sql_at(table, columns, &positions, extract, seq)
+}
+
+/// The grouped upsert of the daily counts for one firehose insert, bound to [`stats_keys`] of
+/// the same rows. A key counts when its row is not stored yet: not under the key, and, for a row
+/// whose id does not locate it, not under its id either (a client retry that came with another
+/// time is the same entry, and the insert will skip it).
+pub fn stats_sql(table: &str) -> String {
+    let t = quoted(table);
+    format!(
+        "INSERT INTO {} (app_id, day, level, count) \
+         SELECT k ->> 0, (k ->> 1) / {DAY_MS}, k ->> 3, count(*) \
+         FROM (SELECT value AS k FROM json_each(?1)) \
+         WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE app_id = k ->> 0 AND timestamp = k ->> 1 \
+             AND id = k ->> 2) \
+         AND (k ->> 4 OR NOT EXISTS (SELECT 1 FROM {t} WHERE app_id = k ->> 0 AND id = k ->> 2 \
+             AND {ID_ELSEWHERE_SQL})) \
+         GROUP BY 1, 2, 3 \
+         ON CONFLICT (app_id, day, level) DO UPDATE SET count = count + excluded.count",
+        quoted(STATS_TABLE)
+    )
+}
+
+/// The leading values of a firehose row (`columns::COLUMNS` order: id, timestamp, received_at,
+/// app_id, level, ...), read without building the rest.
+struct Lead {
+    id: String,
+    timestamp: i64,
+    app_id: String,
+    level: String,
+}
+
+impl<'de> serde::Deserialize<'de> for Lead {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lead;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a firehose row")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lead, A::Error> {
+                let missing = || serde::de::Error::custom("a short row");
+                let id: String = seq.next_element()?.ok_or_else(missing)?;
+                let timestamp: i64 = seq.next_element()?.ok_or_else(missing)?;
+                let _received: IgnoredAny = seq.next_element()?.ok_or_else(missing)?;
+                let app_id: String = seq.next_element()?.ok_or_else(missing)?;
+                let level: String = seq.next_element()?.ok_or_else(missing)?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lead {
+                    id,
+                    timestamp,
+                    app_id,
+                    level,
+                })
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// The parameter of [`stats_sql`] for firehose rows: `[app_id, timestamp, id, level, locates]`
+/// per row, each entry once, as the insert stores it (the first of two rows with the same key,
+/// or with the same id when it does not locate the row). A row that does not parse is left out:
+/// the insert then fails on it and it is isolated as poison, so it is never counted either.
+pub fn stats_keys<S: AsRef<str>>(rows: &[S]) -> String {
+    use std::collections::HashSet;
+    let mut seen: HashSet<(String, Option<i64>, String)> = HashSet::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Ok(l) = serde_json::from_str::<Lead>(row.as_ref()) else {
+            continue;
+        };
+        let locates = locates_row(&l.id, l.timestamp);
+        // A located row is the same entry only with the same time; another is the same by id.
+        let key = (
+            l.app_id.clone(),
+            locates.then_some(l.timestamp),
+            l.id.clone(),
+        );
+        if !seen.insert(key) {
+            continue;
+        }
+        out.push(serde_json::json!([
+            l.app_id,
+            l.timestamp,
+            l.id,
+            l.level,
+            locates
+        ]));
+    }
+    serde_json::Value::Array(out).to_string()
 }
 
 /// Groups row JSON texts into JSON-array parameters of at most `max_bytes` and `max_rows` rows
 /// each (a row larger than `max_bytes` travels alone). Order is kept. `max_rows` is
 /// `MAX_BATCH_SIZE`: rows per insert statement, so `MAX_BATCH_SIZE=1` writes row by row.
 pub fn chunk_rows<S: AsRef<str>>(rows: &[S], max_bytes: usize, max_rows: usize) -> Vec<String> {
-    let mut chunks = Vec::new();
-    let mut current = String::from("[");
-    let mut in_current = 0;
-    for row in rows {
-        let row = row.as_ref();
-        let full = in_current >= max_rows.max(1) || current.len() + row.len() + 2 > max_bytes;
-        if current.len() > 1 && full {
-            in_current = 0;
-            current.push(']');
-            chunks.push(std::mem::replace(&mut current, String::from("[")));
+    chunk_ranges(rows, max_bytes, max_rows)
+        .into_iter()
+        .map(|r| json_array(&rows[r]))
+        .collect()
+}
+
+/// The ranges of `rows` that [`chunk_rows`] puts in each parameter.
+pub fn chunk_ranges<S: AsRef<str>>(
+    rows: &[S],
+    max_bytes: usize,
+    max_rows: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 1);
+    for (i, row) in rows.iter().enumerate() {
+        let len = row.as_ref().len();
+        let full = i - start >= max_rows.max(1) || bytes + len + 2 > max_bytes;
+        if i > start && full {
+            out.push(start..i);
+            (start, bytes) = (i, 1);
         }
-        if current.len() > 1 {
-            current.push(',');
+        bytes += len + 1;
+    }
+    if start < rows.len() {
+        out.push(start..rows.len());
+    }
+    out
+}
+
+/// Row texts as one JSON array.
+pub fn json_array<S: AsRef<str>>(rows: &[S]) -> String {
+    let mut out =
+        String::with_capacity(rows.iter().map(|r| r.as_ref().len() + 1).sum::<usize>() + 2);
+    out.push('[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        current.push_str(row);
-        in_current += 1;
+        out.push_str(row.as_ref());
     }
-    if current.len() > 1 {
-        current.push(']');
-        chunks.push(current);
-    }
-    chunks
+    out.push(']');
+    out
 }
 
 #[cfg(test)]
@@ -125,7 +260,7 @@ mod tests {
         for (extract, v) in [(Extract::Text, "value"), (Extract::Jsonb, "v")] {
             let sql = insert_sql("logs", &COLUMNS, extract);
             assert!(sql.contains("INSERT INTO \"logs\" (\"id\", \"timestamp\","));
-            assert!(sql.ends_with("ON CONFLICT(id) DO NOTHING"), "{sql}");
+            assert!(sql.ends_with("ON CONFLICT DO NOTHING"), "{sql}");
             for (i, c) in COLUMNS.iter().enumerate() {
                 assert!(sql.contains(&format!("{v} ->> {i}")), "{c}");
             }
@@ -173,18 +308,73 @@ mod tests {
     /// The real schema and statement on SQLite (the engine behind D1).
     fn logs_db() -> rusqlite::Connection {
         let db = rusqlite::Connection::open_in_memory().unwrap();
-        db.execute_batch(include_str!("../../migrations/0001_logs.sql"))
+        db.execute_batch(crate::store::schema::STATS_TABLE_DDL)
             .unwrap();
+        for sql in crate::store::schema::TableSchema::firehose("logs", true).migration(&[]) {
+            db.execute(&sql, []).unwrap();
+        }
         db
+    }
+
+    /// What the writer sends for one chunk of firehose rows: the counts, then the insert.
+    fn flush_chunk(db: &rusqlite::Connection, rows: &[String], extract: Extract) -> usize {
+        db.execute(&stats_sql("logs"), [&stats_keys(rows)]).unwrap();
+        db.execute(&full_insert_sql("logs", extract, true), [&json_array(rows)])
+            .unwrap()
     }
 
     fn insert(db: &rusqlite::Connection, rows: &[String]) -> rusqlite::Result<usize> {
         let chunk = chunk_rows(rows, MAX_PARAM_BYTES, usize::MAX).remove(0);
-        let jsonb = db.execute(&insert_sql("logs", &COLUMNS, Extract::Jsonb), [&chunk])?;
+        let jsonb = db.execute(&full_insert_sql("logs", Extract::Jsonb, true), [&chunk])?;
         // Both forms store the same values (the second finds every row already there).
-        let text = db.execute(&insert_sql("logs", &COLUMNS, Extract::Text), [&chunk])?;
+        let text = db.execute(&full_insert_sql("logs", Extract::Text, true), [&chunk])?;
         assert_eq!(text, 0);
         Ok(jsonb)
+    }
+
+    /// Every stored row gets its own search-index rowid, across statements and after deletes,
+    /// and the index finds each row through it.
+    #[test]
+    fn each_row_gets_its_own_search_rowid() {
+        for extract in [Extract::Jsonb, Extract::Text] {
+            let db = logs_db();
+            let rows = |from: usize| -> Vec<String> {
+                (from..from + 3)
+                    .map(|i| {
+                        let mut e = crate::model::entry::tests::sample();
+                        e.id = format!("00000000-0000-7000-8000-{i:012}");
+                        e.message = format!("message number{i}");
+                        e.to_row_json()
+                    })
+                    .collect()
+            };
+            flush_chunk(&db, &rows(0), extract);
+            flush_chunk(&db, &rows(3), extract);
+            db.execute("DELETE FROM logs WHERE id LIKE '%05'", [])
+                .unwrap();
+            flush_chunk(&db, &rows(6), extract);
+            let seqs: Vec<i64> = db
+                .prepare("SELECT seq FROM logs ORDER BY seq")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let mut unique = seqs.clone();
+            unique.dedup();
+            assert_eq!((seqs.len(), unique.len()), (8, 8), "{seqs:?}");
+            for i in [0, 4, 7, 8] {
+                let found: i64 = db
+                    .query_row(
+                        "SELECT count(*) FROM logs_fts JOIN logs AS l ON l.timestamp = logs_fts.ts \
+                         AND l.seq = logs_fts.rowid WHERE logs_fts MATCH ?1",
+                        [format!("\"number{i}\"")],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(found, 1, "number{i} ({extract:?})");
+            }
+        }
     }
 
     #[test]
@@ -239,7 +429,7 @@ mod tests {
             .unwrap()
         };
         for extract in [Extract::Jsonb, Extract::Text] {
-            let narrow = plain_insert_sql("logs", extract);
+            let narrow = plain_insert_sql("logs", extract, false);
             assert_eq!(narrow.matches("->>").count(), 10, "{narrow}");
             assert!(narrow.contains("\"data\"") && !narrow.contains("\"method\""));
             assert_eq!(
@@ -254,8 +444,6 @@ mod tests {
         use crate::model::level::Level;
         for extract in [Extract::Jsonb, Extract::Text] {
             let db = logs_db();
-            db.execute_batch(include_str!("../../migrations/0005_log_stats.sql"))
-                .unwrap();
             const DAY_MS: i64 = crate::store::schema::DAY_MS;
             let row = |id: &str, day: i64, level: Level, app: &str| {
                 let mut e = crate::model::entry::tests::sample();
@@ -266,9 +454,8 @@ mod tests {
                 e.to_row_json()
             };
             let flush = |rows: &[String]| {
-                for chunk in chunk_rows(rows, MAX_PARAM_BYTES, 2) {
-                    db.execute(&insert_sql("logs", &COLUMNS, extract), [&chunk])
-                        .unwrap();
+                for part in chunk_ranges(rows, MAX_PARAM_BYTES, 2) {
+                    flush_chunk(&db, &rows[part], extract);
                 }
             };
             let agree = |what: &str| {
@@ -311,8 +498,31 @@ mod tests {
             ]);
             let stats = agree("duplicates");
             assert!(stats.contains(&("a".into(), 20_000, "DEBUG".into(), 1)));
-            db.execute("DELETE FROM logs WHERE level = 'INFO'", [])
+            // A client-named entry retried with another time is the same entry.
+            let mut named = crate::model::entry::tests::sample();
+            named.id = crate::model::id::scoped_id("a", "order-1");
+            named.app_id = "a".into();
+            let again = {
+                let mut e = named.clone();
+                e.timestamp += 5_000;
+                e
+            };
+            flush(&[named.to_row_json(), again.to_row_json()]);
+            flush(&[again.to_row_json()]);
+            agree("a named entry sent twice, at two times");
+            let stored: i64 = db
+                .query_row(
+                    "SELECT count(*) FROM logs WHERE id = ?1",
+                    [&named.id],
+                    |r| r.get(0),
+                )
                 .unwrap();
+            assert_eq!(stored, 1);
+            for sql in crate::store::retention::delete_chunk_sql("logs", true) {
+                let mut st = db.prepare(&sql).unwrap();
+                let p = rusqlite::params!["a", 20_001 * DAY_MS, 100];
+                st.query_map(p, |_| Ok(())).unwrap().count();
+            }
             agree("after deletes");
         }
     }

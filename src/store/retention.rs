@@ -1,8 +1,9 @@
 //! Retention and pruning: when a table is due, the cut-off, and the bounded delete statements.
 //!
 //! The cron trigger asks every log table with `retention_days` whether it is due (at most once per
-//! `pruning_interval_days`, or right away when the last run stopped at its budget), then deletes
-//! rows whose `timestamp` (event time, ms) is below the cut-off in chunks of `PRUNE_CHUNK_ROWS`:
+//! `pruning_interval_days`, or right away when the last run stopped at its budget), then, app by
+//! app (tables are clustered by app, then time), deletes rows whose `timestamp` (event time, ms)
+//! is below the cut-off in chunks of `PRUNE_CHUNK_ROWS`:
 //! no single statement deletes so much that it could hit D1's per-query time limit, and a run
 //! makes at most `PRUNE_MAX_STATEMENTS` (a Worker invocation has a subrequest budget). The manual
 //! prune (`POST /apps/:app_id/prune`) uses the same chunking for one app's rows. Does not run SQL
@@ -11,6 +12,7 @@
 use crate::http::error::ApiError;
 use crate::model::sql::quoted;
 use crate::model::time::parse_timestamp;
+use crate::store::schema::STATS_TABLE;
 use serde_json::Value;
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -45,28 +47,45 @@ pub fn due(
     }
 }
 
-/// Deletes at most `?2` rows of `table` older than `?1`. D1 has no `DELETE ... LIMIT`, so the
-/// rows are chosen by rowid in a subquery (the time index finds them).
-///
-/// Each deleted row is returned (`RETURNING 1`) and counted by the caller: D1's `changes` also
-/// counts what triggers write (the firehose's full-text index), so it is no row count.
-pub fn delete_older_sql(table: &str) -> String {
+/// The apps of `table` with rows older than `?1`. Each step seeks the next app along the key
+/// (`app_id` leads it), so this reads about one row per app, whatever the table holds.
+pub fn apps_with_older_sql(table: &str) -> String {
     let t = quoted(table);
     format!(
-        "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE timestamp < ?1 LIMIT ?2) \
-         RETURNING 1 AS deleted"
+        "WITH RECURSIVE a(app) AS (SELECT min(app_id) FROM {t} \
+         UNION ALL SELECT (SELECT min(app_id) FROM {t} WHERE app_id > a.app) FROM a \
+         WHERE a.app IS NOT NULL) \
+         SELECT app AS app_id FROM a WHERE app IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM {t} WHERE app_id = a.app AND timestamp < ?1)"
     )
 }
 
-/// Deletes at most `?3` rows of app `?1` in `table` older than `?2` (the app/time index). The
-/// outer statement is scoped by the app too: whatever the subquery's ids turn out to mean, it
-/// can never delete another app's rows.
-pub fn delete_app_older_sql(table: &str) -> String {
+/// The statements, run in one transaction, that delete at most `?3` rows of app `?1` in
+/// `table` older than `?2`, oldest first along the key: for the firehose, first the grouped
+/// decrement of the daily counts for exactly those rows (a row written per app, day and level,
+/// not per row deleted), then the delete. The delete returns each row (`RETURNING 1`), counted
+/// by the caller: D1's `changes` also counts what triggers write (the search index), so it is no
+/// row count. Every statement is scoped by the app: no other app's row can ever go.
+pub fn delete_chunk_sql(table: &str, firehose: bool) -> Vec<String> {
     let t = quoted(table);
-    format!(
-        "DELETE FROM {t} WHERE app_id = ?1 AND rowid IN \
-         (SELECT rowid FROM {t} WHERE app_id = ?1 AND timestamp < ?2 LIMIT ?3) RETURNING 1 AS deleted"
-    )
+    let chunk = format!(
+        "(timestamp, id) IN (SELECT timestamp, id FROM {t} WHERE app_id = ?1 AND timestamp < ?2 \
+         ORDER BY timestamp, id LIMIT ?3)"
+    );
+    let mut out = Vec::new();
+    if firehose {
+        out.push(format!(
+            "UPDATE {stats} SET count = {stats}.count - d.n FROM (SELECT app_id, \
+             timestamp / {DAY_MS} AS day, level, count(*) AS n FROM {t} WHERE app_id = ?1 \
+             AND {chunk} GROUP BY 1, 2, 3) AS d WHERE {stats}.app_id = d.app_id \
+             AND {stats}.day = d.day AND {stats}.level = d.level",
+            stats = quoted(STATS_TABLE)
+        ));
+    }
+    out.push(format!(
+        "DELETE FROM {t} WHERE app_id = ?1 AND {chunk} RETURNING 1 AS deleted"
+    ));
+    out
 }
 
 /// Whether a chunked delete is finished: a chunk that deleted fewer rows than it may left none.
@@ -163,18 +182,27 @@ mod tests {
     fn db() -> Connection {
         let db = Connection::open_in_memory().unwrap();
         db.execute_batch(
-            "CREATE TABLE t (id TEXT PRIMARY KEY, timestamp INTEGER NOT NULL, app_id TEXT NOT NULL);
-             CREATE INDEX idx_t_time ON t (timestamp);",
+            "CREATE TABLE t (id TEXT NOT NULL, timestamp INTEGER NOT NULL, app_id TEXT NOT NULL,
+                             level TEXT NOT NULL,
+                             PRIMARY KEY (app_id, timestamp, id)) WITHOUT ROWID;
+             CREATE TABLE log_stats (app_id TEXT NOT NULL, day INTEGER NOT NULL,
+                 level TEXT NOT NULL, count INTEGER NOT NULL,
+                 PRIMARY KEY (app_id, day, level)) WITHOUT ROWID;",
         )
         .unwrap();
         for i in 0..25 {
             let app = if i % 2 == 0 { "a" } else { "b" };
             db.execute(
-                "INSERT INTO t VALUES (?1, ?2, ?3)",
+                "INSERT INTO t VALUES (?1, ?2, ?3, 'INFO')",
                 rusqlite::params![format!("id{i}"), i, app],
             )
             .unwrap();
         }
+        db.execute_batch(
+            "INSERT INTO log_stats SELECT app_id, timestamp / 86400000, level, count(*)
+             FROM t GROUP BY 1, 2, 3",
+        )
+        .unwrap();
         db
     }
 
@@ -182,65 +210,71 @@ mod tests {
         db.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
-    /// Runs a delete statement and counts the rows it returns, as `tables` does.
-    fn deleted(db: &Connection, sql: &str, params: impl rusqlite::Params) -> u64 {
-        let mut st = db.prepare(sql).unwrap();
-        st.query_map(params, |_| Ok(())).unwrap().count() as u64
+    /// Runs a chunk's statements and counts the rows the delete returns, as `tables` does.
+    fn deleted(db: &Connection, firehose: bool, params: (&str, i64, i64)) -> u64 {
+        let sql = delete_chunk_sql("t", firehose);
+        let (last, before) = sql.split_last().unwrap();
+        let p = rusqlite::params![params.0, params.1, params.2];
+        for s in before {
+            db.execute(s, p).unwrap();
+        }
+        let mut st = db.prepare(last).unwrap();
+        st.query_map(p, |_| Ok(())).unwrap().count() as u64
+    }
+
+    fn apps(db: &Connection, before: i64) -> Vec<String> {
+        let mut st = db.prepare(&apps_with_older_sql("t")).unwrap();
+        st.query_map([before], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 
     #[test]
-    fn chunks_delete_exactly_the_old_rows() {
+    fn chunks_delete_exactly_the_old_rows_app_by_app_and_the_counts_follow() {
         let db = db();
+        assert_eq!(apps(&db, 10), ["a", "b"]);
+        assert_eq!(apps(&db, 1), ["a"]);
+        assert!(apps(&db, 0).is_empty());
         let mut chunks = 0;
-        loop {
-            let n = deleted(&db, &delete_older_sql("t"), rusqlite::params![10, 4]);
-            chunks += 1;
-            assert!(n <= 4);
-            if finished(n, 4) {
-                break;
+        for app in apps(&db, 10) {
+            loop {
+                let n = deleted(&db, true, (&app, 10, 2));
+                chunks += 1;
+                assert!(n <= 2);
+                if finished(n, 2) {
+                    break;
+                }
             }
         }
-        assert_eq!(chunks, 3, "10 rows in chunks of 4");
+        assert_eq!(chunks, 3 + 3, "5 rows of each app in chunks of 2");
         assert_eq!(count(&db, "SELECT count(*) FROM t WHERE timestamp < 10"), 0);
         assert_eq!(count(&db, "SELECT count(*) FROM t"), 15);
+        assert_eq!(count(&db, "SELECT sum(count) FROM log_stats"), 15);
+        assert!(apps(&db, 10).is_empty());
     }
 
-    /// A table whose own column is called `rowid` (refused in routes now, but a table made
-    /// before would have one): the subquery's ids are that column's values, and still no other
-    /// app's row goes.
     #[test]
-    fn an_app_prune_never_deletes_another_apps_rows_even_through_a_rowid_column() {
-        let db = Connection::open_in_memory().unwrap();
-        db.execute_batch(
-            "CREATE TABLE r (id TEXT PRIMARY KEY, timestamp INTEGER NOT NULL,
-                             app_id TEXT NOT NULL, rowid TEXT)",
-        )
-        .unwrap();
-        for (i, app, ts) in [(0, "b", 5_000), (1, "b", 5_001), (2, "a", 10)] {
-            db.execute(
-                "INSERT INTO r (id, timestamp, app_id, rowid) VALUES (?1, ?2, ?3, '1')",
-                rusqlite::params![format!("id{i}"), ts, app],
-            )
-            .unwrap();
-        }
-        let sql = delete_app_older_sql("r");
-        let n = deleted(&db, &sql, rusqlite::params!["a", 2_000, 100]);
-        let left = count(&db, "SELECT count(*) FROM r WHERE app_id = 'b'");
-        assert_eq!(
-            (n, left),
-            (1, 2),
-            "one row of app a deleted, both of app b kept"
+    fn the_delete_walks_the_key() {
+        let db = db();
+        let sql = delete_chunk_sql("t", false).pop().unwrap();
+        let plan: Vec<String> = db
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(rusqlite::params!["a", 10, 2], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter().all(|p| !p.starts_with("SCAN")),
+            "no scan: {plan:?}"
         );
     }
 
     #[test]
     fn an_app_prune_leaves_other_apps_alone() {
         let db = db();
-        let n = deleted(
-            &db,
-            &delete_app_older_sql("t"),
-            rusqlite::params!["a", 10, 100],
-        );
+        let n = deleted(&db, true, ("a", 10, 100));
         assert_eq!(n, 5);
         assert_eq!(count(&db, "SELECT count(*) FROM t WHERE app_id = 'b'"), 12);
         assert_eq!(
@@ -251,11 +285,19 @@ mod tests {
             0
         );
         assert_eq!(count(&db, "SELECT count(*) FROM t WHERE app_id = 'a'"), 8);
+        assert_eq!(
+            count(&db, "SELECT count FROM log_stats WHERE app_id = 'b'"),
+            12
+        );
+        assert_eq!(
+            count(&db, "SELECT count FROM log_stats WHERE app_id = 'a'"),
+            8
+        );
     }
 
     #[test]
     #[should_panic(expected = "not an identifier")]
     fn delete_statements_refuse_unchecked_names() {
-        delete_older_sql("t WHERE 1; --");
+        delete_chunk_sql("t WHERE 1; --", true);
     }
 }

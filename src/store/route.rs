@@ -22,8 +22,8 @@ use crate::model::columns::SqlType;
 use crate::model::sql::is_identifier;
 use crate::store::filter::{Field, Filter};
 use crate::store::schema::{
-    catalogue_type, index_name, table_name_error, ColumnDef, IndexDef, TableSchema,
-    ROUTE_KEY_COLUMNS,
+    catalogue_type, index_name, named_index, table_name_error, ColumnDef, IndexDef, TableSchema,
+    KEY_COLUMNS, ROUTE_KEY_COLUMNS,
 };
 use serde_json::{Map, Value};
 
@@ -105,6 +105,9 @@ pub struct Routes {
     pub firehose_table: String,
     pub firehose_retention_days: Option<u32>,
     pub routes: Vec<Route>,
+    /// The firehose's full-text index (`SEARCH_INDEX=fts`, the default) or none
+    /// (`SEARCH_INDEX=none`: one D1 row written per entry instead of two, and no `search`).
+    pub search: bool,
 }
 
 impl Default for Routes {
@@ -113,6 +116,7 @@ impl Default for Routes {
             firehose_table: FIREHOSE_TABLE.into(),
             firehose_retention_days: Some(FIREHOSE_RETENTION_DAYS),
             routes: Vec::new(),
+            search: true,
         }
     }
 }
@@ -167,6 +171,7 @@ impl Routes {
             firehose_table,
             firehose_retention_days,
             routes,
+            search: true,
         })
     }
 
@@ -174,7 +179,7 @@ impl Routes {
     pub fn tables(&self) -> Vec<LogTable> {
         let mut out = vec![LogTable {
             route: FIREHOSE_ROUTE.into(),
-            schema: TableSchema::firehose(&self.firehose_table),
+            schema: TableSchema::firehose(&self.firehose_table, self.search),
             retention_days: self.firehose_retention_days,
             pruning_interval_days: 1,
         }];
@@ -447,32 +452,25 @@ impl Route {
                 name: c.name.clone(),
                 ty: c.ty,
                 constraint: match c.name.as_str() {
-                    "id" => "PRIMARY KEY",
-                    "timestamp" | "app_id" => "NOT NULL",
+                    "id" | "timestamp" | "app_id" => "NOT NULL",
                     _ => "",
                 },
             })
             .collect();
-        let mut indexes = vec![
-            IndexDef {
-                name: index_name(&self.table, "time"),
-                columns: vec!["timestamp".into()],
-                partial: None,
-            },
-            IndexDef {
-                name: index_name(&self.table, "app_time"),
-                columns: vec!["app_id".into(), "timestamp".into()],
-                partial: None,
-            },
-        ];
+        // The key (app_id, timestamp, id) serves retention, prunes and the firehose's route
+        // filter; an index that is a prefix of it would only cost writes.
+        let mut indexes = vec![named_index(&self.table)];
         for cols in &self.indexes {
-            if indexes.iter().any(|i| &i.columns == cols) {
+            let prefix_of_key = cols.len() <= KEY_COLUMNS.len()
+                && cols.iter().zip(KEY_COLUMNS).all(|(c, k)| c == k);
+            if prefix_of_key || indexes.iter().any(|i| &i.columns == cols) {
                 continue;
             }
             indexes.push(IndexDef {
                 name: index_name(&self.table, &cols.join("_")),
                 columns: cols.clone(),
                 partial: None,
+                unique: false,
             });
         }
         TableSchema {
@@ -480,6 +478,7 @@ impl Route {
             columns,
             indexes,
             firehose: false,
+            search: false,
         }
     }
 
@@ -561,7 +560,7 @@ mod tests {
         assert_eq!(r.firehose_retention_days, Some(90));
         let tables = r.tables();
         assert_eq!(tables.len(), 1);
-        assert_eq!(tables[0].schema, TableSchema::firehose("logs"));
+        assert_eq!(tables[0].schema, TableSchema::firehose("logs", true));
         let kept = Routes::parse(None, Some("all_logs"), Some("0")).unwrap();
         assert_eq!(kept.firehose_table, "all_logs");
         assert_eq!(kept.firehose_retention_days, None, "0 keeps forever");
@@ -598,15 +597,12 @@ mod tests {
         assert_eq!(route.retention_days, Some(30));
         assert_eq!(route.pruning_interval_days, 1);
         let schema = route.schema();
-        assert_eq!(schema.columns[0].constraint, "PRIMARY KEY");
+        assert_eq!(schema.columns[0].constraint, "NOT NULL");
         let index_names: Vec<&str> = schema.indexes.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(
             index_names,
-            [
-                "idx_errors_time",
-                "idx_errors_app_time",
-                "idx_errors_user_id"
-            ]
+            ["idx_errors_named", "idx_errors_user_id"],
+            "the key serves time and app; the named index holds client-named rows only"
         );
     }
 

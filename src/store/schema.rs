@@ -8,17 +8,38 @@
 //! stay. Every statement is safe to run twice and concurrently: the only one that can fail because
 //! another migration got there first is ADD COLUMN ("duplicate column name", see [`is_benign`]).
 //!
+//! **The layout is chosen for what D1 bills: rows written, where every index entry counts.** A log
+//! table is clustered on its read path, `PRIMARY KEY (app_id, timestamp, id) WITHOUT ROWID`: every
+//! query names one app and pages newest first by `(timestamp, id)`, so the table itself is the
+//! index and a row costs one write. The only secondary index is partial (`named`): it holds just
+//! the rows whose id does not tell their time (client-named entries, see
+//! `model::id::locates_row`), so those are stored once across client retries and found by id;
+//! a fresh entry's id carries its time and is found through the key. The firehose adds a
+//! contentless FTS5 index of `message` and `request_id` (one more write a row; the text stays in
+//! the table) unless `SEARCH_INDEX=none`. Daily counts are one grouped upsert per flush
+//! (`insert::stats_sql`), not a trigger per row. A table of the earlier layout (a rowid table with
+//! an `id` primary key) is rebuilt once ([`TableSchema::rebuild`]; `migrations/0007` is that
+//! rebuild for `logs`).
+//!
 //! Every name spliced into SQL is a checked identifier (`model::sql::is_identifier`) and is quoted
 //! besides, so a column called `order` works. Does not run SQL (`tables` does).
 
 use crate::model::columns::{self, SqlType, FIREHOSE_COLUMNS};
+use crate::model::id::ID_ELSEWHERE_SQL;
 use crate::model::sql::{is_identifier, quoted};
 
-/// Daily counts per app and level (`migrations/0005_log_stats.sql`), kept by the firehose's
-/// triggers (see [`TableSchema::firehose_sql`]).
+/// Daily counts per app and level (`migrations/0005_log_stats.sql`), moved by each flush's
+/// grouped upsert and each delete's grouped decrement.
 pub const STATS_TABLE: &str = "log_stats";
 /// A stats day is the UTC day of the entry's own time: `timestamp / DAY_MS`.
 pub const DAY_MS: i64 = 86_400_000;
+
+/// The daily counts' table as `migrations/0005` creates it, without that migration's triggers on
+/// `logs` (which the clustered layout replaced): for tests and the benchmark, which build a
+/// firehose of their own.
+pub const STATS_TABLE_DDL: &str = "CREATE TABLE log_stats (app_id TEXT NOT NULL, \
+     day INTEGER NOT NULL, level TEXT NOT NULL, count INTEGER NOT NULL, \
+     PRIMARY KEY (app_id, day, level)) WITHOUT ROWID";
 
 /// Metadata table: one row per log table with its recorded schema hash and pruning history.
 pub const META_TABLE: &str = "log_tables";
@@ -38,9 +59,16 @@ pub fn catalogue_type(column: &str) -> Option<SqlType> {
     columns::column(column).map(|c| c.sql)
 }
 
-/// Columns every route table has, first, whatever the route lists: the key that makes flushes
-/// idempotent, the time retention prunes by, and the app a manual prune selects.
+/// The primary key of every log table, in order: the read path (one app, newest first).
+pub const KEY_COLUMNS: [&str; 3] = ["app_id", "timestamp", "id"];
+
+/// Columns every route table has, first, whatever the route lists: the key, which makes flushes
+/// idempotent and serves retention (by app and time) and manual prunes.
 pub const ROUTE_KEY_COLUMNS: [&str; 3] = ["id", "timestamp", "app_id"];
+
+/// The firehose's own column (not in the row encoding): the entry's rowid in the search index,
+/// given at insert (`insert::SEQ_SQL`); NULL when the row was stored without a search index.
+pub const SEQ_COLUMN: &str = "seq";
 
 /// One column of a log table: its name, SQL type and constraint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,26 +79,28 @@ pub struct ColumnDef {
     pub constraint: &'static str,
 }
 
-/// One index of a log table, optionally partial.
+/// One index of a log table, optionally partial and unique.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexDef {
     pub name: String,
     pub columns: Vec<String>,
     /// A partial index's condition (fixed text, never from configuration).
     pub partial: Option<&'static str>,
+    pub unique: bool,
 }
 
-/// A log table as it should exist: columns, indexes, and (for the firehose) its search index and
-/// stats trigger. Its hash says when a migration is due.
+/// A log table as it should exist: columns, indexes, and (for the firehose) its search index.
+/// Its hash says when a migration is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSchema {
     pub table: String,
     pub columns: Vec<ColumnDef>,
     pub indexes: Vec<IndexDef>,
-    /// The firehose's own objects: a full-text index (SQLite FTS5) on `message` kept in step
-    /// by triggers (for `GET /logs?search=`), and the trigger that takes deleted rows out of the
-    /// daily counts (`STATS_TABLE`).
+    /// The firehose: its rows are counted in `STATS_TABLE`, and it has the `seq` column.
     pub firehose: bool,
+    /// The firehose's full-text index (SQLite FTS5) on `message` and `request_id`, kept in step
+    /// by triggers, for `GET /logs?search=` and `request_id=` (`SEARCH_INDEX=fts`).
+    pub search: bool,
 }
 
 /// The FTS5 table that indexes the messages of `table`.
@@ -87,10 +117,26 @@ pub fn index_name(table: &str, suffix: &str) -> String {
     format!("idx_{table}_{suffix}")
 }
 
+/// The table a rebuild copies into before it takes the table's name.
+fn rebuild_table(table: &str) -> String {
+    format!("{table}__rebuild")
+}
+
+/// The partial unique index of rows whose id does not locate them (see the module comment).
+pub fn named_index(table: &str) -> IndexDef {
+    IndexDef {
+        name: index_name(table, "named"),
+        columns: vec!["app_id".into(), "id".into()],
+        partial: Some(ID_ELSEWHERE_SQL),
+        unique: true,
+    }
+}
+
 impl TableSchema {
-    /// The firehose table: every logged column, with the constraints of `migrations/0001`.
-    pub fn firehose(table: &str) -> TableSchema {
-        let columns = FIREHOSE_COLUMNS
+    /// The firehose table: every logged column, with the constraints of `migrations/0001`, and
+    /// `seq`; with its search index when `search`.
+    pub fn firehose(table: &str, search: bool) -> TableSchema {
+        let mut columns: Vec<ColumnDef> = FIREHOSE_COLUMNS
             .iter()
             .map(|c| ColumnDef {
                 name: c.name.to_string(),
@@ -98,82 +144,66 @@ impl TableSchema {
                 constraint: c.constraint,
             })
             .collect();
-        let idx = |suffix: &str, cols: &[&str], partial| IndexDef {
-            name: index_name(table, suffix),
-            columns: cols.iter().map(|c| c.to_string()).collect(),
-            partial,
-        };
+        columns.push(ColumnDef {
+            name: SEQ_COLUMN.into(),
+            ty: SqlType::Integer,
+            constraint: "",
+        });
         TableSchema {
             table: table.to_string(),
             columns,
-            // Queries are per app, newest first, with a keyset on (timestamp, id): the first two
-            // indexes serve them without and with a level filter.
-            indexes: vec![
-                idx("app_time_id", &["app_id", "timestamp", "id"], None),
-                idx(
-                    "app_level_time_id",
-                    &["app_id", "level", "timestamp", "id"],
-                    None,
-                ),
-                idx(
-                    "request_id",
-                    &["request_id"],
-                    Some("request_id IS NOT NULL"),
-                ),
-                idx("time", &["timestamp"], None),
-            ],
+            indexes: vec![named_index(table)],
             firehose: true,
+            search,
         }
     }
 
-    /// The full-text index of the messages and the triggers that keep it in step with inserts
-    /// and deletes (retention, prunes), and the stats trigger; empty but for the firehose
-    /// ([`TableSchema::firehose`]). The index is an external content table: it stores the index
-    /// only, the text stays in the log table; without column sizes (used for ranking only).
+    fn trigger(&self, suffix: &str) -> String {
+        quoted(&format!("{}_search_{suffix}", self.table))
+    }
+
+    /// The full-text index and the triggers that keep it in step with inserts and deletes
+    /// (retention, prunes), or, with search off, the statements that remove them; empty but for
+    /// the firehose. The index is contentless: it stores the index and, unindexed, each row's
+    /// `timestamp` (`ts`), which with the rowid (`seq`) finds the row through the key; no text.
+    /// Deleting from a contentless index takes the indexed values, which the row still has.
     pub fn firehose_sql(&self) -> Vec<String> {
         if !self.firehose {
             return Vec::new();
         }
         let (t, fts) = (quoted(&self.table), quoted(&fts_table(&self.table)));
-        let trigger = |suffix: &str| quoted(&format!("{}_fts_{suffix}", self.table));
+        let (ai, ad) = (self.trigger("ai"), self.trigger("ad"));
+        if !self.search {
+            // Search turned off: rows stop going into the index. The index itself stays as it
+            // was (FTS5 cannot drop a contentless index with stored values cleanly: SQLite
+            // leaves its table of values behind, which D1 then refuses to drop, and a later
+            // CREATE would fail on it); turned on again, what it holds is found again, and the
+            // rowids it holds are never given out twice (`insert::insert_sql_at`).
+            return vec![
+                format!("DROP TRIGGER IF EXISTS {ai}"),
+                format!("DROP TRIGGER IF EXISTS {ad}"),
+            ];
+        }
         vec![
             format!(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(message, content={t}, columnsize=0, \
-                 content_rowid='rowid')"
+                "CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(message, request_id, \
+                 ts UNINDEXED, content='', contentless_unindexed=1, columnsize=0)"
             ),
             format!(
-                "CREATE TRIGGER IF NOT EXISTS {} AFTER INSERT ON {t} BEGIN \
-                 INSERT INTO {fts} (rowid, message) VALUES (new.rowid, new.message); END",
-                trigger("ai")
+                "CREATE TRIGGER IF NOT EXISTS {ai} AFTER INSERT ON {t} WHEN new.seq IS NOT NULL \
+                 BEGIN INSERT INTO {fts} (rowid, message, request_id, ts) \
+                 VALUES (new.seq, new.message, new.request_id, new.timestamp); END"
             ),
             format!(
-                "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {t} BEGIN \
-                 INSERT INTO {fts} ({fts}, rowid, message) VALUES ('delete', old.rowid, old.message); END",
-                trigger("ad")
-            ),
-            // The daily counts move with every row stored or deleted, inside the statement that
-            // stores or deletes it: a flush's insert (whose conflicting rows, already stored, fire
-            // nothing), a retention chunk, a prune. No extra statement, and always equal to the rows.
-            format!(
-                "CREATE TRIGGER IF NOT EXISTS {} AFTER INSERT ON {t} BEGIN \
-                 INSERT INTO {stats} (app_id, day, level, count) \
-                 VALUES (new.app_id, new.timestamp / {DAY_MS}, new.level, 1) \
-                 ON CONFLICT (app_id, day, level) DO UPDATE SET count = count + 1; END",
-                quoted(&format!("{}_stats_ai", self.table)),
-                stats = quoted(STATS_TABLE),
-            ),
-            format!(
-                "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {t} BEGIN \
-                 UPDATE {stats} SET count = count - 1 WHERE app_id = old.app_id \
-                 AND day = old.timestamp / {DAY_MS} AND level = old.level; END",
-                quoted(&format!("{}_stats_ad", self.table)),
-                stats = quoted(STATS_TABLE),
+                "CREATE TRIGGER IF NOT EXISTS {ad} AFTER DELETE ON {t} WHEN old.seq IS NOT NULL \
+                 BEGIN INSERT INTO {fts} ({fts}, rowid, message, request_id, ts) \
+                 VALUES ('delete', old.seq, old.message, old.request_id, old.timestamp); END"
             ),
         ]
     }
 
-    /// The schema's identity: table, columns with types and constraints, and indexes, in order.
-    /// 16 hex digits of SHA-256 over a canonical text, so it is stable across releases.
+    /// The schema's identity: table, columns with types and constraints, key, indexes, search, in
+    /// order. 16 hex digits of SHA-256 over a canonical text, so it is stable across releases.
     pub fn hash(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut canonical = format!("table {}\n", self.table);
@@ -185,23 +215,28 @@ impl TableSchema {
                 c.constraint
             ));
         }
+        canonical.push_str(&format!("key {} without rowid\n", KEY_COLUMNS.join(",")));
         for i in &self.indexes {
             canonical.push_str(&format!(
-                "index {} {} {}\n",
+                "index {} {} {} {}\n",
                 i.name,
                 i.columns.join(","),
-                i.partial.unwrap_or("")
+                i.partial.unwrap_or(""),
+                if i.unique { "unique" } else { "" }
             ));
         }
         if self.firehose {
-            canonical.push_str("full_text message\nstats\n");
+            canonical.push_str("stats per flush\n");
+            if self.search {
+                canonical.push_str("full_text message,request_id contentless\n");
+            }
         }
         let digest = Sha256::digest(canonical.as_bytes());
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    pub fn create_sql(&self) -> String {
-        let cols: Vec<String> = self
+    fn create_named(&self, name: &str) -> String {
+        let mut parts: Vec<String> = self
             .columns
             .iter()
             .map(|c| {
@@ -210,11 +245,17 @@ impl TableSchema {
                     .to_string()
             })
             .collect();
+        let key: Vec<String> = KEY_COLUMNS.iter().map(|c| quoted(c)).collect();
+        parts.push(format!("PRIMARY KEY ({})", key.join(", ")));
         format!(
-            "CREATE TABLE IF NOT EXISTS {} ({})",
-            quoted(&self.table),
-            cols.join(", ")
+            "CREATE TABLE IF NOT EXISTS {} ({}) WITHOUT ROWID",
+            quoted(name),
+            parts.join(", ")
         )
+    }
+
+    pub fn create_sql(&self) -> String {
+        self.create_named(&self.table)
     }
 
     /// ADD COLUMN takes the type only: SQLite cannot add a NOT NULL column without a default,
@@ -234,7 +275,8 @@ impl TableSchema {
             .map(|i| {
                 let cols: Vec<String> = i.columns.iter().map(|c| quoted(c)).collect();
                 let mut sql = format!(
-                    "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                    "CREATE {}INDEX IF NOT EXISTS {} ON {} ({})",
+                    if i.unique { "UNIQUE " } else { "" },
                     quoted(&i.name),
                     quoted(&self.table),
                     cols.join(", ")
@@ -251,6 +293,15 @@ impl TableSchema {
     /// The statement that lists the table's existing columns (`name` is the column to read).
     pub fn columns_sql(&self) -> String {
         format!("PRAGMA table_info({})", quoted(&self.table))
+    }
+
+    /// The statement that reads the table's DDL (`sql`; no row: no table), which tells its layout
+    /// ([`is_clustered`]).
+    pub fn ddl_sql(&self) -> String {
+        format!(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = '{}'",
+            self.table
+        )
     }
 
     /// Statements that bring the table from `existing` columns (empty: no table yet) to this
@@ -270,10 +321,70 @@ impl TableSchema {
         out
     }
 
+    /// Statements that rebuild a table of the earlier layout (`existing` columns, a rowid table)
+    /// into this one, in one transaction: the rows are copied into a clustered table (a firehose
+    /// row keeps its old rowid as `seq`), the old table with its indexes, triggers and search
+    /// index goes, the copy takes its name; then the search index is filled from the rows and the
+    /// daily counts are counted again. Columns the old table lacks stay NULL; none are lost.
+    pub fn rebuild(&self, existing: &[String]) -> Vec<String> {
+        let (t, tmp) = (quoted(&self.table), rebuild_table(&self.table));
+        let copied: Vec<String> = self
+            .columns
+            .iter()
+            .filter(|c| existing.iter().any(|e| e.eq_ignore_ascii_case(&c.name)))
+            .map(|c| quoted(&c.name))
+            .collect();
+        let (mut into, mut from) = (copied.clone(), copied);
+        if self.firehose && !existing.iter().any(|e| e == SEQ_COLUMN) {
+            into.push(quoted(SEQ_COLUMN));
+            from.push("rowid".into());
+        }
+        let mut out = vec![format!("DROP TABLE IF EXISTS {}", quoted(&tmp))];
+        if self.firehose {
+            out.push(format!(
+                "DROP TABLE IF EXISTS {}",
+                quoted(&fts_table(&self.table))
+            ));
+        }
+        out.push(self.create_named(&tmp));
+        out.push(format!(
+            "INSERT INTO {} ({}) SELECT {} FROM {t} WHERE true ON CONFLICT DO NOTHING",
+            quoted(&tmp),
+            into.join(", "),
+            from.join(", ")
+        ));
+        out.push(format!("DROP TABLE {t}"));
+        out.push(format!("ALTER TABLE {} RENAME TO {t}", quoted(&tmp)));
+        out.extend(self.index_sql());
+        out.extend(self.firehose_sql());
+        if self.firehose && self.search {
+            out.push(format!(
+                "INSERT INTO {} (rowid, message, request_id, ts) \
+                 SELECT seq, message, request_id, timestamp FROM {t} WHERE seq IS NOT NULL",
+                quoted(&fts_table(&self.table))
+            ));
+        }
+        if self.firehose {
+            let stats = quoted(STATS_TABLE);
+            out.push(format!("DELETE FROM {stats}"));
+            out.push(format!(
+                "INSERT INTO {stats} (app_id, day, level, count) \
+                 SELECT app_id, timestamp / {DAY_MS}, level, count(*) FROM {t} GROUP BY 1, 2, 3"
+            ));
+        }
+        out
+    }
+
     /// Column names, in order.
     pub fn column_names(&self) -> Vec<&str> {
         self.columns.iter().map(|c| c.name.as_str()).collect()
     }
+}
+
+/// Whether a table's DDL (from [`TableSchema::ddl_sql`]) is the clustered layout; a table of the
+/// earlier layout needs [`TableSchema::rebuild`].
+pub fn is_clustered(ddl: &str) -> bool {
+    ddl.to_ascii_uppercase().contains("WITHOUT ROWID")
 }
 
 /// Whether a failed migration statement means another migration already did the work.
@@ -296,10 +407,14 @@ pub fn table_name_error(table: &str) -> Option<String> {
     // The names the logger derives from a log table's: its full-text index and FTS5's shadow
     // tables (`{table}_fts`, `{table}_fts_data`, ...) and its indexes (`idx_{table}_...`),
     // which share SQLite's namespace with tables.
-    if table.ends_with("_fts") || table.contains("_fts_") || table.starts_with("idx_") {
+    if table.ends_with("_fts")
+        || table.contains("_fts_")
+        || table.starts_with("idx_")
+        || table.contains("__rebuild")
+    {
         return Some(format!(
             "{table:?} is reserved: names ending in _fts, containing _fts_ or starting with idx_ \
-             are the logger's search indexes and indexes"
+             are the logger's search indexes and indexes, and __rebuild its rebuilds"
         ));
     }
     None
@@ -311,31 +426,22 @@ mod tests {
     use rusqlite::Connection;
 
     fn route_like() -> TableSchema {
+        let col = |name: &str, ty, constraint| ColumnDef {
+            name: name.into(),
+            ty,
+            constraint,
+        };
         TableSchema {
             table: "errors".into(),
             columns: vec![
-                ColumnDef {
-                    name: "id".into(),
-                    ty: SqlType::Text,
-                    constraint: "PRIMARY KEY",
-                },
-                ColumnDef {
-                    name: "timestamp".into(),
-                    ty: SqlType::Integer,
-                    constraint: "NOT NULL",
-                },
-                ColumnDef {
-                    name: "order".into(),
-                    ty: SqlType::Text,
-                    constraint: "",
-                },
+                col("id", SqlType::Text, "NOT NULL"),
+                col("timestamp", SqlType::Integer, "NOT NULL"),
+                col("app_id", SqlType::Text, "NOT NULL"),
+                col("order", SqlType::Text, ""),
             ],
             firehose: false,
-            indexes: vec![IndexDef {
-                name: index_name("errors", "time"),
-                columns: vec!["timestamp".into()],
-                partial: None,
-            }],
+            search: false,
+            indexes: vec![named_index("errors")],
         }
     }
 
@@ -367,9 +473,19 @@ mod tests {
             .collect()
     }
 
-    /// What `tables::migrate` does, on SQLite: read columns, run each statement, tolerate benign.
+    /// What `tables::migrate` does, on SQLite: read columns and layout, rebuild a table of the
+    /// earlier layout, run each statement, tolerate benign failures.
     fn migrate(db: &Connection, s: &TableSchema, existing: Option<Vec<String>>) {
         let existing = existing.unwrap_or_else(|| names(db, s));
+        let ddl: Option<String> = db.query_row(&s.ddl_sql(), [], |r| r.get(0)).ok();
+        if ddl.is_some_and(|d| !is_clustered(&d)) {
+            let tx = db.unchecked_transaction().unwrap();
+            for sql in s.rebuild(&existing) {
+                tx.execute(&sql, [])
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            tx.commit().unwrap();
+        }
         for sql in s.migration(&existing) {
             if let Err(e) = db.execute(&sql, []) {
                 assert!(is_benign(&e.to_string()), "{sql}: {e}");
@@ -377,85 +493,154 @@ mod tests {
         }
     }
 
+    const MIGRATIONS: [&str; 7] = [
+        include_str!("../../migrations/0001_logs.sql"),
+        include_str!("../../migrations/0002_shards.sql"),
+        include_str!("../../migrations/0003_log_tables.sql"),
+        include_str!("../../migrations/0004_query.sql"),
+        include_str!("../../migrations/0005_log_stats.sql"),
+        include_str!("../../migrations/0006_health.sql"),
+        include_str!("../../migrations/0007_clustered_logs.sql"),
+    ];
+
+    /// A database as `wrangler d1 migrations apply` leaves it, up to migration `upto`.
+    fn migrated(upto: usize) -> Connection {
+        let db = Connection::open_in_memory().unwrap();
+        for m in &MIGRATIONS[..upto] {
+            db.execute_batch(m).unwrap();
+        }
+        db
+    }
+
+    fn objects(db: &Connection) -> Vec<String> {
+        let mut st = db
+            .prepare(
+                "SELECT type || ' ' || name || ' ' || sql FROM sqlite_master \
+                 WHERE (tbl_name LIKE 'logs%') AND sql IS NOT NULL ORDER BY name",
+            )
+            .unwrap();
+        let rows: Vec<String> = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.iter()
+            .map(|s| {
+                s.replace('"', "")
+                    .replace("IF NOT EXISTS ", "")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn migration_0007_is_the_rebuild_of_logs() {
+        let file: String = include_str!("../../migrations/0007_clustered_logs.sql")
+            .lines()
+            .filter(|l| !l.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let s = TableSchema::firehose("logs", true);
+        let all: Vec<String> = columns::COLUMNS.iter().map(|c| c.to_string()).collect();
+        let generated: String = s
+            .rebuild(&all)
+            .iter()
+            .map(|sql| format!("{sql};"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(file.trim(), generated.trim());
+    }
+
     #[test]
     fn the_generated_firehose_table_is_the_migrated_one() {
-        let migrated = Connection::open_in_memory().unwrap();
-        migrated
-            .execute_batch(include_str!("../../migrations/0001_logs.sql"))
-            .unwrap();
-        migrated
-            .execute_batch(include_str!("../../migrations/0003_log_tables.sql"))
-            .unwrap();
-        migrated
-            .execute_batch(include_str!("../../migrations/0004_query.sql"))
-            .unwrap();
-        migrated
-            .execute_batch(include_str!("../../migrations/0005_log_stats.sql"))
-            .unwrap();
+        let migrated = migrated(MIGRATIONS.len());
         let generated = Connection::open_in_memory().unwrap();
-        let s = TableSchema::firehose("logs");
+        generated.execute_batch(STATS_TABLE_DDL).unwrap();
+        let s = TableSchema::firehose("logs", true);
         migrate(&generated, &s, None);
         assert_eq!(columns(&migrated, "logs"), columns(&generated, "logs"));
-        let norm = |v: Vec<String>| -> Vec<String> {
-            v.iter()
-                .map(|s| {
-                    s.replace('"', "")
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect()
-        };
-        assert_eq!(
-            norm(indexes(&migrated, "logs")),
-            norm(indexes(&generated, "logs"))
+        // The table, its one index, the search index (with FTS5's own tables) and its triggers.
+        let objects_now = objects(&migrated);
+        assert!(
+            objects_now.iter().any(|o| o.contains("WITHOUT ROWID")),
+            "{objects_now:?}"
         );
-        // The full-text table and its triggers, as written by the migration.
-        let objects = |db: &Connection| -> Vec<String> {
-            let mut st = db
-                .prepare(
-                    "SELECT type || ' ' || name || ' ' || sql FROM sqlite_master \
-                     WHERE (name LIKE 'logs_fts%' OR name LIKE 'logs_stats%') AND sql IS NOT NULL \
-                     ORDER BY name",
-                )
-                .unwrap();
-            let rows: Vec<String> = st
-                .query_map([], |r| r.get::<_, String>(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            norm(rows)
-        };
-        // The FTS table, its two triggers, the three tables FTS5 keeps the index in, and the
-        // two stats triggers.
-        assert_eq!(objects(&migrated).len(), 8, "{:?}", objects(&migrated));
-        assert_eq!(objects(&migrated), objects(&generated));
+        assert_eq!(indexes(&migrated, "logs").len(), 1, "{objects_now:?}");
+        assert_eq!(objects_now, objects(&generated));
         // Migrating the migrated table changes nothing.
         migrate(&migrated, &s, None);
-        assert_eq!(columns(&migrated, "logs"), columns(&generated, "logs"));
+        assert_eq!(objects(&migrated), objects_now);
+    }
+
+    /// The old layout with rows, rebuilt: every row stays, search and counts see them, and the
+    /// rebuilt table takes new rows through the same triggers.
+    #[test]
+    fn a_table_of_the_earlier_layout_is_rebuilt_with_its_rows() {
+        let db = migrated(6);
+        for (i, msg) in ["database timeout", "cache warmed", "timeout again"]
+            .iter()
+            .enumerate()
+        {
+            db.execute(
+                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, request_id, \
+                 source, shard) VALUES (?1, ?2, ?2, 'shop', 'INFO', ?3, 'req-' || ?2, 'rest', 's')",
+                rusqlite::params![format!("id-{i}"), 86_400_000 + i as i64, msg],
+            )
+            .unwrap();
+        }
+        let s = TableSchema::firehose("logs", true);
+        migrate(&db, &s, None);
+        let ddl: String = db.query_row(&s.ddl_sql(), [], |r| r.get(0)).unwrap();
+        assert!(is_clustered(&ddl), "{ddl}");
+        let hits = |q: &str| -> i64 {
+            db.query_row(
+                "SELECT count(*) FROM logs_fts JOIN logs AS l ON l.app_id = 'shop' \
+                 AND l.timestamp = logs_fts.ts AND l.seq = logs_fts.rowid WHERE logs_fts MATCH ?1",
+                [q],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(hits("message : \"timeout\""), 2);
+        assert_eq!(hits("request_id : \"req 86400001\""), 1);
+        let stats: i64 = db
+            .query_row("SELECT sum(count) FROM log_stats", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stats, 3);
+        db.execute("DELETE FROM logs WHERE id = 'id-0'", [])
+            .unwrap();
+        assert_eq!(
+            hits("message : \"timeout\""),
+            1,
+            "a deleted row leaves the index"
+        );
+        // A second migration finds the new layout and leaves it.
+        migrate(&db, &s, None);
+        assert_eq!(hits("message : \"timeout\""), 1);
     }
 
     #[test]
     fn the_full_text_index_follows_inserts_and_deletes() {
         let db = Connection::open_in_memory().unwrap();
-        migrate(&db, &TableSchema::firehose("logs"), None);
-        db.execute_batch(include_str!("../../migrations/0005_log_stats.sql"))
-            .unwrap();
-        let insert = |id: &str, message: &str| {
+        migrate(&db, &TableSchema::firehose("logs", true), None);
+        let insert = |id: &str, seq: i64, message: &str| {
             db.execute(
-                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, source, shard) \
-                 VALUES (?1, 1, 1, 'a', 'INFO', ?2, 'rest', 's')",
-                [id, message],
+                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, source, \
+                 shard, seq) VALUES (?1, 1, 1, 'a', 'INFO', ?2, 'rest', 's', ?3)",
+                rusqlite::params![id, message, seq],
             )
             .unwrap();
         };
-        insert("1", "database timeout after 5012 ms");
-        insert("2", "cache warmed");
+        insert("1", 1, "database timeout after 5012 ms");
+        insert("2", 2, "cache warmed");
         let hits = |q: &str| -> Vec<String> {
             let mut st = db
                 .prepare(
-                    "SELECT id FROM logs WHERE rowid IN \
-                     (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?1) ORDER BY id",
+                    "SELECT l.id FROM logs_fts JOIN logs AS l ON l.app_id = 'a' \
+                     AND l.timestamp = logs_fts.ts AND l.seq = logs_fts.rowid \
+                     WHERE logs_fts MATCH ?1 ORDER BY l.id",
                 )
                 .unwrap();
             st.query_map([q], |r| r.get(0))
@@ -473,6 +658,48 @@ mod tests {
     }
 
     #[test]
+    fn search_off_stops_the_triggers_and_search_on_again_finds_what_the_index_holds() {
+        let db = Connection::open_in_memory().unwrap();
+        let insert = |id: &str, seq: Option<i64>| {
+            db.execute(
+                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, source, \
+                 shard, seq) VALUES (?1, 1, 1, 'a', 'INFO', 'timeout', 'rest', 's', ?2)",
+                rusqlite::params![id, seq],
+            )
+            .unwrap();
+        };
+        let hits = || -> i64 {
+            db.query_row(
+                "SELECT count(*) FROM logs_fts JOIN logs AS l ON l.timestamp = logs_fts.ts \
+                 AND l.seq = logs_fts.rowid WHERE logs_fts MATCH 'timeout'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        migrate(&db, &TableSchema::firehose("logs", true), None);
+        insert("1", Some(1));
+        migrate(&db, &TableSchema::firehose("logs", false), None);
+        let triggers: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(triggers, 0);
+        insert("2", None);
+        assert_eq!(hits(), 1, "a row stored without the index is not in it");
+        migrate(&db, &TableSchema::firehose("logs", true), None);
+        insert("3", Some(2));
+        assert_eq!(hits(), 2);
+        assert_ne!(
+            TableSchema::firehose("logs", false).hash(),
+            TableSchema::firehose("logs", true).hash()
+        );
+    }
+
+    #[test]
     fn a_new_table_is_created_with_its_indexes() {
         let s = route_like();
         let m = s.migration(&[]);
@@ -485,7 +712,7 @@ mod tests {
         assert!(m.iter().all(|x| !x.contains("ALTER")));
         let db = Connection::open_in_memory().unwrap();
         migrate(&db, &s, None);
-        assert_eq!(names(&db, &s), vec!["id", "timestamp", "order"]);
+        assert_eq!(names(&db, &s), vec!["id", "timestamp", "app_id", "order"]);
         assert_eq!(indexes(&db, "errors").len(), 1);
     }
 
@@ -494,7 +721,7 @@ mod tests {
         let db = Connection::open_in_memory().unwrap();
         let v1 = route_like();
         migrate(&db, &v1, None);
-        db.execute("INSERT INTO errors VALUES ('a', 1, 'x')", [])
+        db.execute("INSERT INTO errors VALUES ('a', 1, 'shop', 'x')", [])
             .unwrap();
         let mut v2 = v1.clone();
         v2.columns.push(ColumnDef {
@@ -506,9 +733,11 @@ mod tests {
         assert!(m.contains(&"ALTER TABLE \"errors\" ADD COLUMN \"user_id\" INTEGER".to_string()));
         migrate(&db, &v2, None);
         let row: (String, i64, String, Option<i64>) = db
-            .query_row("SELECT * FROM errors", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_row(
+                "SELECT id, timestamp, \"order\", user_id FROM errors",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .unwrap();
         assert_eq!(row, ("a".into(), 1, "x".into(), None));
     }
@@ -529,7 +758,10 @@ mod tests {
         migrate(&db, &v2, Some(stale.clone()));
         migrate(&db, &v2, Some(stale));
         migrate(&db, &v2, None);
-        assert_eq!(names(&db, &v2), vec!["id", "timestamp", "order", "user_id"]);
+        assert_eq!(
+            names(&db, &v2),
+            vec!["id", "timestamp", "app_id", "order", "user_id"]
+        );
     }
 
     #[test]
@@ -544,16 +776,19 @@ mod tests {
             .iter()
             .all(|s| !s.contains("DROP")));
         migrate(&db, &v2, None);
-        assert_eq!(names(&db, &v1).len(), 3);
+        assert_eq!(names(&db, &v1).len(), 4);
     }
 
     #[test]
     fn the_hash_is_stable_and_changes_with_the_schema() {
         // Pinned: a changed hash would make every deployment migrate again.
-        assert_eq!(TableSchema::firehose("logs").hash(), "6fe4b82c61b45b85");
-        assert_eq!(route_like().hash(), "0484820d876b250c");
+        assert_eq!(
+            TableSchema::firehose("logs", true).hash(),
+            "f5d9d51e005110d1"
+        );
+        assert_eq!(route_like().hash(), "e53fb5d59f3145d7");
         let mut other = route_like();
-        other.columns[2].ty = SqlType::Integer;
+        other.columns[3].ty = SqlType::Integer;
         assert_ne!(other.hash(), route_like().hash());
         let mut renamed = route_like();
         renamed.table = "errors2".into();
@@ -594,7 +829,7 @@ mod tests {
     #[should_panic(expected = "not an identifier")]
     fn sql_is_never_built_from_an_unchecked_name() {
         let mut s = route_like();
-        s.columns[2].name = "a\" TEXT); DROP TABLE logs; --".into();
+        s.columns[3].name = "a\" TEXT); DROP TABLE logs; --".into();
         s.create_sql();
     }
 

@@ -7,9 +7,9 @@
 
 use crate::model::sql::{is_identifier, quoted};
 use crate::read::health::{CHECKS_TABLE, URLS_TABLE};
-use crate::store::retention::{delete_app_older_sql, delete_older_sql, due, finished, PruneState};
+use crate::store::retention::{apps_with_older_sql, delete_chunk_sql, due, finished, PruneState};
 use crate::store::route::LogTable;
-use crate::store::schema::{is_benign, META_TABLE, STATS_TABLE};
+use crate::store::schema::{is_benign, is_clustered, META_TABLE, STATS_TABLE};
 use crate::store::space::{plan, rows_to_free};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -91,6 +91,25 @@ async fn migrate(db: &D1Database, t: &LogTable, hash: &str, now: i64) -> Result<
         .into_iter()
         .map(|c| c.name)
         .collect();
+    #[derive(Deserialize)]
+    struct Ddl {
+        sql: String,
+    }
+    let ddl: Vec<Ddl> = db.prepare(t.schema.ddl_sql()).all().await?.results()?;
+    if ddl.first().is_some_and(|d| !is_clustered(&d.sql)) {
+        // A table of the earlier layout: rebuilt in one transaction, so a shard that migrates
+        // at the same time either sees the old table or the new one. (The batch is all or
+        // nothing: a second rebuild after the first fails on nothing, it finds the new layout.)
+        let statements = t
+            .schema
+            .rebuild(&existing)
+            .iter()
+            .map(|sql| db.prepare(sql))
+            .collect();
+        db.batch(statements)
+            .await
+            .map_err(|e| DbError(format!("rebuilding {}: {e}", t.schema.table)))?;
+    }
     for sql in t.schema.migration(&existing) {
         if let Err(e) = db.prepare(&sql).run().await {
             let message = e.to_string();
@@ -134,26 +153,35 @@ pub struct Pruned {
     pub complete: bool,
 }
 
-/// Deletes in chunks with `bind(chunk)` until a chunk comes back short or `budget` runs out.
-/// A table that does not exist (yet) has nothing to delete.
+/// Deletes `app`'s rows of `table` older than `before` in chunks (`retention::delete_chunk_sql`,
+/// each chunk one transaction) until a chunk comes back short or `budget` runs out. A table that
+/// does not exist (yet) has nothing to delete.
 async fn delete_chunks(
     db: &D1Database,
-    sql: &str,
-    binds: &[JsValue],
+    (table, firehose): (&str, bool),
+    app: &str,
+    before: i64,
     chunk: u64,
     budget: &mut u32,
 ) -> Result<(u64, bool), DbError> {
+    let sql = delete_chunk_sql(table, firehose);
+    let binds = [JsValue::from_str(app), num(before), num(chunk as i64)];
     let mut deleted = 0;
     loop {
         if *budget == 0 {
             return Ok((deleted, false));
         }
         *budget -= 1;
-        let mut args = binds.to_vec();
-        args.push(num(chunk as i64));
-        // Counted from the returned rows (see `retention::delete_older_sql`).
-        let n = match db.prepare(sql).bind(&args)?.all().await {
-            Ok(r) => r.results::<serde_json::Value>()?.len() as u64,
+        let statements = sql
+            .iter()
+            .map(|s| db.prepare(s).bind(&binds))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Counted from the rows the delete returns (see `retention::delete_chunk_sql`).
+        let n = match db.batch(statements).await {
+            Ok(results) => match results.last() {
+                Some(r) => r.results::<serde_json::Value>()?.len() as u64,
+                None => 0,
+            },
             Err(e) if e.to_string().contains("no such table") => return Ok((deleted, true)),
             Err(e) => return Err(e.into()),
         };
@@ -162,6 +190,43 @@ async fn delete_chunks(
             return Ok((deleted, true));
         }
     }
+}
+
+/// Deletes every app's rows of `table` older than `cutoff`, app by app, within `budget`.
+async fn delete_older(
+    db: &D1Database,
+    table: (&str, bool),
+    cutoff: i64,
+    chunk: u64,
+    budget: &mut u32,
+) -> Result<(u64, bool), DbError> {
+    #[derive(Deserialize)]
+    struct App {
+        app_id: String,
+    }
+    if *budget == 0 {
+        return Ok((0, false));
+    }
+    *budget -= 1;
+    let apps: Vec<App> = match db
+        .prepare(apps_with_older_sql(table.0))
+        .bind(&[num(cutoff)])?
+        .all()
+        .await
+    {
+        Ok(r) => r.results()?,
+        Err(e) if e.to_string().contains("no such table") => return Ok((0, true)),
+        Err(e) => return Err(e.into()),
+    };
+    let mut deleted = 0;
+    for app in apps {
+        let (n, complete) = delete_chunks(db, table, &app.app_id, cutoff, chunk, budget).await?;
+        deleted += n;
+        if !complete {
+            return Ok((deleted, false));
+        }
+    }
+    Ok((deleted, true))
 }
 
 /// The cron's retention run: every table with a retention that is due loses its rows older than
@@ -195,14 +260,9 @@ pub async fn run_retention(
             });
             continue;
         };
-        let (deleted, complete) = delete_chunks(
-            db,
-            &delete_older_sql(table),
-            &[num(cutoff)],
-            chunk,
-            &mut budget,
-        )
-        .await?;
+        let firehose = t.schema.firehose;
+        let (deleted, complete) =
+            delete_older(db, (table, firehose), cutoff, chunk, &mut budget).await?;
         db.prepare(format!(
             "INSERT INTO {META_TABLE} (table_name, route, last_pruned_at, last_prune_cutoff,
                  last_prune_deleted, pruned_total, prune_pending)
@@ -243,25 +303,19 @@ pub async fn prune_app(
     chunk: u64,
     mut budget: u32,
 ) -> Result<Vec<Pruned>, DbError> {
-    let mut names: Vec<(String, String)> = tables
+    let mut names: Vec<(String, String, bool)> = tables
         .iter()
-        .map(|t| (t.schema.table.clone(), t.route.clone()))
+        .map(|t| (t.schema.table.clone(), t.route.clone(), t.schema.firehose))
         .collect();
     for r in recorded(db).await? {
-        if is_identifier(&r.table_name) && !names.iter().any(|(t, _)| *t == r.table_name) {
-            names.push((r.table_name, String::new()));
+        if is_identifier(&r.table_name) && !names.iter().any(|(t, _, _)| *t == r.table_name) {
+            names.push((r.table_name, String::new(), false));
         }
     }
     let mut out = Vec::with_capacity(names.len());
-    for (table, route) in names {
-        let (deleted, complete) = delete_chunks(
-            db,
-            &delete_app_older_sql(&table),
-            &[app_id.into(), num(before)],
-            chunk,
-            &mut budget,
-        )
-        .await?;
+    for (table, route, firehose) in names {
+        let (deleted, complete) =
+            delete_chunks(db, (&table, firehose), app_id, before, chunk, &mut budget).await?;
         out.push(Pruned {
             table,
             route,

@@ -7,11 +7,12 @@
 //! SQL (`insert`).
 
 use crate::batch::poison::{isolate, Isolation};
-use crate::model::columns::COLUMNS;
 use crate::store::insert::{
-    chunk_rows, insert_sql, lacks_jsonb, plain_insert_sql, Extract, MAX_PARAM_BYTES,
+    chunk_ranges, chunk_rows, full_insert_sql, insert_sql, json_array, lacks_jsonb,
+    plain_insert_sql, stats_keys, stats_sql, Extract, MAX_PARAM_BYTES,
 };
 use crate::store::route::Routes;
+use crate::store::schema::STATS_TABLE;
 use crate::store::usage::Usage;
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
@@ -39,9 +40,10 @@ struct Statements {
 
 impl Statements {
     fn new(routes: &Routes, extract: Extract) -> Self {
+        let (table, seq) = (&routes.firehose_table, routes.search);
         Statements {
-            full: insert_sql(&routes.firehose_table, &COLUMNS, extract),
-            plain: plain_insert_sql(&routes.firehose_table, extract),
+            full: full_insert_sql(table, extract, seq),
+            plain: plain_insert_sql(table, extract, seq),
             routes: routes
                 .routes
                 .iter()
@@ -77,6 +79,8 @@ pub struct Writer<'a> {
     routes: &'a Routes,
     jsonb: Statements,
     text: Statements,
+    /// The daily counts' upsert that goes before each firehose insert.
+    stats: String,
     /// D1 lacked the JSONB functions once: the text form from then on (kept by the caller,
     /// so it outlives one writer).
     use_text: &'a Cell<bool>,
@@ -100,6 +104,7 @@ impl<'a> Writer<'a> {
             routes,
             jsonb: Statements::new(routes, Extract::Jsonb),
             text: Statements::new(routes, Extract::Text),
+            stats: stats_sql(&routes.firehose_table),
             use_text,
             per_statement: per_statement.max(1),
             statements: Cell::new(0),
@@ -132,9 +137,13 @@ impl<'a> Writer<'a> {
         let firehose = self.routes.firehose_table.as_str();
         for (sql, group) in [(&sql.full, full), (&sql.plain, plain)] {
             let group: Vec<&str> = group.iter().map(|i| rows.texts[*i]).collect();
-            for chunk in chunk_rows(&group, MAX_PARAM_BYTES, self.per_statement) {
-                let bound = self.db.prepare(sql).bind(&[JsValue::from_str(&chunk)])?;
-                prepared.push((bound, firehose));
+            for part in chunk_ranges(&group, MAX_PARAM_BYTES, self.per_statement) {
+                // The chunk's rows once more, as keys (see `insert::stats_sql`).
+                let keys = JsValue::from_str(&stats_keys(&group[part.clone()]));
+                let counted = self.db.prepare(&self.stats).bind(&[keys])?;
+                prepared.push((counted, STATS_TABLE));
+                let chunk = JsValue::from_str(&json_array(&group[part]));
+                prepared.push((self.db.prepare(sql).bind(&[chunk])?, firehose));
             }
         }
         for ((sql, projected), route) in sql

@@ -348,6 +348,15 @@ impl Logger {
         }
     }
 
+    /// Runs `sql` on the local D1 database while the session is stopped (the state as a
+    /// database left by an earlier release, say): D1's file is written only when no workerd
+    /// holds it.
+    pub fn write_d1_stopped(&self, sql: &str) {
+        assert!(self.child.is_none(), "stop the session first");
+        let conn = rusqlite::Connection::open(d1_file(&self.state)).unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+
     /// Starts the session again on the same persisted state.
     pub fn restart(&mut self) {
         self.stop("TERM");

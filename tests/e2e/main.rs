@@ -7,6 +7,7 @@ mod harness;
 
 mod apps;
 mod batching;
+mod cost;
 mod failures;
 mod forwarded;
 mod health;

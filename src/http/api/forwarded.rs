@@ -41,13 +41,13 @@ pub async fn ingest(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let prepare = Prepare::new(c, app.app_id.as_str(), now, colo.as_deref(), &secrets);
     // A parent that retries with the same Idempotency-Key stores the entry once.
     let id = match header(&req, "idempotency-key") {
-        Some(k) if is_request_id(&k) => prepare.id(Identity::Client(&k)),
+        Some(k) if is_request_id(&k) => prepare.id(Identity::Client(&k), now),
         Some(_) => {
             return Err(ApiError::InvalidEntry(
                 "Idempotency-Key: must be 1 to 128 printable characters".into(),
             ))
         }
-        None => prepare.id(Identity::Random(random_bytes::<16>()?)),
+        None => prepare.id(Identity::Random(random_bytes::<16>()?), now),
     };
     let mut entry = enrich(
         &forwarded,

@@ -58,13 +58,14 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let mut entries = Vec::with_capacity(drafts.len());
     for (i, draft) in drafts.into_iter().enumerate() {
         // A client-chosen identity makes a retried request store nothing twice.
+        let at = draft.timestamp.unwrap_or(now);
         let id = match (&draft.client_id, &idempotency_key) {
-            (Some(own), _) => prepare.id(Identity::Client(own)),
-            (None, Some(key)) => prepare.id(Identity::Client(&format!("{key}#{i}"))),
+            (Some(own), _) => prepare.id(Identity::Client(own), at),
+            (None, Some(key)) => prepare.id(Identity::Client(&format!("{key}#{i}")), at),
             (None, None) => {
                 let mut r = [0u8; 16];
                 r.copy_from_slice(&random[16 * i..16 * (i + 1)]);
-                prepare.id(Identity::Random(r))
+                prepare.id(Identity::Random(r), at)
             }
         };
         let mut entry =

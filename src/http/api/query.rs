@@ -7,6 +7,7 @@
 use crate::http::api::access::caller_app;
 use crate::http::envelope::{ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
+use crate::model::id::id_time;
 use crate::platform::{d1_read, d1_rows, logs_db, now_ms};
 use crate::read::query::{one_sql, page_sql, paginate, parse_query, present, Param};
 use serde_json::{json, Value};
@@ -44,7 +45,16 @@ pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
                 })?,
         ),
     };
-    let (sql, params) = page_sql(&routes.firehose_table, app.as_str(), &q, route_table);
+    if q.search.is_some() && !routes.search {
+        return Err(ApiError::SearchDisabled);
+    }
+    let (sql, params) = page_sql(
+        &routes.firehose_table,
+        app.as_str(),
+        &q,
+        route_table,
+        routes.search,
+    );
     let (found, rows_read) = d1_read::<Value>(&logs_db(&ctx.env)?, &sql, &js(&params)).await?;
     let (page, next) = paginate(found, q.limit);
     let logs: Vec<Value> = page.into_iter().map(present).collect();
@@ -63,7 +73,12 @@ pub async fn get(req: Request, ctx: &Ctx, id: &str) -> Result<Response, ApiError
         .map(|(_, v)| v);
     let app = caller_app(&req, ctx, named.as_deref()).await?;
     let sql = one_sql(&ctx.config.routes.firehose_table);
-    let params = [JsValue::from_str(id), JsValue::from_str(app.as_str())];
+    let carried = id_time(id).map_or(JsValue::NULL, |t| JsValue::from_f64(t as f64));
+    let params = [
+        JsValue::from_str(id),
+        JsValue::from_str(app.as_str()),
+        carried,
+    ];
     let found: Vec<Value> = d1_rows(&logs_db(&ctx.env)?, &sql, &params).await?;
     match found.into_iter().next() {
         Some(row) => Ok(ok(200, present(row), &ctx.request_id)?),

@@ -104,7 +104,7 @@ impl DurableObject for HealthChecker {
             let random =
                 random_bytes::<16>().map_err(|e| worker::Error::RustError(e.to_string()))?;
             let mut entry = LogEntry {
-                id: prepare.id(Identity::Random(random)),
+                id: prepare.id(Identity::Random(random), r.checked_at),
                 timestamp: r.checked_at,
                 received_at: now,
                 app_id: app_id.clone(),
