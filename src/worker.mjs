@@ -6,7 +6,8 @@
 // Request, Response or headers on either side; a third of the cost of a forwarded log locally).
 // Each method passes its arguments through unchanged: requests and replies are JSON text whose
 // types are defined once, in the object's `protocol` module (src/batch/log_batcher/protocol.rs,
-// src/read/tail_hub/protocol.rs, src/read/health_checker/protocol.rs). And with it, the build
+// src/read/tail_hub/protocol.rs, src/read/health_checker/protocol.rs,
+// src/store/usage_meter/protocol.rs). And with it, the build
 // needs no separate build tool: wasm-bindgen's output plus these few classes is the whole worker.
 //
 // After a Rust panic (panic=abort traps), the bindings start a fresh wasm instance on the next
@@ -64,6 +65,18 @@ export class HealthChecker extends rustObject(rust.HealthChecker) {
   }
   stop() {
     return this.rust.stop();
+  }
+}
+
+export class UsageMeter extends rustObject(rust.UsageMeter) {
+  alarm(info) {
+    return this.rust.alarm(info);
+  }
+  record(request) {
+    return this.rust.record(request);
+  }
+  totals() {
+    return this.rust.totals();
   }
 }
 

@@ -10,8 +10,10 @@ use crate::batch::dead_letter::{after_replay, DeadLetter};
 use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::platform::kv::put_json;
-use crate::platform::{logs_db, now_ms};
+use crate::platform::{metered_db, now_ms};
 use crate::store::tables::ensure_schemas;
+use crate::store::usage::Work;
+use crate::store::usage_meter::protocol::meter;
 use crate::store::writer::Writer;
 use serde::Serialize;
 use std::cell::Cell;
@@ -45,7 +47,7 @@ pub async fn replay(
     key: &str,
     record: &DeadLetter,
 ) -> Result<Replayed, ApiError> {
-    let db = logs_db(env)?;
+    let db = metered_db(env)?;
     let blocked = ensure_schemas(&db, &config.routes.tables(), now_ms())
         .await
         .err()
@@ -53,7 +55,7 @@ pub async fn replay(
     let texts: Vec<String> = record.rows.iter().map(|r| r.to_string()).collect();
     let use_text = Cell::new(false);
     let writer = Writer::new(
-        &db,
+        &db.db,
         &config.routes,
         config.max_batch_size as usize,
         &use_text,
@@ -63,6 +65,8 @@ pub async fn replay(
         vec![false; texts.len()],
     );
     let outcome = writer.write_all(&rows, &[], REPLAY_BUDGET, blocked).await;
+    db.add(&writer.usage.borrow());
+    meter(env, Work::Replay, &db).await;
     let mut left: Vec<usize> = outcome.failed.iter().map(|(i, _)| *i).collect();
     left.extend(&outcome.deferred);
     left.sort_unstable();

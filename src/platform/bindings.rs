@@ -21,6 +21,7 @@ pub const BATCHER_BINDING: &str = "LOG_BATCHER";
 pub const TAIL_BINDING: &str = "TAIL_HUB";
 /// `HealthChecker` objects, one per app.
 pub const HEALTH_BINDING: &str = "HEALTH_CHECKER";
+pub const METER_BINDING: &str = "USAGE_METER";
 
 thread_local! {
     /// The configuration, parsed once per isolate: vars and secrets are fixed for the lifetime of
@@ -50,6 +51,11 @@ fn missing(kind: &str, name: &str, e: worker::Error) -> ApiError {
 }
 
 /// The D1 database of the logs.
+/// The D1 database with a tally of its statements (see `d1::Metered`).
+pub fn metered_db(env: &Env) -> Result<super::d1::Metered, ApiError> {
+    Ok(super::d1::Metered::new(logs_db(env)?))
+}
+
 pub fn logs_db(env: &Env) -> Result<D1Database, ApiError> {
     env.d1(DB_BINDING).map_err(|e| missing("D1", DB_BINDING, e))
 }

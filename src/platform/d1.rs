@@ -1,38 +1,122 @@
-//! Shell: reading rows from D1, with every D1 failure as `STORAGE_UNAVAILABLE`.
+//! Shell: reading rows from D1, with every D1 failure as `STORAGE_UNAVAILABLE`, and [`Metered`],
+//! D1 with a tally of what it reports for each statement.
 
 use crate::http::error::ApiError;
+use crate::store::usage::Usage;
 use serde::de::DeserializeOwned;
+use std::cell::RefCell;
 use wasm_bindgen::JsValue;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement, D1Result};
 
-/// The rows of one D1 statement; a failing D1 is `STORAGE_UNAVAILABLE`.
+/// Counts a statement's result in `usage` under `table`, as D1 reported it.
+pub fn record(usage: &mut Usage, table: &str, result: &D1Result) {
+    if let Ok(Some(m)) = result.meta() {
+        usage.add(
+            table,
+            m.rows_read.unwrap_or(0) as u64,
+            m.rows_written.unwrap_or(0) as u64,
+            m.size_after.map(|s| s as u64),
+        );
+    }
+}
+
+/// D1 with a tally: every statement run through it is counted (`record`) under the label the
+/// caller gives (the table it is about), so what the logger costs beyond its flushes (migrations,
+/// prunes, retention, reads) is known too. The caller hands the tally to the usage meter.
+pub struct Metered {
+    pub db: D1Database,
+    usage: RefCell<Usage>,
+}
+
+impl Metered {
+    pub fn new(db: D1Database) -> Self {
+        Metered {
+            db,
+            usage: RefCell::new(Usage::default()),
+        }
+    }
+
+    pub fn prepare(&self, sql: impl Into<String>) -> D1PreparedStatement {
+        self.db.prepare(sql)
+    }
+
+    /// Runs `statement` for its rows.
+    pub async fn all(
+        &self,
+        label: &str,
+        statement: D1PreparedStatement,
+    ) -> worker::Result<D1Result> {
+        let result = statement.all().await?;
+        record(&mut self.usage.borrow_mut(), label, &result);
+        Ok(result)
+    }
+
+    /// Runs `statement` for its effect.
+    pub async fn run(
+        &self,
+        label: &str,
+        statement: D1PreparedStatement,
+    ) -> worker::Result<D1Result> {
+        let result = statement.run().await?;
+        record(&mut self.usage.borrow_mut(), label, &result);
+        Ok(result)
+    }
+
+    /// Runs `statements` as one D1 batch (one transaction).
+    pub async fn batch(
+        &self,
+        label: &str,
+        statements: Vec<D1PreparedStatement>,
+    ) -> worker::Result<Vec<D1Result>> {
+        let results = self.db.batch(statements).await?;
+        let mut usage = self.usage.borrow_mut();
+        for r in &results {
+            record(&mut usage, label, r);
+        }
+        Ok(results)
+    }
+
+    /// What was counted so far, leaving the tally empty.
+    pub fn take(&self) -> Usage {
+        std::mem::take(&mut self.usage.borrow_mut())
+    }
+
+    /// Adds what another tally counted.
+    pub fn add(&self, usage: &Usage) {
+        self.usage.borrow_mut().merge(usage);
+    }
+}
+
+/// The rows of one D1 statement about `table`; a failing D1 is `STORAGE_UNAVAILABLE`.
 pub async fn d1_rows<T: DeserializeOwned>(
-    db: &D1Database,
+    db: &Metered,
+    table: &str,
     sql: &str,
     params: &[JsValue],
 ) -> Result<Vec<T>, ApiError> {
-    Ok(d1_read(db, sql, params).await?.0)
+    Ok(d1_read(db, table, sql, params).await?.0)
 }
 
 /// The rows of one D1 statement and the rows D1 read for it (what it bills a read by).
 pub async fn d1_read<T: DeserializeOwned>(
-    db: &D1Database,
+    db: &Metered,
+    table: &str,
     sql: &str,
     params: &[JsValue],
 ) -> Result<(Vec<T>, u64), ApiError> {
     let unavailable = |e: worker::Error| ApiError::StorageUnavailable(format!("D1: {e}"));
-    let result = db
-        .prepare(sql)
-        .bind(params)
-        .map_err(unavailable)?
-        .all()
-        .await
-        .map_err(unavailable)?;
-    let read = result
+    let statement = db.prepare(sql).bind(params).map_err(unavailable)?;
+    let result = db.all(table, statement).await.map_err(unavailable)?;
+    let read = rows_read(&result);
+    Ok((result.results().map_err(unavailable)?, read))
+}
+
+/// The rows D1 read for a statement.
+fn rows_read(result: &D1Result) -> u64 {
+    result
         .meta()
         .ok()
         .flatten()
         .and_then(|m| m.rows_read)
-        .unwrap_or(0) as u64;
-    Ok((result.results().map_err(unavailable)?, read))
+        .unwrap_or(0) as u64
 }

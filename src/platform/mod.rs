@@ -10,6 +10,8 @@ pub mod d1;
 pub mod kv;
 pub mod rpc;
 
-pub use bindings::{batchers, dead_letters, health_checkers, load_config, logs_db, tail_hubs};
+pub use bindings::{
+    batchers, dead_letters, health_checkers, load_config, logs_db, metered_db, tail_hubs,
+};
 pub use clock::{alarm_at, now_ms, random_bytes};
 pub use d1::{d1_read, d1_rows};

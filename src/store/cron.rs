@@ -5,8 +5,11 @@
 //! `pruning_interval_days`. Outcomes go to `log_tables` and the worker's log.
 
 use crate::platform::bindings::DB_BINDING;
+use crate::platform::d1::Metered;
 use crate::platform::{load_config, now_ms};
 use crate::store::tables::run_retention;
+use crate::store::usage::Work;
+use crate::store::usage_meter::protocol::meter;
 use worker::{console_error, console_log, Env};
 
 pub async fn run(env: &Env) {
@@ -18,7 +21,7 @@ pub async fn run(env: &Env) {
         }
     };
     let db = match env.d1(DB_BINDING) {
-        Ok(db) => db,
+        Ok(db) => Metered::new(db),
         Err(e) => {
             console_error!("retention: not run: D1 binding {DB_BINDING}: {e}");
             return;
@@ -51,5 +54,6 @@ pub async fn run(env: &Env) {
         }
         Err(e) => console_error!("retention: failed: {e}"),
     }
+    meter(env, Work::Retention, &db).await;
     crate::store::deletion::continue_all(env, &config, now_ms()).await;
 }

@@ -10,11 +10,13 @@
 use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::model::app::{app_id_free, AppId, AppRecord, DeletionProgress};
-use crate::platform::{health_checkers, logs_db, tail_hubs};
+use crate::platform::{health_checkers, metered_db, tail_hubs};
 use crate::read::health_checker::protocol::CheckerStub;
 use crate::read::tail_hub::protocol::{CloseRequest, HubStub};
 use crate::store::registry::Registry;
 use crate::store::tables::purge_app;
+use crate::store::usage::Work;
+use crate::store::usage_meter::protocol::meter;
 use serde::Serialize;
 use worker::{console_error, Env};
 
@@ -73,8 +75,8 @@ pub async fn purge(
     now: i64,
 ) -> Result<Progress, ApiError> {
     let since = record.deleting_since.unwrap_or(now);
-    let db = logs_db(env)?;
-    let (deleted_rows, purged) = purge_app(
+    let db = metered_db(env)?;
+    let purging = purge_app(
         &db,
         &config.routes.tables(),
         record.app_id.as_str(),
@@ -82,7 +84,9 @@ pub async fn purge(
         config.prune_max_statements,
     )
     .await
-    .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
+    .map_err(|e| ApiError::StorageUnavailable(e.to_string()));
+    meter(env, Work::Purge, &db).await;
+    let (deleted_rows, purged) = purging?;
     let id_free = app_id_free(since, purged, config.app_id_reserve_ms as i64, now);
     if id_free {
         registry.finish_delete(&record.app_id).await?;

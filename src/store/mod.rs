@@ -10,4 +10,5 @@ pub mod schema;
 pub mod space;
 pub mod tables;
 pub mod usage;
+pub mod usage_meter;
 pub mod writer;

@@ -6,6 +6,7 @@
 //! `POST /apps/:app_id/prune`.
 
 use crate::model::sql::{is_identifier, quoted};
+use crate::platform::d1::Metered;
 use crate::read::health::{CHECKS_TABLE, URLS_TABLE};
 use crate::store::retention::{apps_with_older_sql, delete_chunk_sql, due, finished, PruneState};
 use crate::store::route::LogTable;
@@ -14,7 +15,6 @@ use crate::store::space::{plan, rows_to_free};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use wasm_bindgen::JsValue;
-use worker::D1Database;
 
 /// A D1 failure while migrating, pruning or reading table state: the error of this adapter.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -40,10 +40,10 @@ struct Recorded {
     prune_pending: Option<i64>,
 }
 
-async fn recorded(db: &D1Database) -> Result<Vec<Recorded>, DbError> {
+async fn recorded(db: &Metered) -> Result<Vec<Recorded>, DbError> {
     let sql =
         format!("SELECT table_name, schema_hash, last_pruned_at, prune_pending FROM {META_TABLE}");
-    Ok(db.prepare(sql).all().await?.results()?)
+    Ok(db.all(META_TABLE, db.prepare(sql)).await?.results()?)
 }
 
 /// The combined identity of all tables' schemas: a LogBatcher that checked it once skips the
@@ -59,7 +59,7 @@ pub fn schemas_hash(tables: &[LogTable]) -> String {
 /// Creates or alters every table whose recorded schema hash differs from the configured one.
 /// Safe to run concurrently from many shards and more than once. Returns the tables migrated.
 pub async fn ensure_schemas(
-    db: &D1Database,
+    db: &Metered,
     tables: &[LogTable],
     now: i64,
 ) -> Result<Vec<String>, DbError> {
@@ -78,14 +78,14 @@ pub async fn ensure_schemas(
     Ok(migrated)
 }
 
-async fn migrate(db: &D1Database, t: &LogTable, hash: &str, now: i64) -> Result<(), DbError> {
+async fn migrate(db: &Metered, t: &LogTable, hash: &str, now: i64) -> Result<(), DbError> {
     #[derive(Deserialize)]
     struct Column {
         name: String,
     }
+    let table = t.schema.table.as_str();
     let existing: Vec<String> = db
-        .prepare(t.schema.columns_sql())
-        .all()
+        .all(table, db.prepare(t.schema.columns_sql()))
         .await?
         .results::<Column>()?
         .into_iter()
@@ -95,7 +95,10 @@ async fn migrate(db: &D1Database, t: &LogTable, hash: &str, now: i64) -> Result<
     struct Ddl {
         sql: String,
     }
-    let ddl: Vec<Ddl> = db.prepare(t.schema.ddl_sql()).all().await?.results()?;
+    let ddl: Vec<Ddl> = db
+        .all(table, db.prepare(t.schema.ddl_sql()))
+        .await?
+        .results()?;
     if ddl.first().is_some_and(|d| !is_clustered(&d.sql)) {
         // A table of the earlier layout: rebuilt in one transaction, so a shard that migrates
         // at the same time either sees the old table or the new one. (The batch is all or
@@ -106,12 +109,12 @@ async fn migrate(db: &D1Database, t: &LogTable, hash: &str, now: i64) -> Result<
             .iter()
             .map(|sql| db.prepare(sql))
             .collect();
-        db.batch(statements)
+        db.batch(table, statements)
             .await
-            .map_err(|e| DbError(format!("rebuilding {}: {e}", t.schema.table)))?;
+            .map_err(|e| DbError(format!("rebuilding {table}: {e}")))?;
     }
     for sql in t.schema.migration(&existing) {
-        if let Err(e) = db.prepare(&sql).run().await {
+        if let Err(e) = db.run(table, db.prepare(&sql)).await {
             let message = e.to_string();
             if !is_benign(&message) {
                 return Err(DbError(format!(
@@ -122,22 +125,22 @@ async fn migrate(db: &D1Database, t: &LogTable, hash: &str, now: i64) -> Result<
         }
     }
     let columns = serde_json::to_string(&t.schema.column_names()).unwrap_or_default();
-    db.prepare(format!(
-        "INSERT INTO {META_TABLE} (table_name, route, schema_hash, columns, migrated_at)
+    let record = db
+        .prepare(format!(
+            "INSERT INTO {META_TABLE} (table_name, route, schema_hash, columns, migrated_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(table_name) DO UPDATE SET route = excluded.route,
              schema_hash = excluded.schema_hash, columns = excluded.columns,
              migrated_at = excluded.migrated_at"
-    ))
-    .bind(&[
-        t.schema.table.as_str().into(),
-        t.route.as_str().into(),
-        hash.into(),
-        columns.into(),
-        num(now),
-    ])?
-    .run()
-    .await?;
+        ))
+        .bind(&[
+            t.schema.table.as_str().into(),
+            t.route.as_str().into(),
+            hash.into(),
+            columns.into(),
+            num(now),
+        ])?;
+    db.run(META_TABLE, record).await?;
     Ok(())
 }
 
@@ -157,7 +160,7 @@ pub struct Pruned {
 /// each chunk one transaction) until a chunk comes back short or `budget` runs out. A table that
 /// does not exist (yet) has nothing to delete.
 async fn delete_chunks(
-    db: &D1Database,
+    db: &Metered,
     (table, firehose): (&str, bool),
     app: &str,
     before: i64,
@@ -177,7 +180,7 @@ async fn delete_chunks(
             .map(|s| db.prepare(s).bind(&binds))
             .collect::<Result<Vec<_>, _>>()?;
         // Counted from the rows the delete returns (see `retention::delete_chunk_sql`).
-        let n = match db.batch(statements).await {
+        let n = match db.batch(table, statements).await {
             Ok(results) => match results.last() {
                 Some(r) => r.results::<serde_json::Value>()?.len() as u64,
                 None => 0,
@@ -194,7 +197,7 @@ async fn delete_chunks(
 
 /// Deletes every app's rows of `table` older than `cutoff`, app by app, within `budget`.
 async fn delete_older(
-    db: &D1Database,
+    db: &Metered,
     table: (&str, bool),
     cutoff: i64,
     chunk: u64,
@@ -208,12 +211,10 @@ async fn delete_older(
         return Ok((0, false));
     }
     *budget -= 1;
-    let apps: Vec<App> = match db
+    let listing = db
         .prepare(apps_with_older_sql(table.0))
-        .bind(&[num(cutoff)])?
-        .all()
-        .await
-    {
+        .bind(&[num(cutoff)])?;
+    let apps: Vec<App> = match db.all(table.0, listing).await {
         Ok(r) => r.results()?,
         Err(e) if e.to_string().contains("no such table") => return Ok((0, true)),
         Err(e) => return Err(e.into()),
@@ -232,7 +233,7 @@ async fn delete_older(
 /// The cron's retention run: every table with a retention that is due loses its rows older than
 /// the cut-off, within `budget` delete statements in all; `log_tables` records each outcome.
 pub async fn run_retention(
-    db: &D1Database,
+    db: &Metered,
     tables: &[LogTable],
     now: i64,
     chunk: u64,
@@ -263,25 +264,25 @@ pub async fn run_retention(
         let firehose = t.schema.firehose;
         let (deleted, complete) =
             delete_older(db, (table, firehose), cutoff, chunk, &mut budget).await?;
-        db.prepare(format!(
-            "INSERT INTO {META_TABLE} (table_name, route, last_pruned_at, last_prune_cutoff,
+        let record = db
+            .prepare(format!(
+                "INSERT INTO {META_TABLE} (table_name, route, last_pruned_at, last_prune_cutoff,
                  last_prune_deleted, pruned_total, prune_pending)
              VALUES (?1, ?2, CASE WHEN ?6 THEN ?3 END, ?4, ?5, ?5, 1 - ?6)
              ON CONFLICT(table_name) DO UPDATE SET
                  last_pruned_at = CASE WHEN ?6 THEN ?3 ELSE last_pruned_at END,
                  last_prune_cutoff = ?4, last_prune_deleted = ?5,
                  pruned_total = pruned_total + ?5, prune_pending = 1 - ?6"
-        ))
-        .bind(&[
-            table.as_str().into(),
-            t.route.as_str().into(),
-            num(now),
-            num(cutoff),
-            num(deleted as i64),
-            num(complete as i64),
-        ])?
-        .run()
-        .await?;
+            ))
+            .bind(&[
+                table.as_str().into(),
+                t.route.as_str().into(),
+                num(now),
+                num(cutoff),
+                num(deleted as i64),
+                num(complete as i64),
+            ])?;
+        db.run(META_TABLE, record).await?;
         out.push(Pruned {
             table: table.clone(),
             route: t.route.clone(),
@@ -296,7 +297,7 @@ pub async fn run_retention(
 /// Deletes one app's rows older than `before` from every log table: the configured ones and any
 /// recorded in `log_tables` (a route removed from the configuration keeps its table and rows).
 pub async fn prune_app(
-    db: &D1Database,
+    db: &Metered,
     tables: &[LogTable],
     app_id: &str,
     before: i64,
@@ -331,7 +332,7 @@ pub async fn prune_app(
 /// table (as `prune_app`), then, once those are empty, its daily counts and health-check URLs
 /// and results. Returns the rows deleted and whether nothing of the app is left.
 pub async fn purge_app(
-    db: &D1Database,
+    db: &Metered,
     tables: &[LogTable],
     app_id: &str,
     chunk: u64,
@@ -350,7 +351,7 @@ pub async fn purge_app(
                 .bind(std::slice::from_ref(&app))
         })
         .collect::<Result<_, _>>()?;
-    db.batch(rest).await?;
+    db.batch(STATS_TABLE, rest).await?;
     Ok((deleted, true))
 }
 
@@ -365,7 +366,7 @@ pub struct Reclaimed {
 /// `size` bytes with `incoming` more would pass `cap` (`MAX_DB_BYTES`); within `budget` delete
 /// statements.
 pub async fn make_room(
-    db: &D1Database,
+    db: &Metered,
     tables: &[LogTable],
     firehose: &str,
     (size, incoming, cap): (u64, u64, u64),
@@ -377,13 +378,10 @@ pub async fn make_room(
         app_id: String,
         n: f64,
     }
-    let counts: Vec<Count> = db
-        .prepare(format!(
-            "SELECT app_id, sum(count) AS n FROM {STATS_TABLE} GROUP BY app_id"
-        ))
-        .all()
-        .await?
-        .results()?;
+    let sizes = db.prepare(format!(
+        "SELECT app_id, sum(count) AS n FROM {STATS_TABLE} GROUP BY app_id"
+    ));
+    let counts: Vec<Count> = db.all(STATS_TABLE, sizes).await?.results()?;
     let counts: Vec<(String, u64)> = counts.into_iter().map(|c| (c.app_id, c.n as u64)).collect();
     let rows = counts.iter().map(|(_, n)| n).sum();
     let wanted = rows_to_free(size, incoming, cap, rows);
@@ -397,15 +395,13 @@ pub async fn make_room(
             timestamp: f64,
         }
         // The timestamp of the app's n-th oldest row: everything up to it goes.
-        let at: Vec<At> = db
+        let nth = db
             .prepare(format!(
                 "SELECT timestamp FROM {} WHERE app_id = ?1 ORDER BY timestamp LIMIT 1 OFFSET ?2",
                 quoted(firehose)
             ))
-            .bind(&[JsValue::from_str(&app), num(n.saturating_sub(1) as i64)])?
-            .all()
-            .await?
-            .results()?;
+            .bind(&[JsValue::from_str(&app), num(n.saturating_sub(1) as i64)])?;
+        let at: Vec<At> = db.all(firehose, nth).await?.results()?;
         let Some(at) = at.first() else { continue };
         let before = at.timestamp as i64 + 1;
         let pruned = prune_app(db, tables, &app, before, chunk, budget).await?;
@@ -423,10 +419,7 @@ pub async fn make_room(
 
 /// Every log table as configured and as recorded (schema, migration and pruning history), for
 /// `GET /admin/status`. Tables recorded but no longer configured are listed too: their rows stay.
-pub async fn status(
-    db: &D1Database,
-    tables: &[LogTable],
-) -> Result<Vec<serde_json::Value>, DbError> {
+pub async fn status(db: &Metered, tables: &[LogTable]) -> Result<Vec<serde_json::Value>, DbError> {
     #[derive(Deserialize)]
     struct Row {
         table_name: String,
@@ -439,11 +432,8 @@ pub async fn status(
         pruned_total: Option<i64>,
         prune_pending: Option<i64>,
     }
-    let rows: Vec<Row> = db
-        .prepare(format!("SELECT * FROM {META_TABLE} ORDER BY table_name"))
-        .all()
-        .await?
-        .results()?;
+    let listing = db.prepare(format!("SELECT * FROM {META_TABLE} ORDER BY table_name"));
+    let rows: Vec<Row> = db.all(META_TABLE, listing).await?.results()?;
     let history = |r: Option<&Row>| {
         serde_json::json!({
             "recorded_hash": r.and_then(|r| r.schema_hash.clone()),

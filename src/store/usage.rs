@@ -5,6 +5,38 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// What a statement was run for, besides flushes (which each LogBatcher counts itself): the usage
+/// meter keeps totals per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Work {
+    /// `GET /logs`, `GET /logs/:id`.
+    Query,
+    /// `GET /stats/:app_id`.
+    Stats,
+    /// Registering health-check URLs and reading their results.
+    Health,
+    /// The HealthChecker's runs: storing and trimming results.
+    HealthChecks,
+    /// Bringing log tables up to their schemas.
+    Migration,
+    /// Deleting the oldest rows to stay under `MAX_DB_BYTES`.
+    Space,
+    /// The cron's retention run.
+    Retention,
+    /// `POST /apps/:app_id/prune`.
+    Prune,
+    /// Deleting a deleted app's rows.
+    Purge,
+    /// Dead-letter replays.
+    Replay,
+    /// `GET /admin/status` and the shard directory.
+    Admin,
+}
+
+/// Totals per kind of work.
+pub type ByWork = BTreeMap<Work, Usage>;
+
 /// One table's totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableUsage {

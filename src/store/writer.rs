@@ -7,6 +7,7 @@
 //! SQL (`insert`).
 
 use crate::batch::poison::{isolate, Isolation};
+use crate::platform::d1::record;
 use crate::store::insert::{
     chunk_ranges, chunk_rows, full_insert_sql, insert_sql, json_array, lacks_jsonb,
     plain_insert_sql, stats_keys, stats_sql, Extract, MAX_PARAM_BYTES,
@@ -17,19 +18,7 @@ use crate::store::usage::Usage;
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use wasm_bindgen::JsValue;
-use worker::{console_error, D1Database, D1PreparedStatement, D1Result};
-
-/// Counts a statement's result in `usage`, as D1 reported it.
-pub fn record(usage: &mut Usage, table: &str, result: &D1Result) {
-    if let Ok(Some(m)) = result.meta() {
-        usage.add(
-            table,
-            m.rows_read.unwrap_or(0) as u64,
-            m.rows_written.unwrap_or(0) as u64,
-            m.size_after.map(|s| s as u64),
-        );
-    }
-}
+use worker::{console_error, D1Database, D1PreparedStatement};
 
 /// The statements of one extract form: the firehose's full and narrow inserts, one per route.
 struct Statements {

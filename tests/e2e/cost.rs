@@ -89,6 +89,31 @@ fn ingest_and_read(search: &str) -> u64 {
     assert_eq!(one.status, 200, "{one:?}");
     assert_eq!(one.body["data"]["id"], id.as_str());
     assert!(one.body["data"].get("seq").is_none(), "{one:?}");
+    // What the reads and the migration cost is counted too, per kind of work.
+    let other = logger.wait_until("the reads counted", LAND, || {
+        let s = status(&logger);
+        let other = s["d1"]["other"].clone();
+        let read = |work: &str| {
+            other[work]["tables"]["logs"]["rows_read"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        if read("query") > 0
+            && other["stats"]["tables"]["log_stats"]["statements"].as_u64() > Some(0)
+        {
+            Ok(s["d1"].clone())
+        } else {
+            Err(format!("{s:#}"))
+        }
+    });
+    assert!(
+        other["other"]["migration"]["tables"]["logs"]["statements"].as_u64() > Some(0),
+        "{other:#}"
+    );
+    assert!(
+        other["rows_written"].as_u64().unwrap() >= written,
+        "the total holds the flushes and the rest: {other:#}"
+    );
     written
 }
 

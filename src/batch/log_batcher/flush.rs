@@ -21,9 +21,11 @@ use crate::batch::policy::BatchPolicy;
 use crate::batch::settle::{settle, Failure, Holder};
 use crate::config::Config;
 use crate::platform::kv::put_json;
-use crate::platform::{dead_letters, logs_db, now_ms, random_bytes};
+use crate::platform::{dead_letters, logs_db, metered_db, now_ms, random_bytes};
 use crate::store::route::Routes;
 use crate::store::tables::{ensure_schemas, make_room, schemas_hash};
+use crate::store::usage::Work;
+use crate::store::usage_meter::protocol::meter;
 use crate::store::writer::Writer;
 use std::collections::HashMap;
 use worker::{console_error, console_log, Delay, Result};
@@ -89,19 +91,16 @@ fn split(rows: Vec<PendingRow>, faults: &HashMap<String, AppFaults>, now: i64) -
 impl LogBatcher {
     /// Brings the log tables up to date with the configured routes, once per configuration per
     /// instance (`schemas_checked`).
-    async fn ensure_schemas(
-        &self,
-        db: &worker::D1Database,
-        routes: &Routes,
-    ) -> std::result::Result<(), String> {
+    async fn ensure_schemas(&self, routes: &Routes) -> std::result::Result<(), String> {
         let tables = routes.tables();
         let hash = schemas_hash(&tables);
         if self.schemas_checked.borrow().as_deref() == Some(hash.as_str()) {
             return Ok(());
         }
-        let migrated = ensure_schemas(db, &tables, now_ms())
-            .await
-            .map_err(|e| e.to_string())?;
+        let db = metered_db(&self.env).map_err(|e| e.to_string())?;
+        let migrated = ensure_schemas(&db, &tables, now_ms()).await;
+        meter(&self.env, Work::Migration, &db).await;
+        let migrated = migrated.map_err(|e| e.to_string())?;
         if !migrated.is_empty() {
             console_log!("LogBatcher: migrated log tables {migrated:?}");
         }
@@ -189,12 +188,12 @@ impl LogBatcher {
         );
         if !write.is_empty() {
             // A schema that cannot be brought up to date is an outage: no table lacks a row.
-            let schema_error = self.ensure_schemas(&db, &config.routes).await.err();
+            let schema_error = self.ensure_schemas(&config.routes).await.err();
             // Room first, when what this flush adds would take the database past its cap. A
             // stored row takes about three times its text (indexes, search, route copies).
             if let Some(size) = stats.size_after {
                 let incoming: u64 = write.iter().map(|r| r.row.len() as u64 * 3).sum();
-                self.make_room(&db, config, size as u64, incoming).await;
+                self.make_room(config, size as u64, incoming).await;
             }
             // Every entry's row text, and the buffered row it belongs to.
             let mut texts: Vec<&str> = Vec::new();
@@ -296,7 +295,7 @@ impl LogBatcher {
         buffer.record_usage(&writer.usage.borrow())?;
         let size_after = writer.usage.borrow().size_after;
         if let Some(size) = size_after.filter(|s| *s > config.max_db_bytes) {
-            self.make_room(&db, config, size, 0).await;
+            self.make_room(config, size, 0).await;
         }
         buffer.record_flush(
             written,
@@ -311,22 +310,27 @@ impl LogBatcher {
     /// Deletes the oldest rows, fairly across apps (`store::space`), when the database at `size`
     /// with `incoming` bytes more would pass `MAX_DB_BYTES`. A failure is logged and left for the
     /// next flush: the write itself goes on.
-    async fn make_room(&self, db: &worker::D1Database, config: &Config, size: u64, incoming: u64) {
+    async fn make_room(&self, config: &Config, size: u64, incoming: u64) {
         if size + incoming <= config.max_db_bytes {
             return;
         }
+        let db = match metered_db(&self.env) {
+            Ok(db) => db,
+            Err(e) => return console_error!("LogBatcher: making room: {e}"),
+        };
         let tables = config.routes.tables();
         let sizes = (size, incoming, config.max_db_bytes);
-        match make_room(
-            db,
+        let made = make_room(
+            &db,
             &tables,
             &config.routes.firehose_table,
             sizes,
             config.prune_chunk_rows,
             config.prune_max_statements,
         )
-        .await
-        {
+        .await;
+        meter(&self.env, Work::Space, &db).await;
+        match made {
             Ok(r) if r.deleted > 0 => {
                 console_log!(
                     "WARN d1-logger: the database is at {size} bytes (+{incoming} to come), \

@@ -17,7 +17,9 @@ use crate::batch::part::{first_row, part_key, row_id};
 use crate::batch::policy::{BatchPolicy, Load};
 use crate::config::Config;
 use crate::platform::rpc::{parse_request, reply};
-use crate::platform::{alarm_at, logs_db, now_ms};
+use crate::platform::{alarm_at, metered_db, now_ms};
+use crate::store::usage::Work;
+use crate::store::usage_meter::protocol::meter;
 use buffer::{Buffer, NewPart};
 use flush::flush_limit;
 use protocol::{BatcherError, BatcherStatus, IngestAnswer, IngestRequest};
@@ -282,9 +284,10 @@ impl LogBatcher {
     /// ingest.
     fn register(&self, shard: Option<String>) {
         let Some(shard) = shard else { return };
-        let Ok(db) = logs_db(&self.env) else {
+        let Ok(db) = metered_db(&self.env) else {
             return;
         };
+        let env = self.env.clone();
         let buffer = self.buffer();
         let registering = self.registering.clone();
         registering.set(true);
@@ -294,9 +297,10 @@ impl LogBatcher {
                 "INSERT INTO shards (shard, first_seen) VALUES (?1, ?2) ON CONFLICT(shard) DO NOTHING",
             );
             let done = match stmt.bind(&[JsValue::from_str(&shard), now]) {
-                Ok(s) => s.run().await.is_ok(),
+                Ok(s) => db.run("shards", s).await.is_ok(),
                 Err(_) => false,
             };
+            meter(&env, Work::Admin, &db).await;
             if done {
                 let _ = buffer.mark_registered();
             }

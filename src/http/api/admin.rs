@@ -14,14 +14,15 @@ use crate::batch::replay::{self, Replayed};
 use crate::http::envelope::{ok, require_admin, Ctx};
 use crate::http::error::ApiError;
 use crate::platform::now_ms;
-use crate::platform::{batchers, dead_letters, logs_db};
+use crate::platform::{batchers, dead_letters, metered_db};
 use crate::store::registry::Registry;
-use crate::store::usage::Usage;
+use crate::store::usage::{ByWork, Usage, Work};
+use crate::store::usage_meter::protocol::{meter, meter_stub};
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::kv::{KvError, KvStore};
-use worker::{Request, Response};
+use worker::{console_error, Request, Response};
 
 /// Most shards `GET /admin/status` asks (each is a subrequest): the most recent ones.
 pub const MAX_STATUS_SHARDS: u32 = 100;
@@ -188,11 +189,12 @@ struct ShardRow {
 pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     require_admin(&req, &ctx.config)?;
     let now = now_ms();
-    let db = logs_db(&ctx.env)?;
-    let shards: Vec<ShardRow> = db
+    let db = metered_db(&ctx.env)?;
+    let listing = db
         .prepare("SELECT shard FROM shards ORDER BY first_seen DESC LIMIT ?1")
-        .bind(&[MAX_STATUS_SHARDS.into()])?
-        .all()
+        .bind(&[MAX_STATUS_SHARDS.into()])?;
+    let shards: Vec<ShardRow> = db
+        .all("shards", listing)
         .await
         .map_err(|e| ApiError::StorageUnavailable(format!("D1: {e}")))?
         .results()?;
@@ -289,6 +291,18 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let tables = crate::store::tables::status(&db, &ctx.config.routes.tables())
         .await
         .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
+    meter(&ctx.env, Work::Admin, &db).await;
+    // Everything else the logger ran on D1, per kind of work (`UsageMeter`); the status's own
+    // reads are in it from the next call on.
+    let other: ByWork = match meter_stub(&ctx.env) {
+        Ok(stub) => stub.totals().await.unwrap_or_else(|e| {
+            console_error!("usage meter: {e}");
+            ByWork::default()
+        }),
+        Err(_) => ByWork::default(),
+    };
+    let other_written: u64 = other.values().map(|u| u.rows_written()).sum();
+    let other_read: u64 = other.values().map(|u| u.rows_read()).sum();
     Ok(ok(
         200,
         json!({
@@ -301,8 +315,11 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
             "dead_letters": { "records": dl_records, "rows": dl_rows },
             "deleting_apps": deleting,
             "d1": {
+                "rows_written": usage.rows_written() + other_written,
+                "rows_read": usage.rows_read() + other_read,
                 "flush_rows_written": usage.rows_written(),
                 "flush_rows_read": usage.rows_read(),
+                "other": other,
                 "size_after": usage.size_after,
                 "max_db_bytes": ctx.config.max_db_bytes,
                 "deleted_for_space": space_deleted,

@@ -6,9 +6,13 @@
 use crate::http::api::access::named_app;
 use crate::http::envelope::{ok, Ctx};
 use crate::http::error::ApiError;
-use crate::platform::{d1_rows, health_checkers, logs_db, now_ms};
-use crate::read::health::{history_sql, parse_urls, present, urls_sql, StoredResult, URLS_TABLE};
+use crate::platform::{d1_rows, health_checkers, metered_db, now_ms};
+use crate::read::health::{
+    history_sql, parse_urls, present, urls_sql, StoredResult, CHECKS_TABLE, URLS_TABLE,
+};
 use crate::read::health_checker::protocol::{CheckerStub, StartRequest};
+use crate::store::usage::Work;
+use crate::store::usage_meter::protocol::meter;
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
@@ -25,7 +29,7 @@ pub async fn register(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Respo
         ctx.config.max_health_urls,
         ctx.config.health_check_allow_private,
     )?;
-    let db = logs_db(&ctx.env)?;
+    let db = metered_db(&ctx.env)?;
     let app = JsValue::from_str(id.as_str());
     let now = JsValue::from_f64(now_ms() as f64);
     // The list replaces the previous one, in one transaction.
@@ -42,7 +46,10 @@ pub async fn register(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Respo
             .map_err(unavailable)?,
         );
     }
-    db.batch(statements).await.map_err(unavailable)?;
+    db.batch(URLS_TABLE, statements)
+        .await
+        .map_err(unavailable)?;
+    meter(&ctx.env, Work::Health, &db).await;
     if !urls.is_empty() {
         let stub = CheckerStub::new(health_checkers(&ctx.env)?.get_by_name(id.as_str())?);
         let request = StartRequest {
@@ -61,14 +68,15 @@ pub async fn register(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Respo
 
 pub async fn status(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
     let id = named_app(&req, ctx, app_id).await?;
-    let db = logs_db(&ctx.env)?;
+    let db = metered_db(&ctx.env)?;
     let app = [JsValue::from_str(id.as_str())];
     #[derive(Deserialize)]
     struct Url {
         url: String,
     }
-    let urls: Vec<Url> = d1_rows(&db, &urls_sql(), &app).await?;
-    let results: Vec<StoredResult> = d1_rows(&db, &history_sql(), &app).await?;
+    let urls: Vec<Url> = d1_rows(&db, URLS_TABLE, &urls_sql(), &app).await?;
+    let results: Vec<StoredResult> = d1_rows(&db, CHECKS_TABLE, &history_sql(), &app).await?;
+    meter(&ctx.env, Work::Health, &db).await;
     let urls: Vec<String> = urls.into_iter().map(|u| u.url).collect();
     let mut data = present(&urls, &results, ctx.config.health_check_interval_ms);
     data["app_id"] = json!(id);

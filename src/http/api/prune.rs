@@ -8,16 +8,18 @@
 use crate::http::api::access::named_app;
 use crate::http::envelope::{ok, Ctx};
 use crate::http::error::ApiError;
-use crate::platform::{logs_db, now_ms};
+use crate::platform::{metered_db, now_ms};
 use crate::store::retention::parse_prune_body;
 use crate::store::tables::prune_app;
+use crate::store::usage::Work;
+use crate::store::usage_meter::protocol::meter;
 use serde_json::json;
 use worker::{Request, Response};
 
 pub async fn post(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
     let id = named_app(&req, ctx, app_id).await?;
     let before = parse_prune_body(&req.bytes().await?, now_ms())?;
-    let db = logs_db(&ctx.env)?;
+    let db = metered_db(&ctx.env)?;
     let c = &ctx.config;
     let pruned = prune_app(
         &db,
@@ -28,7 +30,9 @@ pub async fn post(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Response,
         c.prune_max_statements,
     )
     .await
-    .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
+    .map_err(|e| ApiError::StorageUnavailable(e.to_string()));
+    meter(&ctx.env, Work::Prune, &db).await;
+    let pruned = pruned?;
     let deleted: u64 = pruned.iter().map(|p| p.deleted).sum();
     let complete = pruned.iter().all(|p| p.complete);
     let tables: Vec<_> = pruned

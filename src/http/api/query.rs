@@ -8,8 +8,10 @@ use crate::http::api::access::caller_app;
 use crate::http::envelope::{ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
 use crate::model::id::id_time;
-use crate::platform::{d1_read, d1_rows, logs_db, now_ms};
+use crate::platform::{d1_read, d1_rows, metered_db, now_ms};
 use crate::read::query::{one_sql, page_sql, paginate, parse_query, present, Param};
+use crate::store::usage::Work;
+use crate::store::usage_meter::protocol::meter;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::{Request, Response};
@@ -55,7 +57,10 @@ pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         route_table,
         routes.search,
     );
-    let (found, rows_read) = d1_read::<Value>(&logs_db(&ctx.env)?, &sql, &js(&params)).await?;
+    let db = metered_db(&ctx.env)?;
+    let table = routes.firehose_table.as_str();
+    let (found, rows_read) = d1_read::<Value>(&db, table, &sql, &js(&params)).await?;
+    meter(&ctx.env, Work::Query, &db).await;
     let (page, next) = paginate(found, q.limit);
     let logs: Vec<Value> = page.into_iter().map(present).collect();
     // What the page cost in D1's terms, so a user can see what a query shape costs.
@@ -79,7 +84,10 @@ pub async fn get(req: Request, ctx: &Ctx, id: &str) -> Result<Response, ApiError
         JsValue::from_str(app.as_str()),
         carried,
     ];
-    let found: Vec<Value> = d1_rows(&logs_db(&ctx.env)?, &sql, &params).await?;
+    let db = metered_db(&ctx.env)?;
+    let table = ctx.config.routes.firehose_table.as_str();
+    let found: Vec<Value> = d1_rows(&db, table, &sql, &params).await?;
+    meter(&ctx.env, Work::Query, &db).await;
     match found.into_iter().next() {
         Some(row) => Ok(ok(200, present(row), &ctx.request_id)?),
         None => Err(ApiError::LogNotFound(id.to_string())),

@@ -3,9 +3,11 @@
 use crate::http::api::access::named_app;
 use crate::http::envelope::{ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
-use crate::platform::{d1_read, logs_db, now_ms};
+use crate::platform::{d1_read, metered_db, now_ms};
 use crate::read::stats::{first_day, parse_days, per_day, stats_sql};
-use crate::store::schema::DAY_MS;
+use crate::store::schema::{DAY_MS, STATS_TABLE};
+use crate::store::usage::Work;
+use crate::store::usage_meter::protocol::meter;
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
@@ -27,7 +29,9 @@ pub async fn get(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiE
         JsValue::from_str(id.as_str()),
         JsValue::from_f64(first as f64),
     ];
-    let (counts, rows_read) = d1_read::<Count>(&logs_db(&ctx.env)?, &stats_sql(), &params).await?;
+    let db = metered_db(&ctx.env)?;
+    let (counts, rows_read) = d1_read::<Count>(&db, STATS_TABLE, &stats_sql(), &params).await?;
+    meter(&ctx.env, Work::Stats, &db).await;
     let rows: Vec<(i64, String, i64)> = counts
         .into_iter()
         .map(|c| (c.day as i64, c.level, c.count as i64))

@@ -14,12 +14,15 @@ use crate::ingest::debug::DebugFlags;
 use crate::ingest::deliver::deliver_entries;
 use crate::ingest::prepare::{Identity, Prepare};
 use crate::model::entry::{LogEntry, RequestFields, Source};
-use crate::platform::logs_db;
+use crate::platform::metered_db;
 use crate::platform::rpc::{parse_request, reply};
 use crate::platform::{alarm_at, load_config, random_bytes};
 use crate::read::health::{
-    insert_result_sql, trim_results_sql, unreachable_host, urls_sql, CheckResult,
+    insert_result_sql, trim_results_sql, unreachable_host, urls_sql, CheckResult, CHECKS_TABLE,
+    URLS_TABLE,
 };
+use crate::store::usage::Work;
+use crate::store::usage_meter::protocol::meter;
 use futures::future::{join_all, select, Either};
 use protocol::{CheckerError, StartRequest};
 use serde::Deserialize;
@@ -54,17 +57,13 @@ impl DurableObject for HealthChecker {
             return Response::ok("no app");
         };
         let config = load_config(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let db = logs_db(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let db = metered_db(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
         #[derive(Deserialize)]
         struct Url {
             url: String,
         }
-        let urls: Vec<Url> = db
-            .prepare(urls_sql())
-            .bind(&[JsValue::from_str(&app_id)])?
-            .all()
-            .await?
-            .results()?;
+        let listing = db.prepare(urls_sql()).bind(&[JsValue::from_str(&app_id)])?;
+        let urls: Vec<Url> = db.all(URLS_TABLE, listing).await?.results()?;
         if urls.is_empty() {
             return Response::ok("no URLs");
         }
@@ -91,9 +90,10 @@ impl DurableObject for HealthChecker {
                     .bind(&[JsValue::from_str(&app_id), JsValue::from_str(&r.url)])?,
             );
         }
-        if let Err(e) = db.batch(statements).await {
+        if let Err(e) = db.batch(CHECKS_TABLE, statements).await {
             console_error!("HealthChecker {app_id}: storing results failed: {e}");
         }
+        meter(&self.env, Work::HealthChecks, &db).await;
 
         // Failures become log entries of the app, through the same path as any other log.
         let now = js_sys::Date::now() as i64;
