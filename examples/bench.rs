@@ -12,6 +12,8 @@
 
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
+#[path = "support/reads.rs"]
+mod reads;
 
 use d1_logger::config::Config;
 use d1_logger::model::entry::{LogEntry, RequestFields, Source};
@@ -259,23 +261,48 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
         // The poller: new rows of this app, their flush lag, and the runtime's memory.
         let poller = scope.spawn(|| {
             let mut lags = Vec::new();
-            let mut last_rowid = 0i64;
+            // New rows are found through the search index, whose rowids follow the order rows
+            // are stored in (a range of them is cheap to read, where the table is ordered by
+            // time); only this scenario's app writes meanwhile. Without the index
+            // (SEARCH_INDEX=none), rows are counted and no lag is measured.
+            let indexed = !logger
+                .query(
+                    "SELECT name FROM sqlite_master WHERE name = 'logs_fts'",
+                    &[],
+                )
+                .is_empty();
+            let mut last_rowid = if indexed {
+                logger.query("SELECT coalesce(max(rowid), 0) AS r FROM logs_fts", &[])[0]["r"]
+                    .as_i64()
+                    .unwrap()
+            } else {
+                0
+            };
+            let mut counted = 0u64;
             let mut peak = 0u64;
             let mut deadline = None;
             loop {
                 peak = peak.max(logger.rss_bytes());
-                let rows = logger.query(
-                    "SELECT rowid AS r, timestamp AS t FROM logs WHERE app_id = ?1 AND rowid > ?2 ORDER BY rowid",
-                    &[&app, &last_rowid],
-                );
                 let seen = now_ms();
-                for row in &rows {
-                    last_rowid = last_rowid.max(row["r"].as_i64().unwrap());
-                    lags.push((seen - row["t"].as_i64().unwrap()) as f64);
+                if indexed {
+                    let rows = logger.query(
+                        "SELECT rowid AS r, ts AS t FROM logs_fts WHERE rowid > ?1 ORDER BY rowid",
+                        &[&last_rowid],
+                    );
+                    for row in &rows {
+                        last_rowid = last_rowid.max(row["r"].as_i64().unwrap());
+                        lags.push((seen - row["t"].as_i64().unwrap()) as f64);
+                    }
+                } else {
+                    counted = logger
+                        .query("SELECT count(*) AS n FROM logs WHERE app_id = ?1", &[&app])[0]["n"]
+                        .as_u64()
+                        .unwrap();
                 }
+                let landed = if indexed { lags.len() as u64 } else { counted };
                 // Probe entries of a tailed run are this app's rows too.
                 let want = expected.load(Ordering::SeqCst).saturating_add(probes);
-                if lags.len() as u64 >= want || (want == probes && !sending.load(Ordering::SeqCst)) {
+                if landed >= want || (want == probes && !sending.load(Ordering::SeqCst)) {
                     return (lags, peak, start.elapsed().as_secs_f64());
                 }
                 if !sending.load(Ordering::SeqCst) {
@@ -830,12 +857,27 @@ fn main() {
     let mut compare: Option<PathBuf> = None;
     let mut only: Option<String> = None;
     let mut vars: Vec<(String, String)> = Vec::new();
+    let mut baseline_root: Option<PathBuf> = None;
+    let mut read_rows: usize = 1_000_000;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--out" => out = PathBuf::from(args.next().expect("--out FILE")),
             "--compare" => compare = Some(PathBuf::from(args.next().expect("--compare FILE"))),
             "--only" => only = Some(args.next().expect("--only SCENARIO-PREFIX")),
+            "--baseline-root" => {
+                baseline_root = Some(
+                    std::fs::canonicalize(args.next().expect("--baseline-root DIR"))
+                        .expect("--baseline-root: a checkout that exists"),
+                )
+            }
+            "--read-rows" => {
+                read_rows = args
+                    .next()
+                    .expect("--read-rows N")
+                    .parse()
+                    .expect("a number")
+            }
             "--var" => {
                 let kv = args.next().expect("--var NAME=VALUE");
                 let (k, v) = kv.split_once('=').expect("--var NAME=VALUE");
@@ -843,7 +885,7 @@ fn main() {
             }
             other => panic!(
                 "unknown argument {other:?} (--quick, --out FILE, --compare FILE, --only PREFIX, \
-                 --var NAME=VALUE)"
+                 --var NAME=VALUE, --baseline-root DIR, --read-rows N)"
             ),
         }
     }
@@ -981,7 +1023,23 @@ fn main() {
         }
     }
 
+    // The read side at scale and the migration: only when asked for (`--only reads`,
+    // `--only migrate`), as each stores millions of rows first.
+    let asked = |name: &str| only.as_deref().is_some_and(|p| p.starts_with(name));
+    let read_figures = if asked("reads") {
+        reads::run(baseline_root.as_deref(), read_rows / scale)
+    } else {
+        Vec::new()
+    };
+    let migration = asked("migrate").then(|| reads::migration(read_rows / scale));
+
     print_table(&all);
+    if !read_figures.is_empty() {
+        reads::print(&read_figures);
+    }
+    if let Some(m) = &migration {
+        println!("migration 0007: {m}");
+    }
     for f in all.iter().filter(|f| f.page_rows_read > 0) {
         println!(
             "reads: {} {}: a page of the newest 100 entries read {} D1 rows, 7 days of stats {}",
@@ -1117,6 +1175,8 @@ fn main() {
         "results": all,
         "faults": faults,
         "crashes": crashes,
+        "reads": read_figures,
+        "migration": migration,
     });
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).unwrap();

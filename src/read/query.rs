@@ -288,20 +288,44 @@ pub fn request_id_phrase(request_id: &str) -> Option<String> {
         .then(|| format!("request_id : \"{}\"", request_id.replace('"', "\"\"")))
 }
 
+/// The search index expression of `q`'s search (and its request id, when both are given).
+pub fn match_expression(q: &LogQuery) -> Option<String> {
+    let expr = q.search.as_ref()?;
+    let mut m = format!("message : ({expr})");
+    if let Some(phrase) = q.request_id.as_deref().and_then(request_id_phrase) {
+        m = format!("{m} AND {phrase}");
+    }
+    Some(m)
+}
+
+/// Hits up to which a search looks its rows up by key rather than walking the app's rows.
+pub const FEW_HITS: u32 = 1_000;
+
+/// Counts the search index's hits for `?1` (a [`match_expression`]), up to one past
+/// [`FEW_HITS`]: reading that many from the index costs little, and tells which way the page
+/// goes. (The hits are every app's: the index does not hold the app.)
+pub fn search_count_sql(table: &str) -> String {
+    let fts = quoted(&fts_table(table));
+    format!(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH ?1 LIMIT {})",
+        FEW_HITS + 1
+    )
+}
+
 /// The statement for one page of `q` over `table` (the firehose) for `app_id`; `route_table` is
-/// the table of `q.route`, resolved by the caller; `search`: the firehose has its search index.
+/// the table of `q.route`, resolved by the caller; `search`: the firehose has its search index;
+/// `few_hits`: the search has at most [`FEW_HITS`] hits ([`search_count_sql`]).
 /// Selects one row more than the page: if it comes back, there is a next page.
 ///
 /// The table is clustered on `(app_id, timestamp, id)`, so a page is a walk down the app's
-/// part of the key. A search or a request id is looked up in the search index instead, which
-/// gives each hit's `(ts, rowid)`: the row is then one key lookup away (`timestamp = ts`,
-/// `seq = rowid`), so a request id costs a few rows read however many rows the app has.
+/// part of the key; a search and a request id use the search index (see below).
 pub fn page_sql(
     table: &str,
     app_id: &str,
     q: &LogQuery,
     route_table: Option<&str>,
     search: bool,
+    few_hits: bool,
 ) -> (String, Vec<Param>) {
     let mut params = vec![Param::Text(app_id.to_string())];
     let bind = |p: Param, params: &mut Vec<Param>| {
@@ -309,16 +333,38 @@ pub fn page_sql(
         format!("?{}", params.len())
     };
     let mut clauses = vec!["l.app_id = ?1".to_string()];
-    let mut matches = Vec::new();
-    if let Some(expr) = &q.search {
-        matches.push(format!("message : ({expr})"));
+    let fts = quoted(&fts_table(table));
+    // A search: the matching rowids are read from the index once. With many hits (a common
+    // word) the app's rows are walked newest first along the key, each kept when its `seq` is
+    // among them, until the page is full, which ends early; with few (`few_hits`, a rare word:
+    // see `search_count_sql`) their times are key lookups instead, as for a request id.
+    if let Some(m) = match_expression(q) {
+        let m = bind(Param::Text(m), &mut params);
+        if few_hits {
+            clauses.push(format!(
+                "l.timestamp IN (SELECT ts FROM {fts} WHERE {fts} MATCH {m})"
+            ));
+        }
+        clauses.push(format!(
+            "l.seq IN (SELECT rowid FROM {fts} WHERE {fts} MATCH {m})"
+        ));
     }
     if let Some(r) = &q.request_id {
         clauses.push(format!(
             "l.request_id = {}",
             bind(Param::Text(r.clone()), &mut params)
         ));
-        matches.extend(request_id_phrase(r).filter(|_| search));
+        // A request id has few entries: the index gives their times, and each time is a key
+        // lookup (`app_id = ?1 AND timestamp IN (...)`), so the lookup reads a few rows however
+        // many the app has. `seq` then tells the entry from others of the same millisecond.
+        // (With a search too, the search's expression holds the request id as well.)
+        if let Some(phrase) = request_id_phrase(r).filter(|_| search && q.search.is_none()) {
+            let m = bind(Param::Text(phrase), &mut params);
+            clauses.push(format!(
+                "l.timestamp IN (SELECT ts FROM {fts} WHERE {fts} MATCH {m}) \
+                 AND l.seq IN (SELECT rowid FROM {fts} WHERE {fts} MATCH {m})"
+            ));
+        }
     }
     if !q.levels.is_empty() {
         let marks: Vec<String> = q
@@ -359,17 +405,7 @@ pub fn page_sql(
             "(l.timestamp < {t} OR (l.timestamp = {t} AND l.id < {id}))"
         ));
     }
-    let from = if matches.is_empty() {
-        format!("{} AS l", quoted(table))
-    } else {
-        let fts = quoted(&fts_table(table));
-        let m = bind(Param::Text(matches.join(" AND ")), &mut params);
-        clauses.push(format!("{fts} MATCH {m}"));
-        format!(
-            "{fts} JOIN {} AS l ON l.app_id = ?1 AND l.timestamp = {fts}.ts AND l.seq = {fts}.rowid",
-            quoted(table)
-        )
-    };
+    let from = format!("{} AS l", quoted(table));
     // The page is bounded in bytes too: rows are kept, newest first, while the ones before them
     // hold less than MAX_PAGE_BYTES (so the first row always comes, however big). The running
     // sum over the page's rows costs D1 three reads a row where the plain page costs one (a
@@ -573,8 +609,13 @@ mod tests {
     }
 
     /// One page of app `a` from `page_sql` on SQLite: the fields paging needs.
-    fn page_rows(db: &Connection, q: &LogQuery, route: Option<&str>, search: bool) -> Vec<Value> {
-        let (sql, params) = page_sql("logs", "a", q, route, search);
+    fn page_rows(
+        db: &Connection,
+        q: &LogQuery,
+        route: Option<&str>,
+        (search, few_hits): (bool, bool),
+    ) -> Vec<Value> {
+        let (sql, params) = page_sql("logs", "a", q, route, search, few_hits);
         let params: Vec<rusqlite::types::Value> = params
             .into_iter()
             .map(|p| match p {
@@ -594,6 +635,48 @@ mod tests {
         .unwrap()
         .map(Result::unwrap)
         .collect()
+    }
+
+    /// The plan SQLite picks: a request id is found through the search index and key lookups,
+    /// never by walking the app's rows; a page and a search walk the key, never sort a scan.
+    #[test]
+    fn a_request_id_is_key_lookups_and_a_page_walks_the_key() {
+        let db = Connection::open_in_memory().unwrap();
+        for sql in crate::store::schema::TableSchema::firehose("logs", true).migration(&[]) {
+            db.execute(&sql, []).unwrap();
+        }
+        let plan = |pairs: &[(&str, &str)]| -> String {
+            let (sql, params) = page_sql("logs", "a", &q(pairs).unwrap(), None, true, false);
+            let params: Vec<rusqlite::types::Value> = params
+                .into_iter()
+                .map(|p| match p {
+                    Param::Text(t) => t.into(),
+                    Param::Int(i) => i.into(),
+                })
+                .collect();
+            let mut st = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            st.query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+        };
+        let by_request = plan(&[("request_id", "req-1")]);
+        assert!(
+            by_request.contains("SEARCH l USING PRIMARY KEY (app_id=? AND timestamp=?)"),
+            "{by_request}"
+        );
+        for pairs in [
+            &[][..],
+            &[("search", "timeout")][..],
+            &[("level", "ERROR")][..],
+        ] {
+            let p = plan(pairs);
+            assert!(p.contains("SEARCH l USING PRIMARY KEY (app_id=?)"), "{p}");
+            assert!(!p.contains("TEMP B-TREE FOR ORDER BY"), "{p}");
+        }
     }
 
     /// A page stops at MAX_PAGE_BYTES however many rows the limit allows, always holds one
@@ -616,7 +699,7 @@ mod tests {
         let mut query = q(&[("limit", "1000")]).unwrap();
         let mut pages = Vec::new();
         loop {
-            let (page, next) = paginate(page_rows(&db, &query, None, true), query.limit);
+            let (page, next) = paginate(page_rows(&db, &query, None, (true, false)), query.limit);
             pages.push(page.len());
             match next {
                 Some(c) => query.cursor = Some(Cursor::decode(&c).unwrap()),
@@ -630,12 +713,12 @@ mod tests {
     /// whether a request id is looked up in the search index or not.
     #[test]
     fn pages_cover_every_matching_row_once_newest_first() {
-        for search in [true, false] {
-            pages_cover_every_matching_row(search);
+        for plan in [(true, false), (true, true), (false, false)] {
+            pages_cover_every_matching_row(plan);
         }
     }
 
-    fn pages_cover_every_matching_row(search: bool) {
+    fn pages_cover_every_matching_row(plan: (bool, bool)) {
         let db = Connection::open_in_memory().unwrap();
         let schema = crate::store::schema::TableSchema::firehose("logs", true);
         for sql in schema.migration(&[]) {
@@ -682,7 +765,7 @@ mod tests {
                 }
             }
         }
-        let run = |q: &LogQuery, route: Option<&str>| page_rows(&db, q, route, search);
+        let run = |q: &LogQuery, route: Option<&str>| page_rows(&db, q, route, plan);
         let all_pages = |mut query: LogQuery, route: Option<&str>| -> Vec<Value> {
             let mut out = Vec::new();
             loop {

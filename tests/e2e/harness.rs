@@ -82,6 +82,11 @@ pub struct ProcMemory {
 pub struct Options {
     /// Logger vars that override wrangler.toml's `[vars]`.
     pub vars: Vec<(String, String)>,
+    /// The checkout whose worker runs (default: this one); another is built already (the
+    /// benchmark's baseline).
+    pub root: Option<PathBuf>,
+    /// A persist directory to start from instead of a fresh migrated one.
+    pub state: Option<PathBuf>,
 }
 
 impl Options {
@@ -89,22 +94,35 @@ impl Options {
         self.vars.push((name.to_string(), value.to_string()));
         self
     }
+
+    #[allow(dead_code)]
+    pub fn root(mut self, root: &Path) -> Self {
+        self.root = Some(root.to_path_buf());
+        self
+    }
+
+    #[allow(dead_code)]
+    pub fn state(mut self, state: PathBuf) -> Self {
+        self.state = Some(state);
+        self
+    }
 }
 
 /// The logger's wrangler config with paths made absolute, the build step removed (the harness
 /// builds once) and `vars` applied.
 fn logger_config(dir: &Path, opts: &Options) -> PathBuf {
-    let text = std::fs::read_to_string(root().join("wrangler.toml")).unwrap();
+    let root = opts.root.clone().unwrap_or_else(root);
+    let text = std::fs::read_to_string(root.join("wrangler.toml")).unwrap();
     let mut cfg: toml::Table = toml::from_str(&text).unwrap();
     cfg.remove("build");
     cfg.insert(
         "main".into(),
-        root().join("src/worker.mjs").display().to_string().into(),
+        root.join("src/worker.mjs").display().to_string().into(),
     );
     for db in cfg["d1_databases"].as_array_mut().unwrap() {
         db.as_table_mut().unwrap().insert(
             "migrations_dir".into(),
-            root().join("migrations").display().to_string().into(),
+            root.join("migrations").display().to_string().into(),
         );
     }
     let vars = cfg
@@ -140,13 +158,23 @@ fn wrangler_cmd() -> Command {
 fn template_state() -> &'static Path {
     static TEMPLATE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = TEMPLATE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let state = migrated_state(&root(), dir.path());
+        (dir, state)
+    });
+    path
+}
+
+/// A persist directory under `dir` with the D1 migrations of the checkout at `root` applied.
+pub fn migrated_state(root: &Path, dir: &Path) -> PathBuf {
+    {
         assert!(
-            root().join("build/index.js").exists(),
+            root.join("build/index.js").exists(),
             "the worker is not built: run scripts/build (scripts/test does it for you)"
         );
-        let dir = tempfile::tempdir().unwrap();
-        let config = logger_config(&dir.path().join("config"), &Options::default());
-        let state = dir.path().join("state");
+        let opts = Options::default().root(root);
+        let config = logger_config(&dir.join("config"), &opts);
+        let state = dir.join("state");
         let out = wrangler_cmd()
             .args([
                 "d1",
@@ -167,9 +195,8 @@ fn template_state() -> &'static Path {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        (dir, state)
-    });
-    path
+        state
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -229,7 +256,7 @@ impl Logger {
     pub fn start_with(opts: Options) -> Logger {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        copy_dir(template_state(), &state);
+        copy_dir(opts.state.as_deref().unwrap_or(template_state()), &state);
         let config = logger_config(&dir.path().join("config"), &opts);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -672,7 +699,7 @@ fn to_resp(r: &mut ureq::http::Response<ureq::Body>) -> Resp {
 }
 
 /// The SQLite file behind the local D1 database (the only one in the persist directory).
-fn d1_file(state: &Path) -> PathBuf {
+pub fn d1_file(state: &Path) -> PathBuf {
     let dir = state.join("v3/d1/miniflare-D1DatabaseObject");
     std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

@@ -9,7 +9,10 @@ use crate::http::envelope::{ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
 use crate::model::id::id_time;
 use crate::platform::{d1_read, d1_rows, metered_db, now_ms};
-use crate::read::query::{one_sql, page_sql, paginate, parse_query, present, Param};
+use crate::read::query::{
+    match_expression, one_sql, page_sql, paginate, parse_query, present, search_count_sql, Param,
+    FEW_HITS,
+};
 use crate::store::usage::Work;
 use crate::store::usage_meter::protocol::meter;
 use serde_json::{json, Value};
@@ -50,15 +53,34 @@ pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     if q.search.is_some() && !routes.search {
         return Err(ApiError::SearchDisabled);
     }
+    let db = metered_db(&ctx.env)?;
+    let table = routes.firehose_table.as_str();
+    // A rare word is looked up, a common one walked (`query::page_sql`).
+    let few_hits = match match_expression(&q) {
+        Some(m) => {
+            #[derive(serde::Deserialize)]
+            struct Count {
+                n: f64,
+            }
+            let counted: Vec<Count> = d1_rows(
+                &db,
+                table,
+                &search_count_sql(table),
+                &[JsValue::from_str(&m)],
+            )
+            .await?;
+            counted.first().is_some_and(|c| c.n <= FEW_HITS as f64)
+        }
+        None => false,
+    };
     let (sql, params) = page_sql(
-        &routes.firehose_table,
+        table,
         app.as_str(),
         &q,
         route_table,
         routes.search,
+        few_hits,
     );
-    let db = metered_db(&ctx.env)?;
-    let table = routes.firehose_table.as_str();
     let (found, rows_read) = d1_read::<Value>(&db, table, &sql, &js(&params)).await?;
     meter(&ctx.env, Work::Query, &db).await;
     let (page, next) = paginate(found, q.limit);

@@ -1,0 +1,356 @@
+//! The read side at scale, for the benchmark (`scripts/bench --only reads`): the same N REST
+//! entries over 7 days in two local D1 databases, one in the earlier layout written the way the
+//! earlier release wrote it (its migrations 0001-0006, their indexes and triggers) and served by
+//! that release's worker (`--baseline-root`, a checkout built by `scripts/bench --ab`), the other
+//! in this layout written with the logger's own statements and served by this worker; then every
+//! read shape, median of 5, taking turns. A third database with 5x the rows, this layout, shows
+//! whether lookups by request id and by entry id stay the same as the table grows.
+
+use crate::harness::{self, Logger, Options};
+use d1_logger::model::entry::{LogEntry, RequestFields, Source};
+use d1_logger::model::id::new_id;
+use d1_logger::model::level::Level;
+use d1_logger::store::insert::{
+    chunk_ranges, json_array, plain_insert_sql, stats_keys, stats_sql, Extract, MAX_PARAM_BYTES,
+};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const APP: &str = "reads";
+const DAY: i64 = 86_400_000;
+const VERBS: [&str; 8] = [
+    "served", "cached", "queued", "retried", "shipped", "billed", "synced", "indexed",
+];
+const NOUNS: [&str; 8] = [
+    "order", "invoice", "profile", "cart", "session", "upload", "report", "ticket",
+];
+
+/// The i-th of `n` entries, spread evenly over the 7 days before `end`.
+fn entry(i: usize, n: usize, end: i64) -> LogEntry {
+    let ts = end - 7 * DAY + (i as i64 * 7 * DAY) / n as i64;
+    let mut random = [0u8; 16];
+    random[3..11].copy_from_slice(&(i as u64).to_le_bytes());
+    let level = if i.is_multiple_of(20) {
+        Level::Error
+    } else if i.is_multiple_of(7) {
+        Level::Warn
+    } else {
+        Level::Info
+    };
+    let message = if i.is_multiple_of(20) {
+        format!("payment declined for {} {i}", NOUNS[i % 8])
+    } else if i % 100_003 == 17 {
+        format!("zebracorn sighting near {} {i}", NOUNS[i % 8])
+    } else {
+        format!(
+            "{} {} {i} in {} ms",
+            VERBS[i % 8],
+            NOUNS[(i / 8) % 8],
+            i % 500
+        )
+    };
+    LogEntry {
+        id: new_id(ts, random),
+        timestamp: ts,
+        received_at: ts,
+        app_id: APP.into(),
+        level,
+        message,
+        request_id: Some(format!("req-{i:08x}")),
+        source: Source::Rest,
+        shard: "LOCAL-0".into(),
+        request: RequestFields::default(),
+        data: json!({"user": {"id": i % 1000}, "ms": i % 500})
+            .as_object()
+            .cloned(),
+    }
+}
+
+/// The earlier layout's rows, as its flushes stored them: its insert, its triggers.
+fn fill_earlier(db: &rusqlite::Connection, n: usize, end: i64) {
+    let tx = db.unchecked_transaction().unwrap();
+    {
+        let mut st = tx
+            .prepare(
+                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, request_id, \
+                 source, shard, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT(id) DO NOTHING",
+            )
+            .unwrap();
+        for i in 0..n {
+            let e = entry(i, n, end);
+            let data = e
+                .data
+                .as_ref()
+                .map(|d| Value::Object(d.clone()).to_string());
+            st.execute(rusqlite::params![
+                e.id,
+                e.timestamp,
+                e.received_at,
+                e.app_id,
+                e.level.as_str(),
+                e.message,
+                e.request_id,
+                e.source.as_str(),
+                e.shard,
+                data
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+/// This layout's rows, as a LogBatcher's flushes store them: the counts, then the insert.
+fn fill_clustered(db: &rusqlite::Connection, n: usize, end: i64) {
+    let tx = db.unchecked_transaction().unwrap();
+    let insert = plain_insert_sql("logs", Extract::Jsonb, true);
+    let stats = stats_sql("logs");
+    for start in (0..n).step_by(10_000) {
+        let rows: Vec<String> = (start..(start + 10_000).min(n))
+            .map(|i| entry(i, n, end).to_row_json())
+            .collect();
+        for part in chunk_ranges(&rows, MAX_PARAM_BYTES, 1_000) {
+            tx.execute(&stats, [stats_keys(&rows[part.clone()])])
+                .unwrap();
+            tx.execute(&insert, [json_array(&rows[part])]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+/// A persist directory of `root`'s worker with its migrations applied and `n` entries stored.
+fn prepared(root: &Path, dir: &Path, n: usize, end: i64, clustered: bool) -> PathBuf {
+    let state = harness::migrated_state(root, dir);
+    let t0 = Instant::now();
+    let db = rusqlite::Connection::open(harness::d1_file(&state)).unwrap();
+    if clustered {
+        fill_clustered(&db, n, end);
+    } else {
+        fill_earlier(&db, n, end);
+    }
+    db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    eprintln!(
+        "bench: reads: {n} entries stored in the {} layout in {:.1} s",
+        if clustered { "clustered" } else { "earlier" },
+        t0.elapsed().as_secs_f64()
+    );
+    state
+}
+
+/// One read shape: its name and what it asks (a query string, or a path of its own).
+struct Shape {
+    name: &'static str,
+    path: String,
+    /// Pages to walk with the cursor (1: one request).
+    pages: usize,
+}
+
+fn shapes(n: usize, end: i64) -> Vec<Shape> {
+    let mid = entry(n / 2, n, end);
+    let window = end - 3 * DAY;
+    let one = |name, path: String| Shape {
+        name,
+        path,
+        pages: 1,
+    };
+    vec![
+        one("newest 100", "/logs?limit=100".into()),
+        one("level=ERROR", "/logs?level=ERROR&limit=100".into()),
+        one(
+            "two-word search",
+            "/logs?search=payment%20declined&limit=100".into(),
+        ),
+        one("rare search", "/logs?search=zebracorn&limit=100".into()),
+        one(
+            "request_id lookup",
+            format!("/logs?request_id={}", mid.request_id.unwrap()),
+        ),
+        one("entry id lookup", format!("/logs/{}", mid.id)),
+        one(
+            "context.user.id=42",
+            "/logs?context.user.id=42&limit=100".into(),
+        ),
+        one(
+            "1-hour window 3 days back",
+            format!(
+                "/logs?since={}&until={}&limit=1000",
+                window,
+                window + 3_600_000
+            ),
+        ),
+        Shape {
+            name: "20 pages of 100",
+            path: "/logs?limit=100".into(),
+            pages: 20,
+        },
+        one("stats 30 days", format!("/stats/{APP}?days=30")),
+    ]
+}
+
+/// Runs `shape` once: milliseconds, rows returned, D1 rows read (as the answers report them).
+fn run_shape(logger: &Logger, key: &str, shape: &Shape) -> (f64, usize, u64) {
+    let t0 = Instant::now();
+    let (mut rows, mut read) = (0, 0);
+    let mut cursor: Option<String> = None;
+    for _ in 0..shape.pages {
+        let path = match &cursor {
+            Some(c) => format!("{}&cursor={c}", shape.path),
+            None => shape.path.clone(),
+        };
+        let r = logger.call("GET", &path, &[("x-api-key", key)], None);
+        assert_eq!(r.status, 200, "{}: {r:?}", shape.name);
+        let data = &r.body["data"];
+        rows += data["logs"]
+            .as_array()
+            .map_or(usize::from(data["id"].is_string()), Vec::len);
+        read += data["d1"]["rows_read"].as_u64().unwrap_or(0);
+        cursor = data["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    (t0.elapsed().as_secs_f64() * 1000.0, rows, read)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One side of the comparison: a logger on a prepared database, and its app's key.
+struct Side {
+    label: String,
+    logger: Logger,
+    key: String,
+}
+
+fn side(label: String, root: &Path, state: PathBuf) -> Side {
+    let opts = Options::default().root(root).state(state);
+    let logger = Logger::start_with(opts);
+    let key = logger.create_app(APP);
+    Side { label, logger, key }
+}
+
+/// The figures, one JSON object per shape and side.
+pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
+    let end = harness::now_ms() - 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let here = harness::root();
+    let mut sides = Vec::new();
+    if let Some(base) = baseline_root {
+        let state = prepared(base, &dir.path().join("earlier"), n, end, false);
+        sides.push(side(format!("earlier layout, {n} rows"), base, state));
+    }
+    let state = prepared(&here, &dir.path().join("clustered"), n, end, true);
+    sides.push(side(format!("clustered, {n} rows"), &here, state));
+    let big = 5 * n;
+    let state = prepared(&here, &dir.path().join("clustered-5x"), big, end, true);
+    sides.push(side(format!("clustered, {big} rows"), &here, state));
+
+    let mut out = Vec::new();
+    for (s, shape) in shapes(n, end).iter().enumerate() {
+        // The 5x table has other entries at the same places; its lookups find its own.
+        let big_shape = shapes(big, end).remove(s);
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
+        let mut seen = vec![(0, 0); sides.len()];
+        for _round in 0..5 {
+            for (k, side) in sides.iter().enumerate() {
+                let shape = if k + 1 == sides.len() {
+                    &big_shape
+                } else {
+                    shape
+                };
+                let (ms, rows, read) = run_shape(&side.logger, &side.key, shape);
+                times[k].push(ms);
+                seen[k] = (rows, read);
+            }
+        }
+        for (k, side) in sides.iter().enumerate() {
+            out.push(json!({
+                "shape": shape.name,
+                "side": side.label,
+                "median_ms": median(times[k].clone()),
+                "rows": seen[k].0,
+                "rows_read": seen[k].1,
+            }));
+        }
+    }
+    drop(sides);
+    out
+}
+
+/// The figures as a table.
+pub fn print(figures: &[Value]) {
+    println!(
+        "\n{:<28} {:<28} {:>10} {:>7} {:>10}",
+        "read", "layout", "median ms", "rows", "D1 read"
+    );
+    for f in figures {
+        println!(
+            "{:<28} {:<28} {:>10.1} {:>7} {:>10}",
+            f["shape"].as_str().unwrap_or(""),
+            f["side"].as_str().unwrap_or(""),
+            f["median_ms"].as_f64().unwrap_or(f64::NAN),
+            f["rows"],
+            f["rows_read"]
+        );
+    }
+}
+
+/// How long `migrations/0007` takes on a database of `n` entries in the earlier layout, as
+/// `wrangler d1 migrations apply --local` runs it; and that every row and count came through.
+pub fn migration(n: usize) -> Value {
+    let here = harness::root();
+    let dir = tempfile::tempdir().unwrap();
+    // A checkout that is this one but for its migrations: 0001-0006 first, then 0007.
+    let fake = dir.path().join("root");
+    let migrations = fake.join("migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    for name in ["wrangler.toml", "src", "build"] {
+        std::os::unix::fs::symlink(here.join(name), fake.join(name)).unwrap();
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(here.join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let last = files.pop().unwrap();
+    assert!(last.ends_with("0007_clustered_logs.sql"), "{last:?}");
+    for f in &files {
+        std::fs::copy(f, migrations.join(f.file_name().unwrap())).unwrap();
+    }
+    let end = harness::now_ms() - 60_000;
+    let state = prepared(&fake, dir.path(), n, end, false);
+    let before = std::fs::metadata(harness::d1_file(&state)).unwrap().len();
+    std::fs::copy(&last, migrations.join(last.file_name().unwrap())).unwrap();
+    let t0 = Instant::now();
+    harness::migrated_state(&fake, dir.path());
+    let secs = t0.elapsed().as_secs_f64();
+    let db = rusqlite::Connection::open(harness::d1_file(&state)).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let rows = count("SELECT count(*) FROM logs");
+    let counted = count("SELECT sum(count) FROM log_stats");
+    let indexed = count("SELECT count(*) FROM logs_fts WHERE logs_fts MATCH 'declined'");
+    db.execute_batch("VACUUM").unwrap();
+    let after = std::fs::metadata(harness::d1_file(&state)).unwrap().len();
+    assert_eq!(
+        (rows, counted),
+        (n as i64, n as i64),
+        "every row and count kept"
+    );
+    assert_eq!(
+        indexed,
+        n.div_ceil(20) as i64,
+        "the search index holds every row"
+    );
+    eprintln!("bench: migration 0007 of {n} rows: {secs:.1} s");
+    json!({
+        "rows": n,
+        "seconds": secs,
+        "file_bytes_before": before,
+        "file_bytes_after_vacuum": after,
+    })
+}
