@@ -185,7 +185,8 @@ fn statements(logger: &Logger) -> (i64, i64, i64) {
 }
 
 /// Runs one scenario on `logger` with a fresh app, and returns its figures.
-fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
+/// `indexed`: the logger keeps its search index (not `SEARCH_INDEX=none`).
+fn run(logger: &Logger, pipeline: &str, s: &Scenario, indexed: bool) -> Figures {
     let app = unique("bench");
     let key = logger.create_app(&app);
     let statements_before = statements(logger);
@@ -265,12 +266,6 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario) -> Figures {
             // are stored in (a range of them is cheap to read, where the table is ordered by
             // time); only this scenario's app writes meanwhile. Without the index
             // (SEARCH_INDEX=none), rows are counted and no lag is measured.
-            let indexed = !logger
-                .query(
-                    "SELECT name FROM sqlite_master WHERE name = 'logs_fts'",
-                    &[],
-                )
-                .is_empty();
             let mut last_rowid = if indexed {
                 logger.query("SELECT coalesce(max(rowid), 0) AS r FROM logs_fts", &[])[0]["r"]
                     .as_i64()
@@ -940,6 +935,7 @@ fn main() {
     let batched: Vec<Scenario> = batched.into_iter().filter(wanted).collect();
     let naive: Vec<Scenario> = naive.into_iter().filter(wanted).collect();
     let mut all = Vec::new();
+    let indexed = !vars.iter().any(|(k, v)| k == "SEARCH_INDEX" && v == "none");
     let mut run_on = |opts: Options, pipeline: &str, scenarios: &[Scenario]| {
         if scenarios.is_empty() {
             return;
@@ -951,7 +947,7 @@ fn main() {
             logger.rss_bytes() >> 20
         );
         for s in scenarios {
-            let f = run(&logger, pipeline, s);
+            let f = run(&logger, pipeline, s, indexed);
             if s.name.starts_with("soak") {
                 let procs: Vec<String> = logger
                     .memory()

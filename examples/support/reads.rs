@@ -3,7 +3,7 @@
 //! earlier release wrote it (its migrations 0001-0006, their indexes and triggers) and served by
 //! that release's worker (`--baseline-root`, a checkout built by `scripts/bench --ab`), the other
 //! in this layout written with the logger's own statements and served by this worker; then every
-//! read shape, median of 5, taking turns. A third database with 5x the rows, this layout, shows
+//! read shape, median of 9, taking turns. A third database with 5x the rows, this layout, shows
 //! whether lookups by request id and by entry id stay the same as the table grows.
 
 use crate::harness::{self, Logger, Options};
@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const APP: &str = "reads";
+/// Runs of each shape per database; the median is reported.
+const ROUNDS: usize = 9;
 const DAY: i64 = 86_400_000;
 const VERBS: [&str; 8] = [
     "served", "cached", "queued", "retried", "shipped", "billed", "synced", "indexed",
@@ -256,7 +258,7 @@ pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
         let big_shape = shapes(big, end).remove(s);
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
         let mut seen = vec![(0, 0); sides.len()];
-        for _round in 0..5 {
+        for _round in 0..ROUNDS {
             for (k, side) in sides.iter().enumerate() {
                 let shape = if k + 1 == sides.len() {
                     &big_shape

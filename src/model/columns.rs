@@ -118,7 +118,8 @@ pub const FIREHOSE_COLUMNS: [Column; 32] = {
     [
         col("id", T, "NOT NULL", F::Id, Entry),
         col("timestamp", I, "NOT NULL", F::Timestamp, Entry),
-        col("received_at", I, "NOT NULL", F::ReceivedAt, Entry),
+        // NULL when it is the entry's own time (`store::insert`).
+        col("received_at", I, "", F::ReceivedAt, Entry),
         col("app_id", T, "NOT NULL", F::AppId, Entry),
         col("level", T, LEVEL_CHECK, F::Level, Entry),
         col("message", T, "NOT NULL", F::Message, Entry),

@@ -442,11 +442,18 @@ pub fn one_sql(table: &str) -> String {
     )
 }
 
-/// A stored row as the API returns it: `headers` and `data` as JSON objects, not text, and
-/// without the search index's rowid (`seq`, the logger's own).
+/// A stored row as the API returns it: `headers` and `data` as JSON objects, not text,
+/// `received_at` given back where it was the entry's time, and without the search index's rowid
+/// (`seq`, the logger's own).
 pub fn present(mut row: Value) -> Value {
     if let Some(obj) = row.as_object_mut() {
         obj.remove(SEQ_COLUMN);
+        // Not stored when it is the entry's own time (`store::insert`).
+        if obj.get("received_at").is_some_and(Value::is_null) {
+            if let Some(t) = obj.get("timestamp").cloned() {
+                obj.insert("received_at".into(), t);
+            }
+        }
         for key in ["headers", "data"] {
             if let Some(Value::String(text)) = obj.get(key) {
                 if let Ok(parsed) = serde_json::from_str::<Value>(text) {

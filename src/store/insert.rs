@@ -45,39 +45,42 @@ pub fn lacks_jsonb(error: &str) -> bool {
 /// `columns` order. Names are checked identifiers, and quoted (a route column may be a keyword).
 pub fn insert_sql(table: &str, columns: &[&str], extract: Extract) -> String {
     let positions: Vec<usize> = (0..columns.len()).collect();
-    insert_sql_at(table, columns, &positions, extract, false)
+    insert_sql_at(table, columns, &positions, extract)
+}
+
+/// The value expression and the row-number expression of each extract form.
+fn sources(extract: Extract) -> (&'static str, &'static str) {
+    match extract {
+        Extract::Jsonb => ("v", "k"),
+        Extract::Text => ("value", "key"),
+    }
 }
 
 /// The insert statement for `table` that fills each of `columns` from the row value at the
 /// same index of `positions`; every other column keeps its default (NULL). Each value read costs
 /// D1 a function call and a walk along the row, so a row whose other values are all null is
-/// cheaper to write this way (see `columns::plain_positions`). With `seq` (a firehose with a
-/// search index) each row also gets its search-index rowid: one past the index's highest, plus
-/// its place in the array (D1 runs one statement at a time, so no two rows get the same).
+/// cheaper to write this way (see `columns::plain_positions`).
 pub fn insert_sql_at(
     table: &str,
     columns: &[&str],
     positions: &[usize],
     extract: Extract,
-    seq: bool,
 ) -> String {
     assert_eq!(columns.len(), positions.len(), "one position per column");
-    let mut cols: Vec<String> = columns.iter().map(|c| quoted(c)).collect();
-    let (source, key) = match extract {
-        Extract::Jsonb => ("v", "k"),
-        Extract::Text => ("value", "key"),
-    };
-    let mut values: Vec<String> = positions
+    let (source, _) = sources(extract);
+    let values = positions
         .iter()
         .map(|i| format!("{source} ->> {i}"))
         .collect();
-    if seq {
-        cols.push(quoted(SEQ_COLUMN));
-        values.push(format!(
-            "coalesce((SELECT rowid FROM {} ORDER BY rowid DESC LIMIT 1), 0) + 1 + {key}",
-            quoted(&fts_table(table))
-        ));
-    }
+    statement(
+        table,
+        columns.iter().map(|c| quoted(c)).collect(),
+        values,
+        extract,
+    )
+}
+
+fn statement(table: &str, cols: Vec<String>, values: Vec<String>, extract: Extract) -> String {
     let (with, from) = match extract {
         Extract::Jsonb => (
             "WITH r AS MATERIALIZED (SELECT key AS k, jsonb(value) AS v FROM json_each(?1)) ",
@@ -94,21 +97,52 @@ pub fn insert_sql_at(
     )
 }
 
+/// A firehose insert of the row values at `positions` (`columns::COLUMNS` order). Two things
+/// differ from a route's: `received_at` is stored only when it is not the entry's own time (an
+/// entry sent without a time has both the same; `read::query::present` gives it back), a few
+/// bytes a row; and with `seq` (a search index) each row gets its search-index rowid: one past
+/// the index's highest, plus its place in the array (D1 runs one statement at a time, so no two
+/// rows get the same).
+fn firehose_insert(table: &str, positions: &[usize], extract: Extract, seq: bool) -> String {
+    use crate::model::columns::COLUMNS;
+    let (source, key) = sources(extract);
+    let at = |name: &str| COLUMNS.iter().position(|c| *c == name).unwrap_or(0);
+    let (received, timestamp) = (at("received_at"), at("timestamp"));
+    let mut cols: Vec<String> = positions.iter().map(|i| quoted(COLUMNS[*i])).collect();
+    let mut values: Vec<String> = positions
+        .iter()
+        .map(|&i| {
+            if i == received && positions.contains(&timestamp) {
+                format!("nullif({source} ->> {i}, {source} ->> {timestamp})")
+            } else {
+                format!("{source} ->> {i}")
+            }
+        })
+        .collect();
+    if seq {
+        cols.push(quoted(SEQ_COLUMN));
+        values.push(format!(
+            "coalesce((SELECT rowid FROM {} ORDER BY rowid DESC LIMIT 1), 0) + 1 + {key}",
+            quoted(&fts_table(table))
+        ));
+    }
+    statement(table, cols, values, extract)
+}
+
 /// The firehose insert for plain rows (see `columns::plain_positions`): the 10 columns they fill.
 pub fn plain_insert_sql(table: &str, extract: Extract, seq: bool) -> String {
-    let positions = crate::model::columns::plain_positions();
-    let names: Vec<&str> = positions
-        .iter()
-        .map(|i| crate::model::columns::COLUMNS[*i])
-        .collect();
-    insert_sql_at(table, &names, &positions, extract, seq)
+    firehose_insert(
+        table,
+        &crate::model::columns::plain_positions(),
+        extract,
+        seq,
+    )
 }
 
 /// The firehose insert for every column.
 pub fn full_insert_sql(table: &str, extract: Extract, seq: bool) -> String {
-    let columns = &crate::model::columns::COLUMNS;
-    let positions: Vec<usize> = (0..columns.len()).collect();
-    insert_sql_at(table, columns, &positions, extract, seq)
+    let positions: Vec<usize> = (0..crate::model::columns::COLUMNS.len()).collect();
+    firehose_insert(table, &positions, extract, seq)
 }
 
 /// The grouped upsert of the daily counts for one firehose insert, bound to [`stats_keys`] of
@@ -430,11 +464,12 @@ mod tests {
         };
         for extract in [Extract::Jsonb, Extract::Text] {
             let narrow = plain_insert_sql("logs", extract, false);
-            assert_eq!(narrow.matches("->>").count(), 10, "{narrow}");
+            // Ten columns, and the time once more to compare `received_at` with.
+            assert_eq!(narrow.matches("->>").count(), 11, "{narrow}");
             assert!(narrow.contains("\"data\"") && !narrow.contains("\"method\""));
             assert_eq!(
                 stored(&narrow),
-                stored(&insert_sql("logs", &COLUMNS, extract))
+                stored(&full_insert_sql("logs", extract, false))
             );
         }
     }
@@ -525,6 +560,35 @@ mod tests {
             }
             agree("after deletes");
         }
+    }
+
+    #[test]
+    fn received_at_is_stored_only_when_it_is_not_the_entrys_own_time() {
+        let db = logs_db();
+        let mut a = crate::model::entry::tests::sample();
+        a.received_at = a.timestamp;
+        let mut b = a.clone();
+        b.id = "00000000-0000-7000-8000-0000000000bb".into();
+        b.received_at = a.timestamp + 5;
+        insert(&db, &[a.to_row_json(), b.to_row_json()]).unwrap();
+        let stored: Vec<Option<i64>> = db
+            .prepare("SELECT received_at FROM logs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            stored,
+            [Some(a.timestamp + 5), None],
+            "ids {} and {}",
+            b.id,
+            a.id
+        );
+        let shown = crate::read::query::present(serde_json::json!({
+            "timestamp": a.timestamp, "received_at": null
+        }));
+        assert_eq!(shown["received_at"], a.timestamp);
     }
 
     #[test]
