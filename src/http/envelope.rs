@@ -19,6 +19,19 @@ pub struct Ctx {
     pub env: Env,
     pub config: Rc<Config>,
     pub request_id: String,
+    /// The invocation, for work that goes on after the answer (`waitUntil`).
+    pub exec: Rc<worker::Context>,
+}
+
+impl Ctx {
+    /// Hands what `db` counted to the usage meter after the answer is sent: metering never
+    /// makes a read wait (`store::usage_meter`).
+    pub fn meter_later(&self, work: crate::store::usage::Work, db: &crate::platform::d1::Metered) {
+        let (env, usage) = (self.env.clone(), db.take());
+        self.exec.wait_until(async move {
+            crate::store::usage_meter::protocol::record(&env, work, usage).await;
+        });
+    }
 }
 
 /// A runtime failure that reaches a handler unmapped. What fails at run time is D1, KV, a

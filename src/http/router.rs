@@ -11,7 +11,7 @@ use crate::ingest::enrich::LOG_KEY_HEADER;
 use crate::platform::load_config;
 use worker::{Env, Method, Request, Response, Result};
 
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
+pub async fn handle(req: Request, env: Env, exec: worker::Context) -> Result<Response> {
     let request_id = envelope::request_id(&req);
     let result = match load_config(&env) {
         Ok(config) => {
@@ -19,6 +19,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
                 env,
                 config,
                 request_id: request_id.clone(),
+                exec: std::rc::Rc::new(exec),
             };
             route(req, &ctx).await
         }

@@ -20,7 +20,7 @@
 use crate::model::id::{locates_row, ID_ELSEWHERE_SQL};
 use crate::model::sql::quoted;
 use crate::store::schema::{fts_table, DAY_MS, SEQ_COLUMN, STATS_TABLE};
-use serde::de::{IgnoredAny, SeqAccess, Visitor};
+use std::borrow::Cow;
 
 /// Upper bound of one statement's JSON parameter. D1 fails at about 2 MB; one REST body is at most
 /// `MAX_BODY_BYTES` (1 MiB by default), so even a single maximal row fits.
@@ -165,74 +165,97 @@ pub fn stats_sql(table: &str) -> String {
     )
 }
 
-/// The leading values of a firehose row (`columns::COLUMNS` order: id, timestamp, received_at,
-/// app_id, level, ...), read without building the rest.
-struct Lead {
-    id: String,
+/// A firehose row's leading values (`columns::COLUMNS` order: id, timestamp, received_at,
+/// app_id, level, ...), as [`stats_keys`] needs them.
+struct Lead<'a> {
+    id: Cow<'a, str>,
     timestamp: i64,
-    app_id: String,
-    level: String,
+    app_id: Cow<'a, str>,
+    level: Cow<'a, str>,
 }
 
-impl<'de> serde::Deserialize<'de> for Lead {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Lead;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a firehose row")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lead, A::Error> {
-                let missing = || serde::de::Error::custom("a short row");
-                let id: String = seq.next_element()?.ok_or_else(missing)?;
-                let timestamp: i64 = seq.next_element()?.ok_or_else(missing)?;
-                let _received: IgnoredAny = seq.next_element()?.ok_or_else(missing)?;
-                let app_id: String = seq.next_element()?.ok_or_else(missing)?;
-                let level: String = seq.next_element()?.ok_or_else(missing)?;
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Lead {
-                    id,
-                    timestamp,
-                    app_id,
-                    level,
-                })
-            }
-        }
-        d.deserialize_seq(V)
+/// The leading values read straight from the row's text, without walking the rest of it: ids,
+/// app ids and levels are plain strings (no escapes), the times integers. `None` when the text
+/// is not so plain; [`parse_lead`] then reads it as JSON.
+fn scan_lead(row: &str) -> Option<Lead<'_>> {
+    fn string(s: &str) -> Option<(&str, &str)> {
+        let s = s.strip_prefix('"')?;
+        let end = s.find('"')?;
+        let (value, rest) = (&s[..end], &s[end + 1..]);
+        (!value.contains('\\')).then_some((value, rest.strip_prefix(',')?))
     }
+    fn token(s: &str) -> Option<(&str, &str)> {
+        let end = s.find(',')?;
+        Some((&s[..end], &s[end + 1..]))
+    }
+    let rest = row.strip_prefix('[')?;
+    let (id, rest) = string(rest)?;
+    let (timestamp, rest) = token(rest)?;
+    let (_received, rest) = token(rest)?;
+    let (app_id, rest) = string(rest)?;
+    let (level, _) = string(rest)?;
+    Some(Lead {
+        id: Cow::Borrowed(id),
+        timestamp: timestamp.parse().ok()?,
+        app_id: Cow::Borrowed(app_id),
+        level: Cow::Borrowed(level),
+    })
+}
+
+/// The leading values of any row, read as JSON.
+fn parse_lead(row: &str) -> Option<Lead<'static>> {
+    let v: Vec<serde_json::Value> = serde_json::from_str(row).ok()?;
+    let text = |i: usize| v.get(i)?.as_str().map(|s| Cow::Owned(s.to_string()));
+    Some(Lead {
+        id: text(0)?,
+        timestamp: v.get(1)?.as_i64()?,
+        app_id: text(3)?,
+        level: text(4)?,
+    })
 }
 
 /// The parameter of [`stats_sql`] for firehose rows: `[app_id, timestamp, id, level, locates]`
 /// per row, each entry once, as the insert stores it (the first of two rows with the same key,
 /// or with the same id when it does not locate the row). A row that does not parse is left out:
 /// the insert then fails on it and it is isolated as poison, so it is never counted either.
+/// (Run on every flush: the common row is read only as far as its level.)
 pub fn stats_keys<S: AsRef<str>>(rows: &[S]) -> String {
     use std::collections::HashSet;
-    let mut seen: HashSet<(String, Option<i64>, String)> = HashSet::new();
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let Ok(l) = serde_json::from_str::<Lead>(row.as_ref()) else {
-            continue;
-        };
+    let leads: Vec<Lead<'_>> = rows
+        .iter()
+        .filter_map(|r| scan_lead(r.as_ref()).or_else(|| parse_lead(r.as_ref())))
+        .collect();
+    let mut seen: HashSet<(&str, Option<i64>, &str)> = HashSet::with_capacity(leads.len());
+    let mut out = String::with_capacity(leads.len() * 80 + 2);
+    out.push('[');
+    for l in &leads {
         let locates = locates_row(&l.id, l.timestamp);
         // A located row is the same entry only with the same time; another is the same by id.
-        let key = (
-            l.app_id.clone(),
-            locates.then_some(l.timestamp),
-            l.id.clone(),
-        );
-        if !seen.insert(key) {
+        if !seen.insert((&l.app_id, locates.then_some(l.timestamp), &l.id)) {
             continue;
         }
-        out.push(serde_json::json!([
-            l.app_id,
-            l.timestamp,
-            l.id,
-            l.level,
-            locates
-        ]));
+        if out.len() > 1 {
+            out.push(',');
+        }
+        // Scanned values hold no quote or backslash: written as they are.
+        let text = |out: &mut String, v: &Cow<'_, str>| match v {
+            Cow::Borrowed(s) => {
+                out.push('"');
+                out.push_str(s);
+                out.push('"');
+            }
+            Cow::Owned(s) => out.push_str(&serde_json::Value::from(s.as_str()).to_string()),
+        };
+        out.push('[');
+        text(&mut out, &l.app_id);
+        out.push_str(&format!(",{},", l.timestamp));
+        text(&mut out, &l.id);
+        out.push(',');
+        text(&mut out, &l.level);
+        out.push_str(if locates { ",true]" } else { ",false]" });
     }
-    serde_json::Value::Array(out).to_string()
+    out.push(']');
+    out
 }
 
 /// Groups row JSON texts into JSON-array parameters of at most `max_bytes` and `max_rows` rows
@@ -560,6 +583,34 @@ mod tests {
             }
             agree("after deletes");
         }
+    }
+
+    /// The quick read of a row's leading values agrees with reading it as JSON, and gives way to
+    /// it when the text is not plain.
+    #[test]
+    fn a_rows_lead_is_read_the_same_either_way() {
+        let mut e = crate::model::entry::tests::sample();
+        e.message = "with \"quotes\", commas, and \\ backslashes".into();
+        let row = e.to_row_json();
+        let (a, b) = (scan_lead(&row).unwrap(), parse_lead(&row).unwrap());
+        assert_eq!(
+            (&*a.id, a.timestamp, &*a.app_id, &*a.level),
+            (&*b.id, b.timestamp, &*b.app_id, &*b.level)
+        );
+        let odd = row.replacen(&e.app_id, "sh\\u006fp", 1);
+        assert!(
+            scan_lead(&odd).is_none(),
+            "an escape is left to the JSON reader"
+        );
+        assert_eq!(
+            &*parse_lead(&odd).unwrap().app_id,
+            "sh\\u006fp".replace("\\u006f", "o").as_str()
+        );
+        let keys: Vec<Vec<serde_json::Value>> =
+            serde_json::from_str(&stats_keys(&[row.clone(), odd, row])).unwrap();
+        // `sh\u006fp` is `shop`: the three rows are one entry, counted once.
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert_eq!(keys[0][0], "shop");
     }
 
     #[test]

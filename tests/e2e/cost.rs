@@ -26,9 +26,9 @@ fn stats_total(logger: &Logger, key: &str, app: &str) -> i64 {
         .sum()
 }
 
-/// 1,000 REST entries through one logger; returns D1's rows written for their flushes, after
-/// checking that every read feature answers on what landed.
-fn ingest_and_read(search: &str) -> u64 {
+/// 1,000 REST entries through one logger; returns D1's rows written for their flushes and for
+/// a prune of them all, after checking that every read feature answers on what landed.
+fn ingest_and_read(search: &str) -> (u64, u64) {
     let (logger, app, key) = Logger::with_app(fast().var("SEARCH_INDEX", search), "cost");
     const N: usize = 1_000;
     let logs: Vec<Value> = (0..N)
@@ -114,19 +114,48 @@ fn ingest_and_read(search: &str) -> u64 {
         other["rows_written"].as_u64().unwrap() >= written,
         "the total holds the flushes and the rest: {other:#}"
     );
-    written
+    // Deleting costs D1 rows too: what a prune of all 1,000 wrote.
+    let r = logger.call(
+        "POST",
+        &format!("/apps/{app}/prune"),
+        &[("x-api-key", &key)],
+        Some(json!({"before": now_ms() + 60_000}).to_string().as_bytes()),
+    );
+    assert_eq!(r.body["data"]["deleted"], N, "{r:?}");
+    assert_eq!(
+        stats_total(&logger, &key, &app),
+        0,
+        "the counts follow the deletes"
+    );
+    let pruned = logger.wait_until("the prune counted", LAND, || {
+        let s = status(&logger);
+        match s["d1"]["other"]["prune"]["tables"]["logs"]["rows_written"].as_u64() {
+            Some(n) if n > 0 => Ok(n),
+            _ => Err(format!("{s:#}")),
+        }
+    });
+    (written, pruned)
 }
 
 #[test]
 fn a_logged_entry_costs_two_d1_rows_with_search_and_one_without() {
-    let with_search = ingest_and_read("fts");
-    // The row, its search entry, and a row per (app, day, level) for the daily counts.
+    let (with_search, deleted) = ingest_and_read("fts");
+    // The row, its search entry, and a row per (app, day, level) for the daily counts; the
+    // same to delete them.
     assert!(
         with_search <= 2_010,
         "{with_search} rows written for 1,000 entries"
     );
-    let without = ingest_and_read("none");
+    assert!(
+        deleted <= 2_010,
+        "{deleted} rows written to delete 1,000 entries"
+    );
+    let (without, deleted) = ingest_and_read("none");
     assert!(without <= 1_010, "{without} rows written for 1,000 entries");
+    assert!(
+        deleted <= 1_010,
+        "{deleted} rows written to delete 1,000 entries"
+    );
 }
 
 #[test]

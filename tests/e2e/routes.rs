@@ -146,6 +146,17 @@ fn routes_receive_only_matching_logs_while_the_firehose_receives_all() {
     );
     assert_eq!(api_row["colo"], both["colo"]);
 
+    // What each route costs in D1: a row written per entry it receives, and one more per index
+    // it asks for (errors has one, on user_id).
+    let r = logger.call("GET", "/admin/status", &[("x-admin-key", ADMIN_KEY)], None);
+    let tables = &r.body["data"]["d1"]["tables"];
+    assert_eq!(tables["api"]["rows_written"], api.len(), "{tables:#}");
+    assert_eq!(
+        tables["errors"]["rows_written"],
+        2 * errors.len(),
+        "{tables:#}"
+    );
+
     // The schema of every table is recorded with its hash.
     for table in ["logs", "errors", "api"] {
         let meta = log_table(&logger, table);

@@ -17,7 +17,7 @@ use crate::platform::now_ms;
 use crate::platform::{batchers, dead_letters, metered_db};
 use crate::store::registry::Registry;
 use crate::store::usage::{ByWork, Usage, Work};
-use crate::store::usage_meter::protocol::{meter, meter_stub};
+use crate::store::usage_meter::protocol::meter_stub;
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -291,7 +291,7 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let tables = crate::store::tables::status(&db, &ctx.config.routes.tables())
         .await
         .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
-    meter(&ctx.env, Work::Admin, &db).await;
+    ctx.meter_later(Work::Admin, &db);
     // Everything else the logger ran on D1, per kind of work (`UsageMeter`); the status's own
     // reads are in it from the next call on.
     let other: ByWork = match meter_stub(&ctx.env) {

@@ -12,7 +12,6 @@ use crate::read::health::{
 };
 use crate::read::health_checker::protocol::{CheckerStub, StartRequest};
 use crate::store::usage::Work;
-use crate::store::usage_meter::protocol::meter;
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
@@ -49,7 +48,7 @@ pub async fn register(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Respo
     db.batch(URLS_TABLE, statements)
         .await
         .map_err(unavailable)?;
-    meter(&ctx.env, Work::Health, &db).await;
+    ctx.meter_later(Work::Health, &db);
     if !urls.is_empty() {
         let stub = CheckerStub::new(health_checkers(&ctx.env)?.get_by_name(id.as_str())?);
         let request = StartRequest {
@@ -76,7 +75,7 @@ pub async fn status(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, A
     }
     let urls: Vec<Url> = d1_rows(&db, URLS_TABLE, &urls_sql(), &app).await?;
     let results: Vec<StoredResult> = d1_rows(&db, CHECKS_TABLE, &history_sql(), &app).await?;
-    meter(&ctx.env, Work::Health, &db).await;
+    ctx.meter_later(Work::Health, &db);
     let urls: Vec<String> = urls.into_iter().map(|u| u.url).collect();
     let mut data = present(&urls, &results, ctx.config.health_check_interval_ms);
     data["app_id"] = json!(id);

@@ -12,7 +12,6 @@ use crate::platform::{metered_db, now_ms};
 use crate::store::retention::parse_prune_body;
 use crate::store::tables::prune_app;
 use crate::store::usage::Work;
-use crate::store::usage_meter::protocol::meter;
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -31,7 +30,7 @@ pub async fn post(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Response,
     )
     .await
     .map_err(|e| ApiError::StorageUnavailable(e.to_string()));
-    meter(&ctx.env, Work::Prune, &db).await;
+    ctx.meter_later(Work::Prune, &db);
     let pruned = pruned?;
     let deleted: u64 = pruned.iter().map(|p| p.deleted).sum();
     let complete = pruned.iter().all(|p| p.complete);

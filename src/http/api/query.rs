@@ -14,7 +14,6 @@ use crate::read::query::{
     FEW_HITS,
 };
 use crate::store::usage::Work;
-use crate::store::usage_meter::protocol::meter;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::{Request, Response};
@@ -82,7 +81,7 @@ pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         few_hits,
     );
     let (found, rows_read) = d1_read::<Value>(&db, table, &sql, &js(&params)).await?;
-    meter(&ctx.env, Work::Query, &db).await;
+    ctx.meter_later(Work::Query, &db);
     let (page, next) = paginate(found, q.limit);
     let logs: Vec<Value> = page.into_iter().map(present).collect();
     // What the page cost in D1's terms, so a user can see what a query shape costs.
@@ -109,7 +108,7 @@ pub async fn get(req: Request, ctx: &Ctx, id: &str) -> Result<Response, ApiError
     let db = metered_db(&ctx.env)?;
     let table = ctx.config.routes.firehose_table.as_str();
     let found: Vec<Value> = d1_rows(&db, table, &sql, &params).await?;
-    meter(&ctx.env, Work::Query, &db).await;
+    ctx.meter_later(Work::Query, &db);
     match found.into_iter().next() {
         Some(row) => Ok(ok(200, present(row), &ctx.request_id)?),
         None => Err(ApiError::LogNotFound(id.to_string())),

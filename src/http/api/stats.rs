@@ -7,7 +7,6 @@ use crate::platform::{d1_read, metered_db, now_ms};
 use crate::read::stats::{first_day, parse_days, per_day, stats_sql};
 use crate::store::schema::{DAY_MS, STATS_TABLE};
 use crate::store::usage::Work;
-use crate::store::usage_meter::protocol::meter;
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
@@ -31,7 +30,7 @@ pub async fn get(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiE
     ];
     let db = metered_db(&ctx.env)?;
     let (counts, rows_read) = d1_read::<Count>(&db, STATS_TABLE, &stats_sql(), &params).await?;
-    meter(&ctx.env, Work::Stats, &db).await;
+    ctx.meter_later(Work::Stats, &db);
     let rows: Vec<(i64, String, i64)> = counts
         .into_iter()
         .map(|c| (c.day as i64, c.level, c.count as i64))

@@ -66,7 +66,11 @@ pub fn meter_stub(env: &Env) -> worker::Result<MeterStub> {
 /// Hands what `db` counted to the meter as `work`, leaving the tally empty. Best effort: the
 /// work is done, and a meter that cannot be reached is logged, never the caller's failure.
 pub async fn meter(env: &Env, work: Work, db: &Metered) {
-    let usage = db.take();
+    record(env, work, db.take()).await;
+}
+
+/// Hands `usage` to the meter as `work` (best effort, as [`meter`]).
+pub async fn record(env: &Env, work: Work, usage: Usage) {
     if usage.tables.is_empty() {
         return;
     }
