@@ -485,28 +485,9 @@ fn ceiling(entries: usize, prepared: bool, read_side: bool) -> Figures {
     let tx = db.unchecked_transaction().unwrap();
     let mut statements = 0;
     if prepared {
-        let mut stmt = tx
-            .prepare(
-                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, request_id, \
-                 source, shard, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .unwrap();
+        let mut stmt = tx.prepare(reads::ROW_INSERT_SQL).unwrap();
         for e in &entries_of {
-            let data = e.data.as_ref().map(|d| serde_json::to_string(d).unwrap());
-            stmt.execute(rusqlite::params![
-                e.id,
-                e.timestamp,
-                e.received_at,
-                e.app_id,
-                e.level.as_str(),
-                e.message,
-                e.request_id,
-                e.source.as_str(),
-                e.shard,
-                data
-            ])
-            .unwrap();
+            reads::insert_row(&mut stmt, e);
             statements += 1;
         }
     } else {

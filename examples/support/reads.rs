@@ -69,36 +69,39 @@ fn entry(i: usize, n: usize, end: i64) -> LogEntry {
     }
 }
 
+/// A row insert of the columns a REST entry fills, one entry per call (`insert_row`).
+pub const ROW_INSERT_SQL: &str = "INSERT INTO logs (id, timestamp, received_at, app_id, level, \
+     message, request_id, source, shard, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+     ON CONFLICT DO NOTHING";
+
+/// Inserts `e` with [`ROW_INSERT_SQL`].
+pub fn insert_row(st: &mut rusqlite::Statement<'_>, e: &LogEntry) {
+    let data = e
+        .data
+        .as_ref()
+        .map(|d| Value::Object(d.clone()).to_string());
+    st.execute(rusqlite::params![
+        e.id,
+        e.timestamp,
+        e.received_at,
+        e.app_id,
+        e.level.as_str(),
+        e.message,
+        e.request_id,
+        e.source.as_str(),
+        e.shard,
+        data
+    ])
+    .unwrap();
+}
+
 /// The earlier layout's rows, as its flushes stored them: its insert, its triggers.
 fn fill_earlier(db: &rusqlite::Connection, n: usize, end: i64) {
     let tx = db.unchecked_transaction().unwrap();
     {
-        let mut st = tx
-            .prepare(
-                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, request_id, \
-                 source, shard, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-                 ON CONFLICT(id) DO NOTHING",
-            )
-            .unwrap();
+        let mut st = tx.prepare(ROW_INSERT_SQL).unwrap();
         for i in 0..n {
-            let e = entry(i, n, end);
-            let data = e
-                .data
-                .as_ref()
-                .map(|d| Value::Object(d.clone()).to_string());
-            st.execute(rusqlite::params![
-                e.id,
-                e.timestamp,
-                e.received_at,
-                e.app_id,
-                e.level.as_str(),
-                e.message,
-                e.request_id,
-                e.source.as_str(),
-                e.shard,
-                data
-            ])
-            .unwrap();
+            insert_row(&mut st, &entry(i, n, end));
         }
     }
     tx.commit().unwrap();

@@ -24,13 +24,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Hands what `db` counted to the usage meter after the answer is sent: metering never
-    /// makes a read wait (`store::usage_meter`).
+    /// Gathers what `db` counted for the usage meter, and hands what the isolate gathered over
+    /// after the answer is sent, every `usage::HAND_OVER_MS` at most: metering never makes a
+    /// read wait, nor calls the meter per read (`store::usage_meter`).
     pub fn meter_later(&self, work: crate::store::usage::Work, db: &crate::platform::d1::Metered) {
-        let (env, usage) = (self.env.clone(), db.take());
-        self.exec.wait_until(async move {
-            crate::store::usage_meter::protocol::record(&env, work, usage).await;
-        });
+        use crate::store::usage_meter::protocol::{gather, record_all};
+        if let Some(totals) = gather(work, db, crate::platform::now_ms()) {
+            let env = self.env.clone();
+            self.exec
+                .wait_until(async move { record_all(&env, totals).await });
+        }
     }
 }
 

@@ -615,6 +615,17 @@ mod tests {
         assert!(fts_expression(&"a ".repeat(17)).is_err());
     }
 
+    /// Bound parameters as SQLite values.
+    fn sql_values(params: Vec<Param>) -> Vec<rusqlite::types::Value> {
+        params
+            .into_iter()
+            .map(|p| match p {
+                Param::Text(t) => t.into(),
+                Param::Int(i) => i.into(),
+            })
+            .collect()
+    }
+
     /// One page of app `a` from `page_sql` on SQLite: the fields paging needs.
     fn page_rows(
         db: &Connection,
@@ -623,13 +634,7 @@ mod tests {
         (search, few_hits): (bool, bool),
     ) -> Vec<Value> {
         let (sql, params) = page_sql("logs", "a", q, route, search, few_hits);
-        let params: Vec<rusqlite::types::Value> = params
-            .into_iter()
-            .map(|p| match p {
-                Param::Text(t) => t.into(),
-                Param::Int(i) => i.into(),
-            })
-            .collect();
+        let params = sql_values(params);
         let mut st = db.prepare(&sql).unwrap();
         st.query_map(rusqlite::params_from_iter(params), |r| {
             Ok(serde_json::json!({
@@ -654,13 +659,7 @@ mod tests {
         }
         let plan = |pairs: &[(&str, &str)]| -> String {
             let (sql, params) = page_sql("logs", "a", &q(pairs).unwrap(), None, true, false);
-            let params: Vec<rusqlite::types::Value> = params
-                .into_iter()
-                .map(|p| match p {
-                    Param::Text(t) => t.into(),
-                    Param::Int(i) => i.into(),
-                })
-                .collect();
+            let params = sql_values(params);
             let mut st = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             st.query_map(rusqlite::params_from_iter(params), |r| {
                 r.get::<_, String>(3)

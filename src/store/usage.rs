@@ -37,6 +37,30 @@ pub enum Work {
 /// Totals per kind of work.
 pub type ByWork = BTreeMap<Work, Usage>;
 
+/// How long an isolate gathers what its reads cost before handing it to the usage meter: a call
+/// to the meter per read would cost more than most reads do.
+pub const HAND_OVER_MS: i64 = 10_000;
+
+/// What an isolate has gathered and not handed over yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gathered {
+    totals: ByWork,
+    /// When it last handed over (`None`: never, so the first piece goes at once).
+    last: Option<i64>,
+}
+
+impl Gathered {
+    /// Adds one piece of work at `now`; the totals to hand over when it is time.
+    pub fn add(&mut self, work: Work, usage: &Usage, now: i64) -> Option<ByWork> {
+        self.totals.entry(work).or_default().merge(usage);
+        let due = self.last.is_none_or(|t| now - t >= HAND_OVER_MS);
+        due.then(|| {
+            self.last = Some(now);
+            std::mem::take(&mut self.totals)
+        })
+    }
+}
+
 /// One table's totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableUsage {
@@ -88,6 +112,30 @@ impl Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gathered_work_is_handed_over_at_first_and_then_every_interval() {
+        let u = |n| {
+            let mut u = Usage::default();
+            u.add("logs", n, 0, None);
+            u
+        };
+        let mut g = Gathered::default();
+        let first = g
+            .add(Work::Query, &u(5), 1_000)
+            .expect("the first piece goes at once");
+        assert_eq!(first[&Work::Query].rows_read(), 5);
+        assert_eq!(g.add(Work::Query, &u(7), 2_000), None);
+        assert_eq!(g.add(Work::Stats, &u(1), 10_999), None);
+        let next = g.add(Work::Query, &u(3), 11_000).unwrap();
+        assert_eq!(next[&Work::Query].rows_read(), 10);
+        assert_eq!(next[&Work::Stats].rows_read(), 1);
+        assert_eq!(
+            g.add(Work::Query, &u(1), 11_001),
+            None,
+            "nothing is lost: it waits"
+        );
+    }
 
     #[test]
     fn statements_add_up_per_table_and_the_latest_size_wins() {

@@ -88,7 +88,9 @@ impl UsageMeter {
     async fn record(&self, q: RecordRequest) -> std::result::Result<(), MeterError> {
         self.totals().await?;
         if let Some(totals) = self.totals.borrow_mut().as_mut() {
-            totals.entry(q.work).or_default().merge(&q.usage);
+            for (work, usage) in &q.totals {
+                totals.entry(*work).or_default().merge(usage);
+            }
         }
         if !self.armed.get() {
             self.armed.set(true);

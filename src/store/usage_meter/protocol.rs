@@ -6,8 +6,9 @@ use crate::platform::d1::Metered;
 use crate::platform::rpc::{
     await_reply, request_text, runtime_errors_are_calls, typed_stub, CallError,
 };
-use crate::store::usage::{ByWork, Usage, Work};
+use crate::store::usage::{ByWork, Gathered, Usage, Work};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{console_error, Env};
@@ -15,11 +16,10 @@ use worker::{console_error, Env};
 /// The one meter of a deployment (its totals are the logger's).
 pub const METER_NAME: &str = "global";
 
-/// What one piece of work cost.
+/// What some work cost, per kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordRequest {
-    pub work: Work,
-    pub usage: Usage,
+    pub totals: ByWork,
 }
 
 /// Every way a UsageMeter call fails.
@@ -71,10 +71,16 @@ pub async fn meter(env: &Env, work: Work, db: &Metered) {
 
 /// Hands `usage` to the meter as `work` (best effort, as [`meter`]).
 pub async fn record(env: &Env, work: Work, usage: Usage) {
-    if usage.tables.is_empty() {
+    record_all(env, ByWork::from([(work, usage)])).await;
+}
+
+/// Hands `totals` to the meter (best effort, as [`meter`]).
+pub async fn record_all(env: &Env, mut totals: ByWork) {
+    totals.retain(|_, u| !u.tables.is_empty());
+    if totals.is_empty() {
         return;
     }
-    let request = RecordRequest { work, usage };
+    let request = RecordRequest { totals };
     let outcome = match meter_stub(env) {
         Ok(stub) => stub.record(&request).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
@@ -82,4 +88,16 @@ pub async fn record(env: &Env, work: Work, usage: Usage) {
     if let Err(e) = outcome {
         console_error!("usage meter: {e}");
     }
+}
+
+thread_local! {
+    /// What this isolate's reads cost and has not handed over yet.
+    static GATHERED: RefCell<Gathered> = RefCell::new(Gathered::default());
+}
+
+/// Gathers what `db` counted as `work` in this isolate; the totals to hand over when it is time
+/// (`usage::HAND_OVER_MS`). An isolate that goes away loses what it gathered since.
+pub fn gather(work: Work, db: &Metered, now: i64) -> Option<ByWork> {
+    let usage = db.take();
+    GATHERED.with(|g| g.borrow_mut().add(work, &usage, now))
 }
