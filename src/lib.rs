@@ -22,12 +22,13 @@
 //! - `store`: D1 and KV: `schema`, `route`s and their `filter`s, `insert` SQL, `retention`, the
 //!   `space` policy under `MAX_DB_BYTES`, D1 `usage`; shell: `tables` (the D1 adapter:
 //!   migrations, retention runs, prunes, room), the row `writer`, app `deletion`, `cron`, the app
-//!   `registry`.
+//!   `registry`, and the `usage_meter` Durable Object (what every statement besides flushes cost).
 //! - `read`: `query`, `stats`, `tail` (and the `tail_hub` Durable Object), `health` (and the
 //!   `health_checker` Durable Object), each object with its `protocol`.
 //! - `http`: the `router` (shell), the `error` type with its codes, the `envelope` (shell), and
 //!   `api::*`, one shell module per resource.
-//! - `platform` (shell): bindings and the configuration cache, the clock, D1 reads, and `rpc`,
+//! - `platform` (shell): bindings and the configuration cache, the clock, D1 reads and the
+//!   `Metered` tally of every statement, and `rpc`,
 //!   the wire form of every call between the fetch handler and a Durable Object.
 //! - `config`: typed configuration from vars and secrets, with every default.
 //!
