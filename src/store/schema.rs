@@ -621,6 +621,45 @@ mod tests {
         assert_eq!(hits("message : \"timeout\""), 1);
     }
 
+    /// A route table as releases before the clustered layout made it (an `id` primary key and
+    /// indexes on time and app), rebuilt: every row stays, the old indexes go.
+    #[test]
+    fn a_route_table_of_the_earlier_layout_is_rebuilt_with_its_rows() {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE errors (id TEXT PRIMARY KEY, timestamp INTEGER NOT NULL, \
+             app_id TEXT NOT NULL, \"order\" TEXT);
+             CREATE INDEX idx_errors_time ON errors (timestamp);
+             CREATE INDEX idx_errors_app_time ON errors (app_id, timestamp);
+             INSERT INTO errors VALUES ('a', 1, 'shop', 'x'), ('b', 2, 'shop', NULL);",
+        )
+        .unwrap();
+        let s = route_like();
+        migrate(&db, &s, None);
+        let ddl: String = db.query_row(&s.ddl_sql(), [], |r| r.get(0)).unwrap();
+        assert!(is_clustered(&ddl), "{ddl}");
+        assert_eq!(indexes(&db, "errors").len(), 1, "only the named index");
+        let rows: Vec<(String, i64, Option<String>)> = db
+            .prepare("SELECT id, timestamp, \"order\" FROM errors ORDER BY timestamp")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            [("a".into(), 1, Some("x".into())), ("b".into(), 2, None)]
+        );
+        let stats: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'log_stats'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stats, 0, "a route's rebuild leaves the daily counts alone");
+    }
+
     #[test]
     fn the_full_text_index_follows_inserts_and_deletes() {
         let db = Connection::open_in_memory().unwrap();
