@@ -256,9 +256,8 @@ pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
     sides.push(side(format!("clustered, {big} rows"), &here, state));
 
     let mut out = Vec::new();
-    for (s, shape) in shapes(n, end).iter().enumerate() {
-        // The 5x table has other entries at the same places; its lookups find its own.
-        let big_shape = shapes(big, end).remove(s);
+    // The 5x table has other entries at the same places; its lookups find its own.
+    for (shape, big_shape) in shapes(n, end).iter().zip(shapes(big, end)) {
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
         let mut seen = vec![(0, 0); sides.len()];
         for _round in 0..ROUNDS {

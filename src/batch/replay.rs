@@ -55,7 +55,7 @@ pub async fn replay(
     let texts: Vec<String> = record.rows.iter().map(|r| r.to_string()).collect();
     let use_text = Cell::new(false);
     let writer = Writer::new(
-        &db.db,
+        &db,
         &config.routes,
         config.max_batch_size as usize,
         &use_text,
@@ -65,7 +65,6 @@ pub async fn replay(
         vec![false; texts.len()],
     );
     let outcome = writer.write_all(&rows, &[], REPLAY_BUDGET, blocked).await;
-    db.add(&writer.usage.borrow());
     meter(env, Work::Replay, &db).await;
     let mut left: Vec<usize> = outcome.failed.iter().map(|(i, _)| *i).collect();
     left.extend(&outcome.deferred);

@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
 /// Counts a statement's result in `usage` under `table`, as D1 reported it.
-pub fn record(usage: &mut Usage, table: &str, result: &D1Result) {
+fn record(usage: &mut Usage, table: &str, result: &D1Result) {
     if let Ok(Some(m)) = result.meta() {
         usage.add(
             table,
@@ -24,7 +24,7 @@ pub fn record(usage: &mut Usage, table: &str, result: &D1Result) {
 /// caller gives (the table it is about), so what the logger costs beyond its flushes (migrations,
 /// prunes, retention, reads) is known too. The caller hands the tally to the usage meter.
 pub struct Metered {
-    pub db: D1Database,
+    db: D1Database,
     usage: RefCell<Usage>,
 }
 
@@ -68,9 +68,19 @@ impl Metered {
         label: &str,
         statements: Vec<D1PreparedStatement>,
     ) -> worker::Result<Vec<D1Result>> {
+        let labelled = statements.into_iter().map(|s| (s, label)).collect();
+        self.batch_each(labelled).await
+    }
+
+    /// Runs `statements` as one D1 batch, each counted under its own label.
+    pub async fn batch_each(
+        &self,
+        statements: Vec<(D1PreparedStatement, &str)>,
+    ) -> worker::Result<Vec<D1Result>> {
+        let (statements, labels): (Vec<_>, Vec<_>) = statements.into_iter().unzip();
         let results = self.db.batch(statements).await?;
         let mut usage = self.usage.borrow_mut();
-        for r in &results {
+        for (r, label) in results.iter().zip(labels) {
             record(&mut usage, label, r);
         }
         Ok(results)
@@ -79,11 +89,6 @@ impl Metered {
     /// What was counted so far, leaving the tally empty.
     pub fn take(&self) -> Usage {
         std::mem::take(&mut self.usage.borrow_mut())
-    }
-
-    /// Adds what another tally counted.
-    pub fn add(&self, usage: &Usage) {
-        self.usage.borrow_mut().merge(usage);
     }
 }
 

@@ -41,35 +41,12 @@ pub fn lacks_jsonb(error: &str) -> bool {
     error.contains("no such function: jsonb")
 }
 
-/// The insert statement for `table`, expanding a JSON array of rows whose values are in
-/// `columns` order. Names are checked identifiers, and quoted (a route column may be a keyword).
+/// The insert statement for `table` (a route's), expanding a JSON array of rows whose values
+/// are in `columns` order. Names are checked identifiers, and quoted (a route column may be a
+/// keyword).
 pub fn insert_sql(table: &str, columns: &[&str], extract: Extract) -> String {
-    let positions: Vec<usize> = (0..columns.len()).collect();
-    insert_sql_at(table, columns, &positions, extract)
-}
-
-/// The value expression and the row-number expression of each extract form.
-fn sources(extract: Extract) -> (&'static str, &'static str) {
-    match extract {
-        Extract::Jsonb => ("v", "k"),
-        Extract::Text => ("value", "key"),
-    }
-}
-
-/// The insert statement for `table` that fills each of `columns` from the row value at the
-/// same index of `positions`; every other column keeps its default (NULL). Each value read costs
-/// D1 a function call and a walk along the row, so a row whose other values are all null is
-/// cheaper to write this way (see `columns::plain_positions`).
-pub fn insert_sql_at(
-    table: &str,
-    columns: &[&str],
-    positions: &[usize],
-    extract: Extract,
-) -> String {
-    assert_eq!(columns.len(), positions.len(), "one position per column");
     let (source, _) = sources(extract);
-    let values = positions
-        .iter()
+    let values = (0..columns.len())
         .map(|i| format!("{source} ->> {i}"))
         .collect();
     statement(
@@ -78,6 +55,14 @@ pub fn insert_sql_at(
         values,
         extract,
     )
+}
+
+/// The value expression and the row-number expression of each extract form.
+fn sources(extract: Extract) -> (&'static str, &'static str) {
+    match extract {
+        Extract::Jsonb => ("v", "k"),
+        Extract::Text => ("value", "key"),
+    }
 }
 
 fn statement(table: &str, cols: Vec<String>, values: Vec<String>, extract: Extract) -> String {
@@ -97,8 +82,10 @@ fn statement(table: &str, cols: Vec<String>, values: Vec<String>, extract: Extra
     )
 }
 
-/// A firehose insert of the row values at `positions` (`columns::COLUMNS` order). Two things
-/// differ from a route's: `received_at` is stored only when it is not the entry's own time (an
+/// A firehose insert of the row values at `positions` (`columns::COLUMNS` order), every other
+/// column left NULL: each value read costs D1 a function call and a walk along the row, so a
+/// row whose other values are all null is cheaper to write with fewer (`plain_insert_sql`).
+/// Two things differ from a route's: `received_at` is stored only when it is not the entry's own time (an
 /// entry sent without a time has both the same; `read::query::present` gives it back), a few
 /// bytes a row; and with `seq` (a search index) each row gets its search-index rowid: one past
 /// the index's highest, plus its place in the array (D1 runs one statement at a time, so no two

@@ -178,7 +178,7 @@ impl TableSchema {
             // was (FTS5 cannot drop a contentless index with stored values cleanly: SQLite
             // leaves its table of values behind, which D1 then refuses to drop, and a later
             // CREATE would fail on it); turned on again, what it holds is found again, and the
-            // rowids it holds are never given out twice (`insert::insert_sql_at`).
+            // rowids it holds are never given out twice (`insert::firehose_insert`).
             return vec![
                 format!("DROP TRIGGER IF EXISTS {ai}"),
                 format!("DROP TRIGGER IF EXISTS {ad}"),

@@ -7,18 +7,17 @@
 //! SQL (`insert`).
 
 use crate::batch::poison::{isolate, Isolation};
-use crate::platform::d1::record;
+use crate::platform::d1::Metered;
 use crate::store::insert::{
     chunk_ranges, chunk_rows, full_insert_sql, insert_sql, json_array, lacks_jsonb,
     plain_insert_sql, stats_keys, stats_sql, Extract, MAX_PARAM_BYTES,
 };
 use crate::store::route::Routes;
 use crate::store::schema::STATS_TABLE;
-use crate::store::usage::Usage;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ops::Range;
 use wasm_bindgen::JsValue;
-use worker::{console_error, D1Database, D1PreparedStatement};
+use worker::{console_error, D1PreparedStatement};
 
 /// The statements of one extract form: the firehose's full and narrow inserts, one per route.
 struct Statements {
@@ -64,7 +63,8 @@ impl Rows<'_> {
 }
 
 pub struct Writer<'a> {
-    db: &'a D1Database,
+    /// D1, whose tally counts what every statement wrote and read, per table.
+    db: &'a Metered,
     routes: &'a Routes,
     jsonb: Statements,
     text: Statements,
@@ -77,13 +77,11 @@ pub struct Writer<'a> {
     per_statement: usize,
     /// D1 statements sent so far.
     pub statements: Cell<i64>,
-    /// What D1 reported for them (rows written and read per table, the size after).
-    pub usage: RefCell<Usage>,
 }
 
 impl<'a> Writer<'a> {
     pub fn new(
-        db: &'a D1Database,
+        db: &'a Metered,
         routes: &'a Routes,
         per_statement: usize,
         use_text: &'a Cell<bool>,
@@ -97,7 +95,6 @@ impl<'a> Writer<'a> {
             use_text,
             per_statement: per_statement.max(1),
             statements: Cell::new(0),
-            usage: RefCell::new(Usage::default()),
         }
     }
 
@@ -165,19 +162,12 @@ impl<'a> Writer<'a> {
                 .map_err(|e| e.to_string())?;
             self.statements
                 .set(self.statements.get() + prepared.len() as i64);
-            let (prepared, tables): (Vec<_>, Vec<_>) = prepared.into_iter().unzip();
-            let failure = match self.db.batch(prepared).await {
+            let failure = match self.db.batch_each(prepared).await {
                 Err(e) => Some(format!("D1: {e}")),
-                Ok(results) => {
-                    let mut usage = self.usage.borrow_mut();
-                    for (r, table) in results.iter().zip(&tables) {
-                        record(&mut usage, table, r);
-                    }
-                    results
-                        .iter()
-                        .find_map(|r| r.error())
-                        .map(|e| format!("D1: {e}"))
-                }
+                Ok(results) => results
+                    .iter()
+                    .find_map(|r| r.error())
+                    .map(|e| format!("D1: {e}")),
             };
             match failure {
                 None => return Ok(()),

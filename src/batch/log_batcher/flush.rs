@@ -21,7 +21,7 @@ use crate::batch::policy::BatchPolicy;
 use crate::batch::settle::{settle, Failure, Holder};
 use crate::config::Config;
 use crate::platform::kv::put_json;
-use crate::platform::{dead_letters, logs_db, metered_db, now_ms, random_bytes};
+use crate::platform::{dead_letters, metered_db, now_ms, random_bytes};
 use crate::store::route::Routes;
 use crate::store::tables::{ensure_schemas, make_room, schemas_hash};
 use crate::store::usage::Work;
@@ -179,7 +179,8 @@ impl LogBatcher {
         let mut written = 0;
         let mut first_error = None;
         let writer_cell = &self.text_extract;
-        let db = logs_db(&self.env).map_err(storage)?;
+        // The flush's own tally: it goes to the buffer's stats, not to the usage meter.
+        let db = metered_db(&self.env).map_err(storage)?;
         let writer = Writer::new(
             &db,
             &config.routes,
@@ -292,8 +293,9 @@ impl LogBatcher {
                 0
             }
         };
-        buffer.record_usage(&writer.usage.borrow())?;
-        let size_after = writer.usage.borrow().size_after;
+        let usage = db.take();
+        buffer.record_usage(&usage)?;
+        let size_after = usage.size_after;
         if let Some(size) = size_after.filter(|s| *s > config.max_db_bytes) {
             self.make_room(config, size, 0).await;
         }

@@ -292,8 +292,9 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         .await
         .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
     ctx.meter_later(Work::Admin, &db);
-    // Everything else the logger ran on D1, per kind of work (`UsageMeter`); the status's own
-    // reads are in it from the next call on.
+    // Everything else the logger ran on D1, per kind of work (`UsageMeter`). Reads, this
+    // status's own among them, reach it with their isolate's next hand-over
+    // (`usage::HAND_OVER_MS`).
     let other: ByWork = match meter_stub(&ctx.env) {
         Ok(stub) => stub.totals().await.unwrap_or_else(|e| {
             console_error!("usage meter: {e}");

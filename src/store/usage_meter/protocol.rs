@@ -6,7 +6,7 @@ use crate::platform::d1::Metered;
 use crate::platform::rpc::{
     await_reply, request_text, runtime_errors_are_calls, typed_stub, CallError,
 };
-use crate::store::usage::{ByWork, Gathered, Usage, Work};
+use crate::store::usage::{ByWork, Gathered, Work};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -66,12 +66,7 @@ pub fn meter_stub(env: &Env) -> worker::Result<MeterStub> {
 /// Hands what `db` counted to the meter as `work`, leaving the tally empty. Best effort: the
 /// work is done, and a meter that cannot be reached is logged, never the caller's failure.
 pub async fn meter(env: &Env, work: Work, db: &Metered) {
-    record(env, work, db.take()).await;
-}
-
-/// Hands `usage` to the meter as `work` (best effort, as [`meter`]).
-pub async fn record(env: &Env, work: Work, usage: Usage) {
-    record_all(env, ByWork::from([(work, usage)])).await;
+    record_all(env, ByWork::from([(work, db.take())])).await;
 }
 
 /// Hands `totals` to the meter (best effort, as [`meter`]).
