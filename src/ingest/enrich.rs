@@ -11,6 +11,7 @@ use crate::model::entry::{clip, LogEntry, RequestFields, Source};
 use crate::model::id::is_request_id;
 use crate::model::json::{text_nesting, MAX_NESTING};
 use crate::model::level::Level;
+use crate::model::request_url::url_parts;
 use serde_json::{Map, Value};
 
 /// The control headers a parent worker sets on the request it forwards.
@@ -95,8 +96,9 @@ pub struct EnrichOptions<'a> {
 
 /// Builds the entry for a forwarded request, or says which control header is wrong.
 pub fn enrich(req: &ForwardedRequest, opts: &EnrichOptions<'_>) -> Result<LogEntry, ApiError> {
-    let url = url::Url::parse(&req.url).ok();
-    let path = url.as_ref().map(|u| u.path().to_string());
+    // The firehose relies on these being the URL's own (`model::request_url`).
+    let url = url_parts(&req.url);
+    let path = url.as_ref().map(|u| u.path.clone());
     let level = match req.header(LOG_LEVEL_HEADER) {
         None => Level::Info,
         Some(raw) => raw
@@ -134,9 +136,9 @@ pub fn enrich(req: &ForwardedRequest, opts: &EnrichOptions<'_>) -> Result<LogEnt
         request: RequestFields {
             method: Some(req.method.clone()),
             url: Some(req.url.clone()),
-            host: url.as_ref().and_then(|u| u.host_str()).map(str::to_string),
+            host: url.as_ref().and_then(|u| u.host.clone()),
             path,
-            query: url.as_ref().and_then(|u| u.query()).map(str::to_string),
+            query: url.and_then(|u| u.query),
             user_agent: req.header("user-agent").map(str::to_string),
             referer: req.header("referer").map(str::to_string),
             content_type: req.header("content-type").map(str::to_string),

@@ -177,6 +177,25 @@ pub const REQUEST_COLUMNS: std::ops::Range<usize> = {
     start..end
 };
 
+/// Where a row carries, after its columns, which of its request values the firehose leaves out
+/// (`request_url::derived_flags`): not a column of any table.
+pub const FLAGS_POSITION: usize = COLUMNS.len();
+
+/// Positions of Cloudflare's facts about the connection (`request.cf`, `colo` to `tls_cipher`):
+/// few distinct sets among many requests, so the firehose stores each set once, in its `_cf`
+/// table, and a row refers to it (`store::schema::cf_table`). One contiguous range.
+pub const CF_COLUMNS: std::ops::Range<usize> = {
+    let mut start = 0;
+    while !matches!(FIREHOSE_COLUMNS[start].field, Field::Colo) {
+        start += 1;
+    }
+    let mut end = start;
+    while !matches!(FIREHOSE_COLUMNS[end].field, Field::TlsCipher) {
+        end += 1;
+    }
+    start..end + 1
+};
+
 /// The positions of the columns a *plain* row can fill: every column outside
 /// [`REQUEST_COLUMNS`]. Flushing such rows with a statement that reads only these values
 /// instead of all of them is what makes REST batches cheap to insert.
@@ -194,6 +213,17 @@ pub fn column(name: &str) -> Option<&'static Column> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cf_columns_are_the_facts_of_request_cf() {
+        let names: Vec<&str> = COLUMNS[CF_COLUMNS].to_vec();
+        assert_eq!(names.first(), Some(&"colo"));
+        assert_eq!(names.last(), Some(&"tls_cipher"));
+        assert_eq!(names.len(), 11);
+        // Inside the request columns: a plain row has none of them.
+        const { assert!(CF_COLUMNS.start >= REQUEST_COLUMNS.start) };
+        const { assert!(CF_COLUMNS.end <= REQUEST_COLUMNS.end) };
+    }
 
     #[test]
     fn request_columns_are_exactly_the_ones_a_request_fills() {
@@ -246,12 +276,14 @@ mod tests {
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        // The row's columns, in order, with the key (`store::schema::KEY_COLUMNS`), then the
-        // table's own `seq`.
+        // The row's columns but the `request.cf` facts, in order, with the key
+        // (`store::schema::KEY_COLUMNS`), then the table's own `seq` and `cf`.
         let key = ["app_id", "timestamp", "id"];
         let mut expected: Vec<(String, String, bool, bool)> = FIREHOSE_COLUMNS
             .iter()
-            .map(|c| {
+            .enumerate()
+            .filter(|(i, _)| !CF_COLUMNS.contains(i))
+            .map(|(_, c)| {
                 (
                     c.name.to_string(),
                     c.sql.as_str().to_string(),
@@ -261,6 +293,7 @@ mod tests {
             })
             .collect();
         expected.push(("seq".into(), "INTEGER".into(), false, false));
+        expected.push(("cf".into(), "INTEGER".into(), false, false));
         assert_eq!(found, expected);
     }
 }

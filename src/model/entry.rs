@@ -6,6 +6,7 @@
 
 use crate::model::columns::{Field, COLUMNS, FIREHOSE_COLUMNS};
 use crate::model::level::Level;
+use crate::model::request_url::derived_flags;
 use crate::model::secret::Secrets;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde::Deserialize;
@@ -107,7 +108,8 @@ impl RequestFields {
 }
 
 impl LogEntry {
-    /// The row as one compact JSON array, in [`COLUMNS`] order.
+    /// The row as one compact JSON array, in [`COLUMNS`] order, and then the firehose's flags
+    /// (`columns::FLAGS_POSITION`).
     pub fn to_row_json(&self) -> String {
         // Serializing plain strings, integers and maps cannot fail.
         serde_json::to_string(&Row(self)).unwrap_or_default()
@@ -200,7 +202,7 @@ impl Serialize for Row<'_> {
         let e = self.0;
         let r = &e.request;
         let cf = &r.cf;
-        let mut seq = s.serialize_seq(Some(COLUMNS.len()))?;
+        let mut seq = s.serialize_seq(Some(COLUMNS.len() + 1))?;
         for column in &FIREHOSE_COLUMNS {
             match column.field {
                 Field::Id => seq.serialize_element(&e.id)?,
@@ -237,6 +239,9 @@ impl Serialize for Row<'_> {
                 Field::Data => seq.serialize_element(&e.data)?,
             }
         }
+        // At `FLAGS_POSITION`: what the firehose may leave out (`request_url`).
+        let parts = (r.host.as_deref(), r.path.as_deref(), r.query.as_deref());
+        seq.serialize_element(&derived_flags(r.url.as_deref(), parts, r.headers.as_ref()))?;
         seq.end()
     }
 }
@@ -292,7 +297,7 @@ pub(crate) mod tests {
     fn the_row_has_one_value_per_column_in_column_order() {
         let e = sample();
         let row: Vec<Value> = serde_json::from_str(&e.to_row_json()).unwrap();
-        assert_eq!(row.len(), COLUMNS.len());
+        assert_eq!(row.len(), COLUMNS.len() + 1);
         let by_name = |name: &str| &row[COLUMNS.iter().position(|c| *c == name).unwrap()];
         assert_eq!(by_name("id"), &json!(e.id));
         assert_eq!(by_name("timestamp"), &json!(1_700_000_000_123i64));
@@ -326,6 +331,10 @@ pub(crate) mod tests {
         assert_eq!(by_name("client_ip"), &json!("203.0.113.9"));
         assert_eq!(by_name("headers"), &json!({"accept": "*/*"}));
         assert_eq!(by_name("data"), &json!({"user": {"id": 42}}));
+        // Host, path and query are the URL's; the headers hold no Host header.
+        let flags =
+            crate::model::request_url::DERIVED_PARTS | crate::model::request_url::NO_HOST_HEADER;
+        assert_eq!(row[crate::model::columns::FLAGS_POSITION], json!(flags));
     }
 
     #[test]
@@ -334,7 +343,8 @@ pub(crate) mod tests {
         e.request = RequestFields::default();
         e.data = None;
         let row: Vec<Value> = serde_json::from_str(&e.to_row_json()).unwrap();
-        assert!(row[9..].iter().all(Value::is_null), "{row:?}");
+        assert!(row[9..COLUMNS.len()].iter().all(Value::is_null), "{row:?}");
+        assert_eq!(row[COLUMNS.len()], json!(0), "nothing to leave out");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod entry;
 pub mod id;
 pub mod json;
 pub mod level;
+pub mod request_url;
 pub mod secret;
 pub mod sql;
 pub mod time;

@@ -11,13 +11,15 @@
 //! Does not run SQL or authenticate (`api::query` does).
 
 use crate::http::error::ApiError;
+use crate::model::columns::{CF_COLUMNS, COLUMNS};
 use crate::model::id::is_request_id;
 use crate::model::id::is_uuid;
 use crate::model::id::ID_ELSEWHERE_SQL;
 use crate::model::level::Level;
+use crate::model::request_url::restore;
 use crate::model::sql::quoted;
 use crate::model::time::parse_timestamp;
-use crate::store::schema::{fts_table, SEQ_COLUMN};
+use crate::store::schema::{cf_table, fts_table, CF_COLUMN};
 use serde_json::Value;
 
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -406,6 +408,11 @@ pub fn page_sql(
         ));
     }
     let from = format!("{} AS l", quoted(table));
+    let page = format!(
+        "SELECT l.* FROM {from} WHERE {} ORDER BY l.timestamp DESC, l.id DESC LIMIT {}",
+        clauses.join(" AND "),
+        q.limit + 1
+    );
     // The page is bounded in bytes too: rows are kept, newest first, while the ones before them
     // hold less than MAX_PAGE_BYTES (so the first row always comes, however big). The running
     // sum over the page's rows costs D1 three reads a row where the plain page costs one (a
@@ -413,11 +420,9 @@ pub fn page_sql(
     let cap = bind(Param::Int(MAX_PAGE_BYTES as i64), &mut params);
     let sql = format!(
         "SELECT * FROM (SELECT *, sum({ROW_BYTES}) OVER (ORDER BY timestamp DESC, id DESC \
-         ROWS UNBOUNDED PRECEDING) AS page_bytes FROM \
-         (SELECT l.* FROM {from} WHERE {} ORDER BY l.timestamp DESC, l.id DESC LIMIT {})) \
+         ROWS UNBOUNDED PRECEDING) AS page_bytes FROM ({})) \
          WHERE page_bytes - {ROW_BYTES} < {cap}",
-        clauses.join(" AND "),
-        q.limit + 1
+        with_cf_facts(table, &page)
     );
     (sql, params)
 }
@@ -436,18 +441,38 @@ const ROW_BYTES: &str = "(coalesce(length(message), 0) + coalesce(length(data), 
 /// never a scan.
 pub fn one_sql(table: &str) -> String {
     let t = quoted(table);
-    format!(
+    let found = format!(
         "SELECT * FROM {t} WHERE app_id = ?2 AND timestamp = ?3 AND id = ?1 \
          UNION ALL SELECT * FROM {t} WHERE app_id = ?2 AND id = ?1 AND {ID_ELSEWHERE_SQL}"
+    );
+    with_cf_facts(table, &found)
+}
+
+/// The firehose rows `rows` selects, with the columns of an entry in `columns::COLUMNS` order:
+/// the `request.cf` facts from their set (`store::schema::cf_table`), one lookup a row, made
+/// after the page is cut so only the rows returned pay for it.
+pub fn with_cf_facts(table: &str, rows: &str) -> String {
+    let list: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match CF_COLUMNS.contains(&i) {
+            true => format!("c.{}", quoted(c)),
+            false => format!("l.{}", quoted(c)),
+        })
+        .collect();
+    format!(
+        "SELECT {} FROM ({rows}) AS l LEFT JOIN {} AS c ON c.id = l.{}",
+        list.join(", "),
+        quoted(&cf_table(table)),
+        quoted(CF_COLUMN)
     )
 }
 
-/// A stored row as the API returns it: `headers` and `data` as JSON objects, not text,
-/// `received_at` given back where it was the entry's time, and without the search index's rowid
-/// (`seq`, the logger's own).
+/// A stored row as the API returns it: `headers` and `data` as JSON objects, not text, and
+/// given back what the firehose left out: `received_at` where it was the entry's time, what the
+/// URL says (`model::request_url`).
 pub fn present(mut row: Value) -> Value {
     if let Some(obj) = row.as_object_mut() {
-        obj.remove(SEQ_COLUMN);
         // Not stored when it is the entry's own time (`store::insert`).
         if obj.get("received_at").is_some_and(Value::is_null) {
             if let Some(t) = obj.get("timestamp").cloned() {
@@ -461,6 +486,7 @@ pub fn present(mut row: Value) -> Value {
                 }
             }
         }
+        restore(obj);
     }
     row
 }

@@ -17,9 +17,13 @@
 //!
 //! Does not talk to D1; the LogBatcher runs what this builds.
 
+use crate::model::columns::{CF_COLUMNS, COLUMNS, FLAGS_POSITION};
 use crate::model::id::{locates_row, ID_ELSEWHERE_SQL};
+use crate::model::request_url::{DERIVED_HOST_HEADER, DERIVED_PARTS, NO_HOST_HEADER};
 use crate::model::sql::quoted;
-use crate::store::schema::{fts_table, DAY_MS, SEQ_COLUMN, STATS_TABLE};
+use crate::store::schema::{
+    cf_key_sql, cf_table, fts_table, CF_COLUMN, DAY_MS, SEQ_COLUMN, STATS_TABLE,
+};
 use std::borrow::Cow;
 
 /// Upper bound of one statement's JSON parameter. D1 fails at about 2 MB; one REST body is at most
@@ -65,14 +69,19 @@ fn sources(extract: Extract) -> (&'static str, &'static str) {
     }
 }
 
-fn statement(table: &str, cols: Vec<String>, values: Vec<String>, extract: Extract) -> String {
-    let (with, from) = match extract {
+/// The `WITH` clause and the `FROM` of a statement over the rows of `?1` (see [`Extract`]).
+fn rows_from(extract: Extract) -> (&'static str, &'static str) {
+    match extract {
         Extract::Jsonb => (
             "WITH r AS MATERIALIZED (SELECT key AS k, jsonb(value) AS v FROM json_each(?1)) ",
             "r",
         ),
         Extract::Text => ("", "json_each(?1)"),
-    };
+    }
+}
+
+fn statement(table: &str, cols: Vec<String>, values: Vec<String>, extract: Extract) -> String {
+    let (with, from) = rows_from(extract);
     // `WHERE true`: SQLite needs a WHERE before an upsert clause on INSERT ... SELECT.
     format!(
         "{with}INSERT INTO {} ({}) SELECT {} FROM {from} WHERE true ON CONFLICT DO NOTHING",
@@ -82,30 +91,84 @@ fn statement(table: &str, cols: Vec<String>, values: Vec<String>, extract: Extra
     )
 }
 
+/// The key of a row's set of `request.cf` facts (`schema::cf_table`), from its values.
+fn cf_key(source: &str) -> String {
+    let facts: Vec<String> = CF_COLUMNS.map(|i| format!("{source} ->> {i}")).collect();
+    cf_key_sql(&facts)
+}
+
+/// The upsert of the `request.cf` sets of a chunk of firehose rows into `schema::cf_table`,
+/// run before the chunk's insert (which refers to them) in the same transaction: a new set is
+/// one row written; a known one is written only when its latest day moves on (once a day),
+/// which keeps it from retention's prune while rows refer to it. Only for chunks with request
+/// rows (a plain row has no facts).
+pub fn cf_sql(table: &str, extract: Extract) -> String {
+    let (source, _) = sources(extract);
+    let (with, from) = rows_from(extract);
+    let facts: Vec<String> = CF_COLUMNS.map(|i| format!("{source} ->> {i}")).collect();
+    let names: Vec<String> = CF_COLUMNS.map(|i| quoted(COLUMNS[i])).collect();
+    format!(
+        "{with}INSERT INTO {} (key, day, {}) SELECT {}, max(({source} ->> 1) / {DAY_MS}), {} \
+         FROM {from} WHERE coalesce({}) IS NOT NULL GROUP BY 1 \
+         ON CONFLICT (key) DO UPDATE SET day = excluded.day WHERE excluded.day > day",
+        quoted(&cf_table(table)),
+        names.join(", "),
+        cf_key(source),
+        facts.join(", "),
+        facts.join(", ")
+    )
+}
+
 /// A firehose insert of the row values at `positions` (`columns::COLUMNS` order), every other
 /// column left NULL: each value read costs D1 a function call and a walk along the row, so a
 /// row whose other values are all null is cheaper to write with fewer (`plain_insert_sql`).
-/// Two things differ from a route's: `received_at` is stored only when it is not the entry's own time (an
-/// entry sent without a time has both the same; `read::query::present` gives it back), a few
-/// bytes a row; and with `seq` (a search index) each row gets its search-index rowid: one past
-/// the index's highest, plus its place in the array (D1 runs one statement at a time, so no two
-/// rows get the same).
+/// What differs from a route's insert, each a few bytes a row that `read::query::present` gives
+/// back: `received_at` is stored only when it is not the entry's own time (an entry sent
+/// without a time has both the same); host, path, query and the `Host` header only when the URL
+/// does not say them (`model::request_url`); the `request.cf` facts as a reference to their
+/// set (`cf_sql` stores the sets first). And with `seq` (a search index) each row gets its
+/// search-index rowid: one past the index's highest, plus its place in the array (D1 runs one
+/// statement at a time, so no two rows get the same).
 fn firehose_insert(table: &str, positions: &[usize], extract: Extract, seq: bool) -> String {
-    use crate::model::columns::COLUMNS;
     let (source, key) = sources(extract);
     let at = |name: &str| COLUMNS.iter().position(|c| *c == name).unwrap_or(0);
-    let (received, timestamp) = (at("received_at"), at("timestamp"));
-    let mut cols: Vec<String> = positions.iter().map(|i| quoted(COLUMNS[*i])).collect();
-    let mut values: Vec<String> = positions
+    let timestamp = at("timestamp");
+    let flags = format!("{source} ->> {FLAGS_POSITION}");
+    let stored: Vec<usize> = positions
+        .iter()
+        .copied()
+        .filter(|i| !CF_COLUMNS.contains(i))
+        .collect();
+    let mut cols: Vec<String> = stored.iter().map(|i| quoted(COLUMNS[*i])).collect();
+    let mut values: Vec<String> = stored
         .iter()
         .map(|&i| {
-            if i == received && positions.contains(&timestamp) {
-                format!("nullif({source} ->> {i}, {source} ->> {timestamp})")
-            } else {
-                format!("{source} ->> {i}")
+            let v = format!("{source} ->> {i}");
+            match COLUMNS[i] {
+                "received_at" if positions.contains(&timestamp) => {
+                    format!("nullif({v}, {source} ->> {timestamp})")
+                }
+                // What the URL gives back is left out (`model::request_url`).
+                "host" | "path" | "query" => {
+                    format!("CASE WHEN {flags} & {DERIVED_PARTS} THEN NULL ELSE {v} END")
+                }
+                "headers" => format!(
+                    "CASE {flags} & {} WHEN {DERIVED_HOST_HEADER} THEN json_remove({v}, '$.host') \
+                     WHEN {NO_HOST_HEADER} THEN json_set({v}, '$.host', NULL) ELSE {v} END",
+                    DERIVED_HOST_HEADER | NO_HOST_HEADER
+                ),
+                _ => v,
             }
         })
         .collect();
+    if positions.iter().any(|i| CF_COLUMNS.contains(i)) {
+        cols.push(quoted(CF_COLUMN));
+        values.push(format!(
+            "(SELECT id FROM {} WHERE key = {})",
+            quoted(&cf_table(table)),
+            cf_key(source)
+        ));
+    }
     if seq {
         cols.push(quoted(SEQ_COLUMN));
         values.push(format!(
@@ -128,7 +191,7 @@ pub fn plain_insert_sql(table: &str, extract: Extract, seq: bool) -> String {
 
 /// The firehose insert for every column.
 pub fn full_insert_sql(table: &str, extract: Extract, seq: bool) -> String {
-    let positions: Vec<usize> = (0..crate::model::columns::COLUMNS.len()).collect();
+    let positions: Vec<usize> = (0..COLUMNS.len()).collect();
     firehose_insert(table, &positions, extract, seq)
 }
 
@@ -362,6 +425,8 @@ mod tests {
 
     /// What the writer sends for one chunk of firehose rows: the counts, then the insert.
     fn flush_chunk(db: &rusqlite::Connection, rows: &[String], extract: Extract) -> usize {
+        db.execute(&cf_sql("logs", extract), [&json_array(rows)])
+            .unwrap();
         db.execute(&stats_sql("logs"), [&stats_keys(rows)]).unwrap();
         db.execute(&full_insert_sql("logs", extract, true), [&json_array(rows)])
             .unwrap()
@@ -369,6 +434,7 @@ mod tests {
 
     fn insert(db: &rusqlite::Connection, rows: &[String]) -> rusqlite::Result<usize> {
         let chunk = chunk_rows(rows, MAX_PARAM_BYTES, usize::MAX).remove(0);
+        db.execute(&cf_sql("logs", Extract::Jsonb), [&chunk])?;
         let jsonb = db.execute(&full_insert_sql("logs", Extract::Jsonb, true), [&chunk])?;
         // Both forms store the same values (the second finds every row already there).
         let text = db.execute(&full_insert_sql("logs", Extract::Text, true), [&chunk])?;
@@ -421,23 +487,37 @@ mod tests {
         }
     }
 
+    /// Every value of every row of the firehose and its `request.cf` sets, in order.
+    fn everything(db: &rusqlite::Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT * FROM logs ORDER BY id",
+            "SELECT * FROM logs_cf ORDER BY id",
+        ] {
+            let mut stmt = db.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| r.get_ref(i).map(|v| format!("{v:?}")))
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                })
+                .unwrap();
+            for r in rows {
+                out.extend(r.unwrap());
+            }
+        }
+        out
+    }
+
     #[test]
     fn both_forms_store_identical_rows() {
         let rows = vec![crate::model::entry::tests::sample().to_row_json()];
-        let chunk = chunk_rows(&rows, MAX_PARAM_BYTES, usize::MAX).remove(0);
         let mut seen = Vec::new();
         for extract in [Extract::Jsonb, Extract::Text] {
             let db = logs_db();
-            db.execute(&insert_sql("logs", &COLUMNS, extract), [&chunk])
-                .unwrap();
-            let row: Vec<String> = db
-                .query_row("SELECT * FROM logs", [], |r| {
-                    (0..COLUMNS.len())
-                        .map(|i| r.get_ref(i).map(|v| format!("{v:?}")))
-                        .collect()
-                })
-                .unwrap();
-            seen.push(row);
+            flush_chunk(&db, &rows, extract);
+            seen.push(everything(&db));
         }
         assert_eq!(seen[0], seen[1]);
         assert!(lacks_jsonb(
@@ -465,12 +545,7 @@ mod tests {
             let db = logs_db();
             assert_eq!(db.execute(sql, [&chunk]).unwrap(), 1);
             assert_eq!(db.execute(sql, [&chunk]).unwrap(), 0, "idempotent too");
-            db.query_row("SELECT * FROM logs", [], |r| {
-                (0..COLUMNS.len())
-                    .map(|i| r.get_ref(i).map(|v| format!("{v:?}")))
-                    .collect()
-            })
-            .unwrap()
+            everything(&db)
         };
         for extract in [Extract::Jsonb, Extract::Text] {
             let narrow = plain_insert_sql("logs", extract, false);
@@ -645,24 +720,65 @@ mod tests {
             0,
             "a retried flush inserts nothing"
         );
-        let (ts, asn, data, headers, country): (i64, i64, String, String, String) = db
-            .query_row(
-                "SELECT timestamp, asn, data, headers, country FROM logs WHERE id = ?1",
-                [&a.id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
+        // Read back as the API reads it, the entry is whole: its `request.cf` facts from their
+        // set, its host, path, query and Host header from the URL, times to the millisecond.
+        let read = |e: &crate::model::entry::LogEntry| -> Value {
+            let sql = crate::read::query::one_sql("logs");
+            let mut stmt = db.prepare(&sql).unwrap();
+            let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
+            let row = stmt
+                .query_row(rusqlite::params![e.id, e.app_id, e.timestamp], |r| {
+                    let mut m = serde_json::Map::new();
+                    for (i, n) in names.iter().enumerate() {
+                        let v = match r.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => Value::Null,
+                            rusqlite::types::ValueRef::Integer(n) => n.into(),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                String::from_utf8_lossy(t).into_owned().into()
+                            }
+                            other => panic!("{other:?}"),
+                        };
+                        m.insert(n.clone(), v);
+                    }
+                    Ok(Value::Object(m))
+                })
+                .unwrap();
+            crate::read::query::present(row)
+        };
+        let row: Vec<Value> = serde_json::from_str(&a.to_row_json()).unwrap();
+        let mut sent: serde_json::Map<String, Value> =
+            COLUMNS.iter().map(|c| c.to_string()).zip(row).collect();
+        // The sample's headers have no Host header; a stored entry says so, and is given none.
+        assert_eq!(read(&a), Value::Object(sent.clone()));
+        let mut c = a.clone();
+        c.id = "00000000-0000-7000-8000-00000000000c".into();
+        c.request.headers = serde_json::json!({"host": "shop.example", "accept": "*/*"})
+            .as_object()
+            .cloned();
+        insert(&db, &[c.to_row_json()]).unwrap();
+        let stored: String = db
+            .query_row("SELECT headers FROM logs WHERE id = ?1", [&c.id], |r| {
+                r.get(0)
+            })
             .unwrap();
-        assert_eq!(ts, a.timestamp, "millisecond timestamps survive");
-        assert_eq!(asn, 13335);
         assert_eq!(
-            serde_json::from_str::<Value>(&data).unwrap(),
-            serde_json::json!({"user": {"id": 42}})
+            stored, r#"{"accept":"*/*"}"#,
+            "the Host header is the URL's"
         );
-        assert_eq!(
-            serde_json::from_str::<Value>(&headers).unwrap()["accept"],
-            "*/*"
+        let host: Option<String> = db
+            .query_row("SELECT host FROM logs WHERE id = ?1", [&c.id], |r| r.get(0))
+            .unwrap();
+        assert_eq!(host, None, "so are host, path and query");
+        sent.insert("id".into(), c.id.clone().into());
+        sent.insert(
+            "headers".into(),
+            serde_json::json!({"host": "shop.example", "accept": "*/*"}),
         );
-        assert_eq!(country, "US");
+        assert_eq!(read(&c), Value::Object(sent));
+        let sets: i64 = db
+            .query_row("SELECT count(*) FROM logs_cf", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sets, 1, "both entries refer to one set of request.cf facts");
         let nulls: i64 = db
             .query_row(
                 "SELECT count(*) FROM logs WHERE id = ?1 AND method IS NULL AND data IS NULL",

@@ -24,7 +24,7 @@
 //! Every name spliced into SQL is a checked identifier (`model::sql::is_identifier`) and is quoted
 //! besides, so a column called `order` works. Does not run SQL (`tables` does).
 
-use crate::model::columns::{self, SqlType, FIREHOSE_COLUMNS};
+use crate::model::columns::{self, SqlType, CF_COLUMNS, COLUMNS, FIREHOSE_COLUMNS};
 use crate::model::id::ID_ELSEWHERE_SQL;
 use crate::model::sql::{is_identifier, quoted};
 
@@ -69,6 +69,25 @@ pub const ROUTE_KEY_COLUMNS: [&str; 3] = ["id", "timestamp", "app_id"];
 /// The firehose's own column (not in the row encoding): the entry's rowid in the search index,
 /// given at insert (`insert::SEQ_SQL`); NULL when the row was stored without a search index.
 pub const SEQ_COLUMN: &str = "seq";
+
+/// The firehose's own column for its row's set of `request.cf` facts: the `id` in [`cf_table`]
+/// (NULL: the entry has none, a REST entry say).
+pub const CF_COLUMN: &str = "cf";
+
+/// The table of a firehose's distinct sets of `request.cf` facts (`columns::CF_COLUMNS`). A
+/// set is about 90 bytes, and a site's requests share few (a colo, a city and network, a TLS
+/// setup), so a row refers to its set instead of holding it. `key` is the set as SQLite's
+/// `json_array` writes it, so the flush, the rebuild and the lookup all name a set alike; `day`
+/// is the latest entry day that refers to it, which retention compares with the oldest row left
+/// ([`TableSchema::cf_prune_sql`]).
+pub fn cf_table(table: &str) -> String {
+    format!("{table}_cf")
+}
+
+/// The key of a set of `request.cf` facts from its values' expressions (`CF_COLUMNS` order).
+pub fn cf_key_sql(values: &[String]) -> String {
+    format!("json_array({})", values.join(", "))
+}
 
 /// One column of a log table: its name, SQL type and constraint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,17 +157,21 @@ impl TableSchema {
     pub fn firehose(table: &str, search: bool) -> TableSchema {
         let mut columns: Vec<ColumnDef> = FIREHOSE_COLUMNS
             .iter()
-            .map(|c| ColumnDef {
+            .enumerate()
+            .filter(|(i, _)| !CF_COLUMNS.contains(i))
+            .map(|(_, c)| ColumnDef {
                 name: c.name.to_string(),
                 ty: c.sql,
                 constraint: c.constraint,
             })
             .collect();
-        columns.push(ColumnDef {
-            name: SEQ_COLUMN.into(),
-            ty: SqlType::Integer,
-            constraint: "",
-        });
+        for name in [SEQ_COLUMN, CF_COLUMN] {
+            columns.push(ColumnDef {
+                name: name.into(),
+                ty: SqlType::Integer,
+                constraint: "",
+            });
+        }
         TableSchema {
             table: table.to_string(),
             columns,
@@ -200,6 +223,46 @@ impl TableSchema {
                  VALUES ('delete', old.seq, old.message, old.request_id, old.timestamp); END"
             ),
         ]
+    }
+
+    /// The firehose's table of `request.cf` sets ([`cf_table`]); empty but for the firehose.
+    pub fn cf_sql(&self) -> Vec<String> {
+        if !self.firehose {
+            return Vec::new();
+        }
+        let facts: Vec<String> = CF_COLUMNS
+            .map(|i| {
+                format!(
+                    "{} {}",
+                    quoted(COLUMNS[i]),
+                    FIREHOSE_COLUMNS[i].sql.as_str()
+                )
+            })
+            .collect();
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {} (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, \
+             day INTEGER NOT NULL, {})",
+            quoted(&cf_table(&self.table)),
+            facts.join(", ")
+        )]
+    }
+
+    /// Deletes the `request.cf` sets no row refers to any more: those whose latest entry day is
+    /// before the oldest row's (each app's oldest row is a seek along the key, as in
+    /// `retention::apps_with_older_sql`), all of them when the table is empty. A flush raises
+    /// a set's day in the same transaction as it stores the rows that refer to it, so a set in
+    /// use is never deleted.
+    pub fn cf_prune_sql(&self) -> String {
+        let t = quoted(&self.table);
+        format!(
+            "WITH RECURSIVE a(app) AS (SELECT min(app_id) FROM {t} \
+             UNION ALL SELECT (SELECT min(app_id) FROM {t} WHERE app_id > a.app) FROM a \
+             WHERE a.app IS NOT NULL) \
+             DELETE FROM {} WHERE day < coalesce((SELECT min((SELECT min(timestamp) FROM {t} \
+             WHERE app_id = a.app)) FROM a WHERE a.app IS NOT NULL) / {DAY_MS}, {})",
+            quoted(&cf_table(&self.table)),
+            i64::MAX
+        )
     }
 
     /// The schema's identity: table, columns with types and constraints, key, indexes, search, in
@@ -307,7 +370,8 @@ impl TableSchema {
     /// Statements that bring the table from `existing` columns (empty: no table yet) to this
     /// schema. Existing columns are kept whatever their type; missing ones are added.
     pub fn migration(&self, existing: &[String]) -> Vec<String> {
-        let mut out = vec![self.create_sql()];
+        let mut out = self.cf_sql();
+        out.push(self.create_sql());
         if !existing.is_empty() {
             out.extend(
                 self.columns
@@ -321,21 +385,44 @@ impl TableSchema {
         out
     }
 
-    /// Statements that rebuild a table of the earlier layout (`existing` columns, a rowid table)
-    /// into this one, in one transaction: the rows are copied into a clustered table (a firehose
-    /// row keeps its old rowid as `seq`), the old table with its indexes, triggers and search
-    /// index goes, the copy takes its name; then the search index is filled from the rows and the
-    /// daily counts are counted again. Columns the old table lacks stay NULL; none are lost.
+    /// Whether the table, with this `ddl` and these `existing` columns, is of an earlier layout
+    /// and needs [`TableSchema::rebuild`]: a rowid table, or a firehose that holds the
+    /// `request.cf` facts in every row.
+    pub fn needs_rebuild(&self, ddl: &str, existing: &[String]) -> bool {
+        !is_clustered(ddl) || (self.firehose && has(existing, COLUMNS[CF_COLUMNS.start]))
+    }
+
+    /// Statements that rebuild a table of an earlier layout (`existing` columns) into this one,
+    /// in one transaction: the rows are copied into a clustered table (a firehose row keeps its
+    /// old rowid as `seq`, its `request.cf` facts become a reference to their set, and a row
+    /// with headers but no `Host` header says so, see `model::request_url`), the old table with
+    /// its indexes, triggers and search index goes, the copy takes its name; then the search
+    /// index is filled from the rows and the daily counts are counted again. Columns the old
+    /// table lacks stay NULL; none are lost.
     pub fn rebuild(&self, existing: &[String]) -> Vec<String> {
         let (t, tmp) = (quoted(&self.table), rebuild_table(&self.table));
-        let copied: Vec<String> = self
+        let old = |name: &str| match has(existing, name) {
+            true => quoted(name),
+            false => "NULL".into(),
+        };
+        let (mut into, mut from): (Vec<String>, Vec<String>) = self
             .columns
             .iter()
-            .filter(|c| existing.iter().any(|e| e.eq_ignore_ascii_case(&c.name)))
-            .map(|c| quoted(&c.name))
-            .collect();
-        let (mut into, mut from) = (copied.clone(), copied);
-        if self.firehose && !existing.iter().any(|e| e == SEQ_COLUMN) {
+            .filter(|c| has(existing, &c.name))
+            .map(|c| {
+                let value = match c.name.as_str() {
+                    "headers" if self.firehose && has(existing, "url") => {
+                        "CASE WHEN url IS NOT NULL AND json_valid(headers) \
+                         AND headers ->> '$.host' IS NULL \
+                         THEN json_set(headers, '$.host', NULL) ELSE headers END"
+                            .to_string()
+                    }
+                    name => quoted(name),
+                };
+                (quoted(&c.name), value)
+            })
+            .unzip();
+        if self.firehose && !has(existing, SEQ_COLUMN) {
             into.push(quoted(SEQ_COLUMN));
             from.push("rowid".into());
         }
@@ -345,6 +432,23 @@ impl TableSchema {
                 "DROP TABLE IF EXISTS {}",
                 quoted(&fts_table(&self.table))
             ));
+            out.extend(self.cf_sql());
+        }
+        let facts: Vec<String> = CF_COLUMNS.map(|i| old(COLUMNS[i])).collect();
+        if self.firehose && facts.iter().any(|f| f != "NULL") {
+            let cf = quoted(&cf_table(&self.table));
+            let key = cf_key_sql(&facts);
+            let names: Vec<String> = CF_COLUMNS.map(|i| quoted(COLUMNS[i])).collect();
+            out.push(format!(
+                "INSERT INTO {cf} (key, day, {}) SELECT {key}, max(timestamp / {DAY_MS}), {} \
+                 FROM {t} WHERE coalesce({}) IS NOT NULL GROUP BY 1 \
+                 ON CONFLICT (key) DO UPDATE SET day = max(day, excluded.day)",
+                names.join(", "),
+                facts.join(", "),
+                facts.join(", ")
+            ));
+            into.push(quoted(CF_COLUMN));
+            from.push(format!("(SELECT id FROM {cf} WHERE key = {key})"));
         }
         out.push(self.create_named(&tmp));
         out.push(format!(
@@ -387,6 +491,10 @@ pub fn is_clustered(ddl: &str) -> bool {
     ddl.to_ascii_uppercase().contains("WITHOUT ROWID")
 }
 
+fn has(existing: &[String], name: &str) -> bool {
+    existing.iter().any(|e| e.eq_ignore_ascii_case(name))
+}
+
 /// Whether a failed migration statement means another migration already did the work.
 pub fn is_benign(error: &str) -> bool {
     error.contains("duplicate column name")
@@ -408,13 +516,15 @@ pub fn table_name_error(table: &str) -> Option<String> {
     // tables (`{table}_fts`, `{table}_fts_data`, ...) and its indexes (`idx_{table}_...`),
     // which share SQLite's namespace with tables.
     if table.ends_with("_fts")
+        || table.ends_with("_cf")
         || table.contains("_fts_")
         || table.starts_with("idx_")
         || table.contains("__rebuild")
     {
         return Some(format!(
-            "{table:?} is reserved: names ending in _fts, containing _fts_ or starting with idx_ \
-             are the logger's search indexes and indexes, and __rebuild its rebuilds"
+            "{table:?} is reserved: names ending in _fts or _cf, containing _fts_ or starting \
+             with idx_ are the logger's search indexes, request.cf sets and indexes, and \
+             __rebuild its rebuilds"
         ));
     }
     None
@@ -478,7 +588,7 @@ mod tests {
     fn migrate(db: &Connection, s: &TableSchema, existing: Option<Vec<String>>) {
         let existing = existing.unwrap_or_else(|| names(db, s));
         let ddl: Option<String> = db.query_row(&s.ddl_sql(), [], |r| r.get(0)).ok();
-        if ddl.is_some_and(|d| !is_clustered(&d)) {
+        if ddl.is_some_and(|d| s.needs_rebuild(&d, &existing)) {
             let tx = db.unchecked_transaction().unwrap();
             for sql in s.rebuild(&existing) {
                 tx.execute(&sql, [])
@@ -619,6 +729,92 @@ mod tests {
         // A second migration finds the new layout and leaves it.
         migrate(&db, &s, None);
         assert_eq!(hits("message : \"timeout\""), 1);
+    }
+
+    /// A forwarded row of an earlier layout, with its `request.cf` facts in the row and no Host
+    /// header, rebuilt: its facts move to their set (shared with another row of the same), and
+    /// it reads back as it was, given no Host header.
+    #[test]
+    fn an_earlier_rows_request_cf_facts_and_headers_read_back_as_they_were() {
+        let db = migrated(6);
+        for (id, headers) in [
+            ("f-1", r#"{"accept":"*/*"}"#),
+            ("f-2", r#"{"host":"x.example"}"#),
+        ] {
+            db.execute(
+                "INSERT INTO logs (id, timestamp, received_at, app_id, level, message, source, \
+                 shard, url, path, colo, country, asn, headers) VALUES (?1, 5, 5, 'shop', \
+                 'INFO', 'GET /', 'binding', 's', 'https://x.example/', '/', 'EWR', 'US', 13335, ?2)",
+                rusqlite::params![id, headers],
+            )
+            .unwrap();
+        }
+        let s = TableSchema::firehose("logs", true);
+        migrate(&db, &s, None);
+        let sets: i64 = db
+            .query_row("SELECT count(*) FROM logs_cf", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sets, 1);
+        let read = |id: &str| -> serde_json::Value {
+            let sql = crate::read::query::one_sql("logs");
+            let row = db
+                .query_row(&sql, rusqlite::params![id, "shop", 5], |r| {
+                    let text = |name: &str| r.get::<_, Option<String>>(name);
+                    Ok(serde_json::json!({
+                        "url": text("url")?, "host": text("host")?, "path": text("path")?,
+                        "colo": text("colo")?, "country": text("country")?,
+                        "asn": r.get::<_, Option<i64>>("asn")?, "headers": text("headers")?,
+                    }))
+                })
+                .unwrap();
+            crate::read::query::present(row)
+        };
+        let one = read("f-1");
+        assert_eq!(
+            (&one["colo"], &one["country"], &one["asn"], &one["host"]),
+            (
+                &"EWR".into(),
+                &"US".into(),
+                &13335.into(),
+                &serde_json::Value::Null
+            )
+        );
+        assert_eq!(one["headers"], serde_json::json!({"accept": "*/*"}));
+        assert_eq!(
+            read("f-2")["headers"],
+            serde_json::json!({"host": "x.example"})
+        );
+    }
+
+    /// Retention's prune of the `request.cf` sets: a set goes once no row can refer to it, one
+    /// in use stays, and an empty firehose keeps none.
+    #[test]
+    fn only_the_request_cf_sets_no_row_refers_to_go() {
+        let db = Connection::open_in_memory().unwrap();
+        let s = TableSchema::firehose("logs", true);
+        migrate(&db, &s, None);
+        db.execute_batch(&format!(
+            "INSERT INTO logs_cf (id, key, day) VALUES (1, 'old', 1), (2, 'today', 3), (3, 'b', 2);
+             INSERT INTO logs (id, timestamp, app_id, level, message, source, shard, cf) VALUES
+                 ('a', 3 * {DAY_MS}, 'shop', 'INFO', 'm', 'rest', 's', 2),
+                 ('b', 2 * {DAY_MS} + 5, 'zoo', 'INFO', 'm', 'rest', 's', 3);"
+        ))
+        .unwrap();
+        let left = || -> Vec<i64> {
+            let mut st = db.prepare("SELECT id FROM logs_cf ORDER BY id").unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        db.execute(&s.cf_prune_sql(), []).unwrap();
+        assert_eq!(left(), [2, 3], "day 1 is before the oldest row (day 2)");
+        db.execute("DELETE FROM logs WHERE id = 'b'", []).unwrap();
+        db.execute(&s.cf_prune_sql(), []).unwrap();
+        assert_eq!(left(), [2]);
+        db.execute("DELETE FROM logs", []).unwrap();
+        db.execute(&s.cf_prune_sql(), []).unwrap();
+        assert_eq!(left(), Vec::<i64>::new());
     }
 
     /// A route table as releases before the clustered layout made it (an `id` primary key and
@@ -823,7 +1019,7 @@ mod tests {
         // Pinned: a changed hash would make every deployment migrate again.
         assert_eq!(
             TableSchema::firehose("logs", true).hash(),
-            "9b10212314148bd8"
+            "81bcf4a51e2f5cf6"
         );
         assert_eq!(route_like().hash(), "e53fb5d59f3145d7");
         let mut other = route_like();
@@ -856,6 +1052,7 @@ mod tests {
             "logs_fts_config",
             "logs_fts_docsize",
             "idx_logs_time",
+            "logs_cf",
         ] {
             assert!(
                 table_name_error(shadow).unwrap().contains("reserved"),

@@ -10,7 +10,7 @@ use crate::platform::d1::Metered;
 use crate::read::health::{CHECKS_TABLE, URLS_TABLE};
 use crate::store::retention::{apps_with_older_sql, delete_chunk_sql, due, finished, PruneState};
 use crate::store::route::LogTable;
-use crate::store::schema::{is_benign, is_clustered, META_TABLE, STATS_TABLE};
+use crate::store::schema::{cf_table, is_benign, META_TABLE, STATS_TABLE};
 use crate::store::space::{plan, rows_to_free};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -99,8 +99,11 @@ async fn migrate(db: &Metered, t: &LogTable, hash: &str, now: i64) -> Result<(),
         .all(table, db.prepare(t.schema.ddl_sql()))
         .await?
         .results()?;
-    if ddl.first().is_some_and(|d| !is_clustered(&d.sql)) {
-        // A table of the earlier layout: rebuilt in one transaction, so a shard that migrates
+    if ddl
+        .first()
+        .is_some_and(|d| t.schema.needs_rebuild(&d.sql, &existing))
+    {
+        // A table of an earlier layout: rebuilt in one transaction, so a shard that migrates
         // at the same time either sees the old table or the new one. (The batch is all or
         // nothing: a second rebuild after the first fails on nothing, it finds the new layout.)
         let statements = t
@@ -264,6 +267,11 @@ pub async fn run_retention(
         let firehose = t.schema.firehose;
         let (deleted, complete) =
             delete_older(db, (table, firehose), cutoff, chunk, &mut budget).await?;
+        if firehose && complete {
+            // The `request.cf` sets no row refers to any more (`schema::cf_table`).
+            let sets = cf_table(table);
+            db.run(&sets, db.prepare(t.schema.cf_prune_sql())).await?;
+        }
         let record = db
             .prepare(format!(
                 "INSERT INTO {META_TABLE} (table_name, route, last_pruned_at, last_prune_cutoff,

@@ -9,20 +9,22 @@
 use crate::batch::poison::{isolate, Isolation};
 use crate::platform::d1::Metered;
 use crate::store::insert::{
-    chunk_ranges, chunk_rows, full_insert_sql, insert_sql, json_array, lacks_jsonb,
+    cf_sql, chunk_ranges, chunk_rows, full_insert_sql, insert_sql, json_array, lacks_jsonb,
     plain_insert_sql, stats_keys, stats_sql, Extract, MAX_PARAM_BYTES,
 };
 use crate::store::route::Routes;
-use crate::store::schema::STATS_TABLE;
+use crate::store::schema::{cf_table, STATS_TABLE};
 use std::cell::Cell;
 use std::ops::Range;
 use wasm_bindgen::JsValue;
 use worker::{console_error, D1PreparedStatement};
 
-/// The statements of one extract form: the firehose's full and narrow inserts, one per route.
+/// The statements of one extract form: the firehose's full and narrow inserts, the upsert of
+/// the `request.cf` sets that goes before a full one, one insert per route.
 struct Statements {
     full: String,
     plain: String,
+    cf: String,
     routes: Vec<String>,
 }
 
@@ -32,6 +34,7 @@ impl Statements {
         Statements {
             full: full_insert_sql(table, extract, seq),
             plain: plain_insert_sql(table, extract, seq),
+            cf: cf_sql(table, extract),
             routes: routes
                 .routes
                 .iter()
@@ -70,6 +73,8 @@ pub struct Writer<'a> {
     text: Statements,
     /// The daily counts' upsert that goes before each firehose insert.
     stats: String,
+    /// The firehose's table of `request.cf` sets, whose upsert goes before a full insert.
+    cf_table: String,
     /// D1 lacked the JSONB functions once: the text form from then on (kept by the caller,
     /// so it outlives one writer).
     use_text: &'a Cell<bool>,
@@ -92,6 +97,7 @@ impl<'a> Writer<'a> {
             jsonb: Statements::new(routes, Extract::Jsonb),
             text: Statements::new(routes, Extract::Text),
             stats: stats_sql(&routes.firehose_table),
+            cf_table: cf_table(&routes.firehose_table),
             use_text,
             per_statement: per_statement.max(1),
             statements: Cell::new(0),
@@ -113,7 +119,7 @@ impl<'a> Writer<'a> {
         rows: &Rows<'_>,
         range: &Range<usize>,
         extract: Extract,
-    ) -> worker::Result<Vec<(D1PreparedStatement, &'a str)>> {
+    ) -> worker::Result<Vec<(D1PreparedStatement, &str)>> {
         let sql = match extract {
             Extract::Jsonb => &self.jsonb,
             Extract::Text => &self.text,
@@ -121,15 +127,22 @@ impl<'a> Writer<'a> {
         let (plain, full): (Vec<usize>, Vec<usize>) = range.clone().partition(|i| rows.plain[*i]);
         let mut prepared = Vec::new();
         let firehose = self.routes.firehose_table.as_str();
-        for (sql, group) in [(&sql.full, full), (&sql.plain, plain)] {
+        for (insert, group, facts) in [(&sql.full, full, true), (&sql.plain, plain, false)] {
             let group: Vec<&str> = group.iter().map(|i| rows.texts[*i]).collect();
             for part in chunk_ranges(&group, MAX_PARAM_BYTES, self.per_statement) {
                 // The chunk's rows once more, as keys (see `insert::stats_sql`).
                 let keys = JsValue::from_str(&stats_keys(&group[part.clone()]));
                 let counted = self.db.prepare(&self.stats).bind(&[keys])?;
-                prepared.push((counted, STATS_TABLE));
                 let chunk = JsValue::from_str(&json_array(&group[part]));
-                prepared.push((self.db.prepare(sql).bind(&[chunk])?, firehose));
+                if facts {
+                    let sets = self
+                        .db
+                        .prepare(&sql.cf)
+                        .bind(std::slice::from_ref(&chunk))?;
+                    prepared.push((sets, self.cf_table.as_str()));
+                }
+                prepared.push((counted, STATS_TABLE));
+                prepared.push((self.db.prepare(insert).bind(&[chunk])?, firehose));
             }
         }
         for ((sql, projected), route) in sql

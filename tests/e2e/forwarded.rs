@@ -1,7 +1,7 @@
 //! Ingest path 1: a parent worker forwards its own request over a service binding.
 
 use crate::harness::{fast, Logger, ADMIN_KEY, LAND};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[test]
 fn a_forwarded_request_becomes_one_enriched_row_without_secrets() {
@@ -59,10 +59,22 @@ fn a_forwarded_request_becomes_one_enriched_row_without_secrets() {
     for field in ["country", "asn", "tls_version", "http_protocol"] {
         assert!(!row[field].is_null(), "{field} missing from {row:#?}");
     }
-    let data: Value = serde_json::from_str(row["data"].as_str().unwrap()).unwrap();
+    let data = row["data"].clone();
     assert_eq!(data, json!({"user": {"id": 42}, "cart": [1, 2]}));
-    let headers: Value = serde_json::from_str(row["headers"].as_str().unwrap()).unwrap();
+    let headers = row["headers"].clone();
     assert_eq!(headers["x-custom-header"], "kept-value");
+    let authority = row["url"].as_str().unwrap().split('/').nth(2).unwrap();
+    assert_eq!(headers["host"], authority, "the Host header, given back");
+    // Stored, the row leaves out what its URL says and refers to its set of request.cf facts.
+    let stored = logger.query(
+        "SELECT l.host, l.path, l.query, l.headers ->> '$.host' AS host_header, c.colo \
+         FROM logs AS l JOIN logs_cf AS c ON c.id = l.cf WHERE l.id = ?1",
+        &[&row["id"].as_str().unwrap()],
+    );
+    assert_eq!(
+        serde_json::Value::Object(stored[0].clone()),
+        json!({"host": null, "path": null, "query": null, "host_header": null, "colo": colo}),
+    );
     let id = row["id"].as_str().unwrap();
     assert_eq!(uuid_version(id), 7, "{id}");
     assert!(row["timestamp"].as_i64().unwrap() > 1_700_000_000_000);

@@ -445,8 +445,12 @@ impl Logger {
         })
     }
 
-    /// The rows of `app_id` in `table` (a name from the test itself), oldest first.
+    /// The rows of `app_id` in `table` (a name from the test itself), oldest first; the
+    /// firehose's as [`Logger::app_rows`] reads them.
     pub fn table_rows(&self, table: &str, app_id: &str) -> Vec<Map<String, Value>> {
+        if table == "logs" {
+            return self.app_rows(app_id);
+        }
         if self
             .query(
                 "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?1",
@@ -647,9 +651,23 @@ impl Logger {
         rows.map(Result::unwrap).collect()
     }
 
-    /// Rows of this app in the firehose, oldest first.
+    /// Entries of this app in the firehose, oldest first, read from D1 as the API reads them
+    /// (`request.cf` facts from their set, what the URL says given back, headers and data as
+    /// JSON).
     pub fn app_rows(&self, app_id: &str) -> Vec<Map<String, Value>> {
-        self.table_rows("logs", app_id)
+        use d1_logger::read::query::{present, with_cf_facts};
+        let tables = "SELECT name FROM sqlite_schema WHERE name IN ('logs', 'logs_cf')";
+        if self.query(tables, &[]).len() < 2 {
+            return Vec::new(); // Before the first flush.
+        }
+        let sql = with_cf_facts("logs", "SELECT * FROM logs WHERE app_id = ?1");
+        self.query(&format!("{sql} ORDER BY l.timestamp, l.id"), &[&app_id])
+            .into_iter()
+            .filter_map(|m| match present(Value::Object(m)) {
+                Value::Object(m) => Some(m),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Polls until `app_id` has at least `n` rows, or fails with what was seen.
