@@ -108,6 +108,22 @@ await_build_tools() {
   log "wasm-bindgen ready after $((SECONDS - BINDGEN_T0)) s"
 }
 
+# The real logging clients the end-to-end tests drive (tests/e2e/clients.rs): the npm ones in
+# tests/clients/node_modules (npm ci from its lock), the Python ones in a venv under target/.
+ensure_test_clients() {
+  if [ ! -d tests/clients/node_modules ] || [ tests/clients/package-lock.json -nt tests/clients/node_modules/.package-lock.json ]; then
+    step "installing the test clients from npm (npm ci --prefix tests/clients)" \
+      npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+  fi
+  local venv="$ROOT/target/clients-venv"
+  if [ ! -f "$venv/.installed" ] || [ tests/clients/requirements.txt -nt "$venv/.installed" ]; then
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+    step "installing the Python test clients from PyPI" \
+      "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+    touch "$venv/.installed"
+  fi
+}
+
 ensure_all() {
   ensure_node_deps
   ensure_wasm_target

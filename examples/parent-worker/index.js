@@ -1,7 +1,7 @@
 // A minimal parent worker that logs every request it serves through d1-logger.
 //
 // It answers its client at once and hands the log to the logger in ctx.waitUntil: the logger
-// replies 202 only after the entry is durably buffered, so waitUntil covers the whole trip while
+// replies 200 only after the entry is durably buffered, so waitUntil covers the whole trip while
 // the client never waits for logging.
 //
 // With FIXTURE_MODE = "true" (tests/fixtures/parent.toml only) it also serves as the end-to-end
@@ -68,7 +68,7 @@ async function forwardToLogger(request, env, fixture, status) {
   const forwarded = new Request(request, { headers });
   try {
     const res = await env.LOGGER.fetch(forwarded);
-    if (res.status !== 202) console.error("d1-logger refused a log:", res.status, await res.text());
+    if (res.status !== 200) console.error("d1-logger refused a log:", res.status, await res.text());
   } catch (err) {
     console.error("d1-logger unreachable:", err);
   }

@@ -125,7 +125,7 @@ pub fn debug_flags(
     Ok((flags, Some(json!(flags))))
 }
 
-fn with_request_id(mut resp: Response, request_id: &str) -> worker::Result<Response> {
+pub fn with_request_id(mut resp: Response, request_id: &str) -> worker::Result<Response> {
     resp.headers_mut().set(REQUEST_ID_HEADER, request_id)?;
     Ok(resp)
 }

@@ -14,6 +14,10 @@ pub enum ApiError {
     InvalidJson(String),
     #[error("{0}")]
     InvalidEntry(String),
+    #[error("request body is not a valid protobuf message: {0}")]
+    InvalidProtobuf(String),
+    #[error("{0}")]
+    UnsupportedEncoding(String),
     #[error("{0}")]
     InvalidLevel(String),
     #[error("{0}")]
@@ -89,6 +93,8 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_) => "INVALID_JSON",
             ApiError::InvalidEntry(_) => "INVALID_ENTRY",
+            ApiError::InvalidProtobuf(_) => "INVALID_PROTOBUF",
+            ApiError::UnsupportedEncoding(_) => "UNSUPPORTED_ENCODING",
             ApiError::InvalidLevel(_) => "INVALID_LEVEL",
             ApiError::InvalidTimestamp(_) => "INVALID_TIMESTAMP",
             ApiError::MessageTooLong(_) => "MESSAGE_TOO_LONG",
@@ -128,6 +134,7 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_)
             | ApiError::InvalidEntry(_)
+            | ApiError::InvalidProtobuf(_)
             | ApiError::InvalidLevel(_)
             | ApiError::InvalidTimestamp(_)
             | ApiError::MessageTooLong(_)
@@ -150,6 +157,7 @@ impl ApiError {
             | ApiError::LogNotFound(_)
             | ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::UnsupportedEncoding(_) => 415,
             ApiError::AppExists(_) => 409,
             ApiError::UpgradeRequired(_) => 426,
             ApiError::TooManyTails(_) => 429,

@@ -2,6 +2,10 @@
 pub mod debug;
 pub mod deliver;
 pub mod enrich;
+pub mod loki;
+pub mod otlp;
 pub mod prepare;
+pub mod protobuf;
 pub mod rest;
 pub mod shard;
+pub mod snappy;

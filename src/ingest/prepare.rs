@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::ingest::shard::{shard_id, spread_of};
 use crate::model::entry::LogEntry;
-use crate::model::id::{new_id, scoped_id};
+use crate::model::id::{content_id, new_id, scoped_id};
 use crate::model::secret::Secrets;
 
 /// Where an entry's id comes from.
@@ -17,6 +17,9 @@ pub enum Identity<'a> {
     Client(&'a str),
     /// A fresh time-ordered id from these random bytes.
     Random([u8; 16]),
+    /// The entry is known by what it says (a digest of the body it came in, and its place
+    /// there): the same body sent again stores nothing twice (`model::id::content_id`).
+    Content(&'a str),
 }
 
 /// The prepare step for the entries of one request (or one health-check run).
@@ -59,6 +62,7 @@ impl<'a> Prepare<'a> {
         match identity {
             Identity::Client(name) => scoped_id(self.app_id, name),
             Identity::Random(random) => new_id(at_ms, random),
+            Identity::Content(name) => content_id(self.app_id, name, at_ms),
         }
     }
 

@@ -1,15 +1,18 @@
 //! `POST /logs` bodies: raw JSON in, validated [`Draft`]s out, or the precise reason why not.
 //!
-//! Accepts one entry `{ "level", "message", "context"?, "request_id"?, "timestamp"? }` or a batch
-//! `{ "logs": [ ... ] }`. A batch is all-or-nothing: one bad entry refuses the request, so a client
-//! never has to work out which half of its batch was stored. Does not authenticate, assign ids or
-//! route; the shell does that with the typed drafts.
+//! Accepts one entry `{ "level", "message", "context"?, "request_id"?, "timestamp"? }`, a batch
+//! `{ "logs": [ ... ] }` or `[ ... ]`, or NDJSON (one entry per line). A batch is all-or-nothing:
+//! one bad entry refuses the request, so a client never has to work out which half of its batch
+//! was stored. What common JSON loggers write is read too: pino's numeric `level`, `msg` and
+//! `time`; syslog's and other loggers' level names (`Level::from_alias`); and any other
+//! top-level field (winston's and pino's metadata, `order_id`) is kept in `context`. Does not
+//! authenticate, assign ids or route; the shell does that with the typed drafts.
 
 use crate::http::error::ApiError;
 use crate::model::entry::{LogEntry, RequestFields, Source};
 use crate::model::id::{is_request_id, MAX_REQUEST_ID_LEN};
 use crate::model::json::{nesting, text_nesting, MAX_NESTING};
-use crate::model::level::Level;
+use crate::model::level::{Level, UnknownLevel};
 use crate::model::time::parse_timestamp;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -41,7 +44,7 @@ impl Draft {
     pub fn into_entry(
         self,
         id: String,
-        app_id: &str,
+        (app_id, source): (&str, Source),
         received_at: i64,
         header_request_id: Option<&str>,
     ) -> LogEntry {
@@ -55,7 +58,7 @@ impl Draft {
             request_id: self
                 .request_id
                 .or_else(|| header_request_id.map(str::to_string)),
-            source: Source::Rest,
+            source,
             shard: String::new(),
             request: RequestFields::default(),
             data: self.context,
@@ -119,8 +122,13 @@ fn too_deep(at: &str) -> ApiError {
 
 /// Any body the fast path declined: a single entry, a bare array, or a batch with a problem.
 fn parse_general(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, ApiError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => match ndjson(body) {
+            Some(lines) => Value::Array(lines?),
+            None => return Err(ApiError::InvalidJson(e.to_string())),
+        },
+    };
     let (items, batch): (Vec<Value>, bool) = match value {
         Value::Object(mut obj) if obj.contains_key("logs") => match obj.remove("logs") {
             Some(Value::Array(items)) => (items, true),
@@ -157,6 +165,28 @@ fn parse_general(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft>
         .collect()
 }
 
+/// A body of several lines, each a JSON value (NDJSON, as pino and log shippers write it), or
+/// `None` when it is not several lines; blank lines are skipped.
+fn ndjson(body: &[u8]) -> Option<Result<Vec<Value>, ApiError>> {
+    let lines: Vec<&[u8]> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .collect();
+    if lines.len() < 2 {
+        return None;
+    }
+    Some(
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_slice(l)
+                    .map_err(|e| ApiError::InvalidJson(format!("line {}: {e}", i + 1)))
+            })
+            .collect(),
+    )
+}
+
 /// The common case, `{"logs": [...]}` with every entry valid, read straight into typed fields
 /// (strings borrowed from the body where they have no escapes) instead of a JSON tree first.
 /// `None` for anything else, valid or not: [`parse_body`] then takes the general path, which
@@ -167,7 +197,9 @@ fn parse_batch_fast(body: &[u8], limits: &Limits, now_ms: i64) -> Option<Vec<Dra
         #[serde(borrow)]
         logs: Vec<Entry<'a>>,
     }
+    // Any other field (pino's `msg`, metadata to keep in `context`) is the general path's.
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Entry<'a> {
         #[serde(borrow, default)]
         level: Option<Cow<'a, str>>,
@@ -197,7 +229,7 @@ fn parse_batch_fast(body: &[u8], limits: &Limits, now_ms: i64) -> Option<Vec<Dra
         .map(|e| {
             let level = match e.level {
                 None => Level::Info,
-                Some(l) => l.parse().ok()?,
+                Some(l) => Level::from_alias(&l)?,
             };
             if e.message.trim().is_empty() || e.message.len() > limits.max_message_bytes {
                 return None;
@@ -227,16 +259,26 @@ fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Dr
     };
     let level = match obj.remove("level") {
         None | Some(Value::Null) => Level::Info,
-        Some(Value::String(s)) => s
-            .parse()
-            .map_err(|e| ApiError::InvalidLevel(format!("{at}level: {e}")))?,
+        Some(Value::String(s)) => Level::from_alias(&s).ok_or_else(|| {
+            ApiError::InvalidLevel(format!(
+                "{at}level: {}, or another logger's name for one (warning, fatal, trace, ...)",
+                UnknownLevel(s)
+            ))
+        })?,
+        // pino's numbers.
+        Some(Value::Number(n)) => n.as_f64().and_then(Level::from_pino).ok_or_else(|| {
+            ApiError::InvalidLevel(format!(
+                "{at}level: {n} is not a pino level (10 trace to 60 fatal)"
+            ))
+        })?,
         Some(_) => {
             return Err(ApiError::InvalidLevel(format!(
-                "{at}level: must be a string"
+                "{at}level: must be a string or a pino number"
             )))
         }
     };
-    let message = match obj.remove("message") {
+    // pino writes the message as `msg` (kept as custom data when `message` is there too).
+    let message = match obj.remove("message").or_else(|| obj.remove("msg")) {
         Some(Value::String(s)) if !s.trim().is_empty() => s,
         Some(Value::String(_)) => {
             return Err(ApiError::InvalidEntry(format!(
@@ -266,9 +308,21 @@ fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Dr
                 .map_err(|e| ApiError::InvalidTimestamp(format!("{at}timestamp: {e}")))?,
         ),
     };
+    // pino's `time` (milliseconds) when there is no `timestamp`; a `time` that is no time (a
+    // logger's own field) stays custom data.
+    let timestamp = match timestamp {
+        None => match obj.get("time").map(|t| parse_timestamp(t, now_ms)) {
+            Some(Ok(t)) => {
+                obj.remove("time");
+                Some(t)
+            }
+            _ => None,
+        },
+        t => t,
+    };
     let request_id = short_id(obj.remove("request_id"), at, "request_id")?;
     let client_id = short_id(obj.remove("id"), at, "id")?;
-    let context = match obj.remove("context") {
+    let mut context = match obj.remove("context") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
         Some(_) => {
@@ -277,6 +331,13 @@ fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Dr
             )))
         }
     };
+    // Every other field (a logger's metadata) is custom data too; `context`'s own keys win.
+    if !obj.is_empty() {
+        let c = context.get_or_insert_with(Map::new);
+        for (k, v) in obj {
+            c.entry(k).or_insert(v);
+        }
+    }
     Ok(Draft {
         level,
         message,
@@ -332,7 +393,8 @@ mod tests {
         let bodies = [
             json!({"logs": [{"message": "a"}]}),
             json!({"logs": [{"message": "a\u{e9}\"q", "level": "WARN", "context": {"k": [1, {"x": null}]},
-                              "request_id": "r-1", "id": "e-1", "timestamp": "2025-06-15T12:00:00Z", "extra": 1}]}),
+                              "request_id": "r-1", "id": "e-1", "timestamp": "2025-06-15T12:00:00Z"}]}),
+            json!({"logs": [{"message": "a", "level": "warning"}]}),
             json!({"logs": [{"message": "a", "level": null, "context": null, "timestamp": null,
                               "request_id": null, "id": null}, {"message": "b", "timestamp": 1_700_000_000_000i64}]}),
             json!({"logs": [{"message": "a", "level": "loud"}]}),
@@ -349,8 +411,9 @@ mod tests {
         for body in bodies {
             let text = body.to_string();
             let fast = parse_batch_fast(text.as_bytes(), &L, NOW);
+            // The fast path may decline a valid body (a pino level, say), never differ.
             match parse_general(&body) {
-                Ok(general) => assert_eq!(fast, Some(general), "{text}"),
+                Ok(general) => assert!(fast.is_none() || fast == Some(general), "{text}"),
                 Err(_) => assert_eq!(fast, None, "{text}"),
             }
             assert_eq!(
@@ -359,6 +422,19 @@ mod tests {
                 "{text}"
             );
         }
+        // Other fields are the general path's: it keeps them as custom data.
+        let extra = json!({"logs": [{"message": "a", "order_id": 7}]});
+        assert_eq!(
+            parse_batch_fast(extra.to_string().as_bytes(), &L, NOW),
+            None
+        );
+        let d = parse_general(&extra).unwrap();
+        assert_eq!(
+            Value::Object(d[0].context.clone().unwrap()),
+            json!({"order_id": 7})
+        );
+        let plain = json!({"logs": [{"message": "a", "level": "warn", "context": {"n": 1}}]});
+        assert!(parse_batch_fast(plain.to_string().as_bytes(), &L, NOW).is_some());
         let dup = r#"{"logs": [{"message": "a", "message": "b"}]}"#;
         assert_eq!(parse_batch_fast(dup.as_bytes(), &L, NOW), None);
         assert_eq!(parse_body(dup.as_bytes(), &L, NOW).unwrap()[0].message, "b");
@@ -455,17 +531,85 @@ mod tests {
 
     #[test]
     fn unknown_level_is_invalid_level() {
-        let e = parse(json!({"logs": [{"level": "FATAL", "message": "x"}]})).unwrap_err();
+        let e = parse(json!({"logs": [{"level": "loud", "message": "x"}]})).unwrap_err();
         assert_eq!(e.code(), "INVALID_LEVEL");
         assert!(
             e.to_string().starts_with("logs[0].level: unknown level"),
             "{e}"
         );
         assert_eq!(
-            parse(json!({"level": 3, "message": "x"}))
+            parse(json!({"level": 3000, "message": "x"}))
                 .unwrap_err()
                 .code(),
             "INVALID_LEVEL"
+        );
+        assert_eq!(
+            parse(json!({"level": true, "message": "x"}))
+                .unwrap_err()
+                .code(),
+            "INVALID_LEVEL"
+        );
+    }
+
+    /// What pino, winston and syslog-minded loggers send, read as they meant it.
+    #[test]
+    fn common_json_loggers_are_read_as_they_meant() {
+        let pino = json!({"level": 50, "time": 1_700_000_000_000i64, "pid": 7, "hostname": "h",
+                          "msg": "payment failed", "order_id": "o-1"});
+        let d = parse(pino).unwrap().remove(0);
+        assert_eq!(
+            (d.level, d.message.as_str()),
+            (Level::Error, "payment failed")
+        );
+        assert_eq!(d.timestamp, Some(1_700_000_000_000));
+        assert_eq!(
+            Value::Object(d.context.unwrap()),
+            json!({"pid": 7, "hostname": "h", "order_id": "o-1"})
+        );
+        let winston = json!({"level": "warn", "message": "slow", "service": "api",
+                             "context": {"service": "own", "ms": 3}, "time": "noon"});
+        let d = parse(winston).unwrap().remove(0);
+        assert_eq!(
+            Value::Object(d.context.unwrap()),
+            json!({"service": "own", "ms": 3, "time": "noon"}),
+            "context's own keys win; a `time` that is no time is kept"
+        );
+        for (name, level) in [
+            ("warning", Level::Warn),
+            ("err", Level::Error),
+            ("notice", Level::Info),
+            ("crit", Level::Error),
+            ("alert", Level::Error),
+            ("emerg", Level::Error),
+            ("fatal", Level::Error),
+            ("trace", Level::Debug),
+        ] {
+            assert_eq!(
+                parse(json!({"level": name, "message": "x"})).unwrap()[0].level,
+                level,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn ndjson_bodies_are_batches_of_one_entry_a_line() {
+        let body = b"{\"level\":30,\"msg\":\"a\"}\n\n{\"message\":\"b\",\"level\":\"warn\"}\r\n";
+        let d = parse_body(body, &L, NOW).unwrap();
+        assert_eq!(
+            d.iter().map(|d| d.message.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(d[1].level, Level::Warn);
+        let bad = parse_body(b"{\"message\":\"a\"}\n{oops}\n", &L, NOW).unwrap_err();
+        assert_eq!(
+            (bad.code(), bad.to_string().contains("line 2:")),
+            ("INVALID_JSON", true)
+        );
+        let many = "{\"message\":\"a\"}\n".repeat(6);
+        assert_eq!(
+            parse_body(many.as_bytes(), &L, NOW).unwrap_err().code(),
+            "TOO_MANY_ENTRIES"
         );
     }
 
@@ -566,10 +710,10 @@ mod tests {
             .unwrap();
         let a = d[0]
             .clone()
-            .into_entry("id-a".into(), "shop", NOW, Some("hdr"));
+            .into_entry("id-a".into(), ("shop", Source::Rest), NOW, Some("hdr"));
         let b = d[1]
             .clone()
-            .into_entry("id-b".into(), "shop", NOW, Some("hdr"));
+            .into_entry("id-b".into(), ("shop", Source::Rest), NOW, Some("hdr"));
         assert_eq!(a.request_id.as_deref(), Some("hdr"));
         assert_eq!(b.request_id.as_deref(), Some("own"));
         assert_eq!(a.timestamp, NOW);

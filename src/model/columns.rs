@@ -108,7 +108,10 @@ const fn col(
 }
 
 const LEVEL_CHECK: &str = "NOT NULL CHECK (level IN ('DEBUG', 'INFO', 'WARN', 'ERROR'))";
-const SOURCE_CHECK: &str = "NOT NULL CHECK (source IN ('binding', 'rest'))";
+/// Every `entry::Source` (a unit test holds the list to it). A table made with a shorter list is
+/// rebuilt (`store::schema::TableSchema::needs_rebuild`): SQLite cannot alter a CHECK.
+pub const SOURCE_CHECK: &str =
+    "NOT NULL CHECK (source IN ('binding', 'rest', 'otlp', 'loki', 'tail', 'rpc'))";
 
 /// Every firehose column in row order.
 pub const FIREHOSE_COLUMNS: [Column; 32] = {
@@ -213,6 +216,18 @@ pub fn column(name: &str) -> Option<&'static Column> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_source_check_lists_every_source() {
+        let names: Vec<String> = crate::model::entry::Source::ALL
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert!(
+            SOURCE_CHECK.contains(&format!("({})", names.join(", "))),
+            "{SOURCE_CHECK}"
+        );
+    }
 
     #[test]
     fn cf_columns_are_the_facts_of_request_cf() {

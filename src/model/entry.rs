@@ -19,13 +19,35 @@ pub enum Source {
     Binding,
     /// A client posted JSON to `POST /logs`.
     Rest,
+    /// An OpenTelemetry exporter posted to `POST /v1/logs`.
+    Otlp,
+    /// A Loki client pushed to `POST /loki/api/v1/push`.
+    Loki,
+    /// A Tail Worker event of a producer that lists the logger in `tail_consumers`.
+    Tail,
+    /// A parent worker called the logger's RPC entrypoint.
+    Rpc,
 }
 
 impl Source {
+    /// Every source, as the firehose's CHECK constraint lists them.
+    pub const ALL: [Source; 6] = [
+        Source::Binding,
+        Source::Rest,
+        Source::Otlp,
+        Source::Loki,
+        Source::Tail,
+        Source::Rpc,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Binding => "binding",
             Source::Rest => "rest",
+            Source::Otlp => "otlp",
+            Source::Loki => "loki",
+            Source::Tail => "tail",
+            Source::Rpc => "rpc",
         }
     }
 }

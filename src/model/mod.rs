@@ -1,6 +1,7 @@
 //! The data model every stage shares: the log entry, levels, app ids and keys.
 pub mod app;
 pub mod columns;
+pub mod credential;
 pub mod entry;
 pub mod id;
 pub mod json;

@@ -7,6 +7,7 @@
 pub mod bindings;
 pub mod clock;
 pub mod d1;
+pub mod decompress;
 pub mod kv;
 pub mod rpc;
 

@@ -387,9 +387,12 @@ impl TableSchema {
 
     /// Whether the table, with this `ddl` and these `existing` columns, is of an earlier layout
     /// and needs [`TableSchema::rebuild`]: a rowid table, or a firehose that holds the
-    /// `request.cf` facts in every row.
+    /// `request.cf` facts in every row or takes fewer sources than there are.
     pub fn needs_rebuild(&self, ddl: &str, existing: &[String]) -> bool {
-        !is_clustered(ddl) || (self.firehose && has(existing, COLUMNS[CF_COLUMNS.start]))
+        !is_clustered(ddl)
+            || (self.firehose
+                && (has(existing, COLUMNS[CF_COLUMNS.start])
+                    || !ddl.contains(columns::SOURCE_CHECK)))
     }
 
     /// Statements that rebuild a table of an earlier layout (`existing` columns) into this one,
@@ -786,6 +789,38 @@ mod tests {
         );
     }
 
+    /// A firehose whose CHECK lists fewer sources than there are (made by an earlier release)
+    /// is rebuilt with its rows, and then takes entries of every source.
+    #[test]
+    fn a_firehose_taking_fewer_sources_is_rebuilt_to_take_them_all() {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(STATS_TABLE_DDL).unwrap();
+        let s = TableSchema::firehose("logs", true);
+        let older = s.create_sql().replace(
+            columns::SOURCE_CHECK,
+            "NOT NULL CHECK (source IN ('binding', 'rest'))",
+        );
+        assert_ne!(older, s.create_sql());
+        db.execute(&older, []).unwrap();
+        db.execute(
+            "INSERT INTO logs (id, timestamp, app_id, level, message, source, shard) \
+             VALUES ('a', 1, 'shop', 'INFO', 'kept', 'rest', 's')",
+            [],
+        )
+        .unwrap();
+        migrate(&db, &s, None);
+        db.execute(
+            "INSERT INTO logs (id, timestamp, app_id, level, message, source, shard) \
+             VALUES ('b', 2, 'shop', 'INFO', 'pushed', 'loki', 's')",
+            [],
+        )
+        .unwrap();
+        let n: i64 = db
+            .query_row("SELECT count(*) FROM logs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
+    }
+
     /// Retention's prune of the `request.cf` sets: a set goes once no row can refer to it, one
     /// in use stays, and an empty firehose keeps none.
     #[test]
@@ -1019,7 +1054,7 @@ mod tests {
         // Pinned: a changed hash would make every deployment migrate again.
         assert_eq!(
             TableSchema::firehose("logs", true).hash(),
-            "81bcf4a51e2f5cf6"
+            "e734af1a3ca6bb59"
         );
         assert_eq!(route_like().hash(), "e53fb5d59f3145d7");
         let mut other = route_like();

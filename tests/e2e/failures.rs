@@ -71,7 +71,7 @@ fn distinct_ids(rows: &[serde_json::Map<String, Value>]) -> usize {
 fn a_transient_d1_failure_is_retried_and_every_row_lands_once() {
     let (logger, app, key) = Logger::with_app(faulty().var("MAX_RETRIES", 5), "transient");
     let r = post(&logger, &key, &batch("t", 50), Some("d1_fail=2"));
-    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["data"]["debug_flags"]["d1_fail"], 2);
 
     let rows = logger.wait_for_rows(&app, 50, LAND);
@@ -99,7 +99,7 @@ fn a_transient_d1_failure_is_retried_and_every_row_lands_once() {
 fn an_outage_is_waited_out_and_dead_letters_nothing() {
     let (logger, app, key) = Logger::with_app(faulty().var("MAX_RETRIES", 3), "outage");
     let r = post(&logger, &key, &batch("p", 20), Some("d1_fail=1000"));
-    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.status, 200, "{r:?}");
 
     // Many more failed flushes than MAX_RETRIES: the operator sees the outage, nothing moves.
     let status = logger.wait_until("an outage of 5 failed flushes", LAND, || {
@@ -137,7 +137,7 @@ fn an_outage_is_waited_out_and_dead_letters_nothing() {
             Some("d1_fail=0")
         )
         .status,
-        202
+        200
     );
     let rows = logger.wait_for_rows(&app, 21, LAND);
     assert_eq!(distinct_ids(&rows), 21);
@@ -150,7 +150,7 @@ fn an_outage_is_waited_out_and_dead_letters_nothing() {
 fn rows_dead_lettered_on_purpose_replay_into_d1_once() {
     let (logger, app, key) = Logger::with_app(faulty().var("MAX_RETRIES", 3), "persistent");
     let r = post(&logger, &key, &batch("p", 20), Some("dead_letter"));
-    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.status, 200, "{r:?}");
 
     let list = wait_for_dead_letters(&logger, 20);
     assert!(
@@ -179,7 +179,7 @@ fn rows_dead_lettered_on_purpose_replay_into_d1_once() {
 
     assert_eq!(
         post(&logger, &key, &json!({"message": "meanwhile"}), None).status,
-        202
+        200
     );
     logger.wait_for_rows(&app, 1, LAND);
     // The operator replays everything; a second replay finds nothing and stores nothing twice.
@@ -208,16 +208,16 @@ fn one_poison_entry_is_dead_lettered_and_the_other_ninety_nine_land() {
             .var("BATCH_INTERVAL_MS", 1_000),
         "poison",
     );
-    assert_eq!(post(&logger, &key, &batch("good", 60), None).status, 202);
+    assert_eq!(post(&logger, &key, &batch("good", 60), None).status, 200);
     let bad = post(
         &logger,
         &key,
         &json!({"message": "poison pill"}),
         Some("poison"),
     );
-    assert_eq!(bad.status, 202, "{bad:?}");
+    assert_eq!(bad.status, 200, "{bad:?}");
     let poison_id = bad.body["data"]["ids"][0].as_str().unwrap().to_string();
-    assert_eq!(post(&logger, &key, &batch("more", 39), None).status, 202);
+    assert_eq!(post(&logger, &key, &batch("more", 39), None).status, 200);
 
     let list = wait_for_dead_letters(&logger, 1);
     let rows = logger.wait_for_rows(&app, 99, LAND);
@@ -243,7 +243,7 @@ fn a_crash_in_the_middle_of_a_flush_loses_and_duplicates_nothing() {
     let (mut logger, app, key) = Logger::with_app(faulty(), "midflush");
     // Each flush of this shard waits 1.5 s before writing: the kill lands inside it.
     let r = post(&logger, &key, &batch("c", 40), Some("slow_flush=1500"));
-    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.status, 200, "{r:?}");
     std::thread::sleep(Duration::from_millis(800));
     logger.stop("KILL");
     logger.restart();
@@ -262,7 +262,7 @@ fn a_full_buffer_answers_backpressure_and_keeps_what_it_acknowledged() {
     );
     // D1 is down for this shard: the buffer fills and stays full.
     let r = post(&logger, &key, &batch("held", 100), Some("d1_fail=1000"));
-    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.status, 200, "{r:?}");
 
     let refused = post(&logger, &key, &json!({"message": "one too many"}), None);
     assert_eq!(
@@ -289,7 +289,7 @@ fn a_full_buffer_answers_backpressure_and_keeps_what_it_acknowledged() {
         .all(|r| r["message"].as_str().unwrap().starts_with("held-")));
     assert_eq!(
         post(&logger, &key, &json!({"message": "room again"}), None).status,
-        202
+        200
     );
 }
 
@@ -300,7 +300,7 @@ fn the_same_entry_sent_twice_is_stored_once() {
         json!({"logs": [{"message": "a", "id": "evt-1"}, {"message": "b", "id": "evt-2"}]});
     let first = logger.post_logs(&key, &own_ids);
     let second = logger.post_logs(&key, &own_ids);
-    assert_eq!((first.status, second.status), (202, 202));
+    assert_eq!((first.status, second.status), (200, 200));
     assert_eq!(first.body["data"]["ids"], second.body["data"]["ids"]);
 
     let keyed = |k: &str| {
@@ -322,10 +322,10 @@ fn the_same_entry_sent_twice_is_stored_once() {
             &[("x-log-key", &key), ("idempotency-key", "fwd-9")],
             None,
         );
-        assert_eq!(r.status, 202, "{r:?}");
+        assert_eq!(r.status, 200, "{r:?}");
     }
     let sentinel = logger.post_logs(&key, &json!({"message": "sentinel"}));
-    assert_eq!(sentinel.status, 202);
+    assert_eq!(sentinel.status, 200);
     let rows = logger.wait_for_rows(&app, 7, LAND);
     assert_eq!(
         rows.len(),
@@ -343,7 +343,7 @@ fn debug_flags_are_ignored_unless_enabled() {
         &json!({"message": "m"}),
         Some("d1_fail=99, poison"),
     );
-    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.status, 200, "{r:?}");
     assert!(r.body["data"]["debug_flags"]
         .as_str()
         .unwrap()
@@ -381,12 +381,12 @@ fn poison_among_ten_thousand_entries_dead_letters_exactly_the_poison() {
     for round in 0..10 {
         assert_eq!(
             post(&logger, &key, &batch(&format!("good{round}"), 1_000), None).status,
-            202
+            200
         );
         for i in 0..if round < 3 { 12 } else { 11 } {
             let msg = json!({ "message": format!("poison {round}-{i}") });
             let r = post(&logger, &key, &msg, Some("poison"));
-            assert_eq!(r.status, 202, "{r:?}");
+            assert_eq!(r.status, 200, "{r:?}");
             poison.insert(r.body["data"]["ids"][0].as_str().unwrap().to_string());
         }
     }
@@ -435,7 +435,7 @@ fn dead_letters_keep_every_field_and_replay_them_as_sent() {
                           "request_id": "r-1"}]}),
         Some("dead_letter"),
     );
-    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.status, 200, "{r:?}");
     let f = logger.parent(
         "POST",
         "/pay?order=9",
@@ -506,7 +506,7 @@ fn a_record_of_ten_thousand_rows_replays_whole_and_stores_each_row_once() {
             &batch(&format!("b{round}"), 1_000),
             Some("dead_letter"),
         );
-        assert_eq!(r.status, 202, "{r:?}");
+        assert_eq!(r.status, 200, "{r:?}");
     }
     let list = wait_for_dead_letters(&logger, 10_000);
     assert_eq!(list.len(), 1, "one record: {list:#?}");
@@ -552,8 +552,8 @@ fn debug_flags_act_on_the_requesting_apps_entries_only() {
     let key_b = logger.create_app(&b);
     // Both apps' entries meet in one shard (one colo, a one-day bucket).
     let r = post(&logger, &key_a, &batch("a", 10), Some("d1_fail=1000"));
-    assert_eq!(r.status, 202, "{r:?}");
-    assert_eq!(post(&logger, &key_b, &batch("b", 10), None).status, 202);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(post(&logger, &key_b, &batch("b", 10), None).status, 200);
     let rows = logger.wait_for_rows(&b, 10, LAND);
     assert_eq!(rows.len(), 10, "the other app's entries land");
     assert!(
@@ -568,7 +568,7 @@ fn debug_flags_act_on_the_requesting_apps_entries_only() {
             Some("d1_fail=0")
         )
         .status,
-        202
+        200
     );
     logger.wait_for_rows(&a, 11, LAND);
 }

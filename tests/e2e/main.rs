@@ -7,6 +7,7 @@ mod harness;
 
 mod apps;
 mod batching;
+mod clients;
 mod cost;
 mod failures;
 mod forwarded;

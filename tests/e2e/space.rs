@@ -30,7 +30,7 @@ fn a_small_cap_keeps_the_database_under_it_trimming_the_largest_app_first() {
         logger
             .post_logs(&quiet_key, &json!({ "logs": quiet_logs }))
             .status,
-        202
+        200
     );
     logger.wait_for_rows(&quiet, 200, LAND);
     let mut sent = 0;
@@ -39,7 +39,7 @@ fn a_small_cap_keeps_the_database_under_it_trimming_the_largest_app_first() {
             .map(|i| json!({"message": format!("noisy {round}-{i} with some padding text"), "context": {"i": i}}))
             .collect();
         let r = logger.post_logs(&key, &json!({ "logs": logs }));
-        assert_eq!(r.status, 202, "ingest goes on: {r:?}");
+        assert_eq!(r.status, 200, "ingest goes on: {r:?}");
         sent += 1_000;
     }
     // Everything accepted was flushed (nothing waits, nothing failed).

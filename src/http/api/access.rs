@@ -1,9 +1,11 @@
-//! Shell: Who may act for an app: its own API key (`X-API-Key`), or the admin key (`X-Admin-Key`) for
-//! any app. Shared by every per-app resource, so the rule is written once.
+//! Shell: Who may act for an app: its own API key (`X-API-Key`, or `Authorization: Bearer` or
+//! `Basic`: `model::credential`), or the admin key (`X-Admin-Key`) for any app. Shared by every
+//! per-app resource, so the rule is written once.
 
 use crate::http::envelope::{header, require_admin, Ctx};
 use crate::http::error::ApiError;
-use crate::model::app::AppId;
+use crate::model::app::{AppId, AppRecord};
+use crate::model::credential::credential;
 use crate::store::registry::Registry;
 use worker::Request;
 
@@ -44,10 +46,21 @@ pub async fn caller_app(req: &Request, ctx: &Ctx, named: Option<&str>) -> Result
     Ok(app)
 }
 
-/// The app of the request's `X-API-Key`.
+/// The app of the request's key.
 pub async fn key_app(req: &Request, ctx: &Ctx) -> Result<AppId, ApiError> {
-    Ok(Registry::new(&ctx.env)?
-        .authenticate(header(req, "x-api-key").as_deref(), "X-API-Key")
-        .await?
-        .app_id)
+    Ok(client(req, ctx).await?.0.app_id)
+}
+
+/// The app record of the request's key, and the key (a secret to keep out of what is stored).
+pub async fn client(req: &Request, ctx: &Ctx) -> Result<(AppRecord, String), ApiError> {
+    let given = credential(
+        header(req, "x-api-key").as_deref(),
+        header(req, "authorization").as_deref(),
+    );
+    let (key, from) = match &given {
+        Some(c) => (Some(c.key.as_str()), c.from),
+        None => (None, "X-API-Key (or Authorization: Bearer or Basic)"),
+    };
+    let app = Registry::new(&ctx.env)?.authenticate(key, from).await?;
+    Ok((app, given.map(|c| c.key).unwrap_or_default()))
 }

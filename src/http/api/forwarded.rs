@@ -1,7 +1,7 @@
 //! Shell: Requests forwarded by a parent worker over a service binding: any request that carries
 //! `X-Log-Key` is a request to be logged, whatever its method, host and path.
 //!
-//! The answer (202 with the entry id) comes only after the LogBatcher has durably buffered the
+//! The answer (200 with the entry id) comes only after the LogBatcher has durably buffered the
 //! entry, so a parent's `ctx.waitUntil(env.LOGGER.fetch(fwd))` covers the whole trip while the
 //! parent's own response goes out at once.
 
@@ -66,7 +66,7 @@ pub async fn ingest(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     if let Some(note) = flags_note {
         data["debug_flags"] = note;
     }
-    Ok(ok(202, data, &ctx.request_id)?)
+    Ok(ok(200, data, &ctx.request_id)?)
 }
 
 /// The logged parts of `request.cf`; empty when the runtime supplies none.

@@ -8,6 +8,8 @@ pub mod forwarded;
 pub mod health;
 pub mod health_urls;
 pub mod logs;
+pub mod loki;
+pub mod otlp;
 pub mod prune;
 pub mod query;
 pub mod stats;

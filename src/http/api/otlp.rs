@@ -1,0 +1,72 @@
+//! Shell: `POST /v1/logs`: OpenTelemetry's OTLP/HTTP logs export, protobuf or JSON (by
+//! `Content-Type`), gzip-compressed or not, with the app's key in any header the exporters can
+//! send (`OTEL_EXPORTER_OTLP_HEADERS="x-api-key=…"` or `Authorization=Bearer …`). Answers as
+//! OTLP asks: 200 with an empty `ExportLogsServiceResponse` in the request's encoding; a refused
+//! request is the logger's JSON error with a 4xx (not retried by exporters), and backpressure is
+//! 503 with `Retry-After` (retried). An exporter that sends a body again stores nothing twice
+//! (`logs::Naming::Content`).
+
+use crate::http::api::logs::{limits, Caller, Naming};
+use crate::http::body::read_body;
+use crate::http::envelope::{debug_flags, header, with_request_id, Ctx};
+use crate::http::error::ApiError;
+use crate::ingest::otlp::{decode_protobuf, drafts};
+use crate::model::entry::Source;
+use crate::model::json::{text_nesting, MAX_NESTING};
+use crate::platform::now_ms;
+use worker::{Request, Response};
+
+pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    let caller = Caller::of(&req, ctx).await?;
+    let limits = limits(ctx);
+    let (flags, _) = debug_flags(&req, &ctx.config)?;
+    let content_type = header(&req, "content-type").unwrap_or_default();
+    let protobuf = content_type.contains("protobuf");
+    if !protobuf && !content_type.contains("json") {
+        return Err(ApiError::UnsupportedEncoding(format!(
+            "Content-Type: {content_type:?}; OTLP/HTTP sends application/x-protobuf or application/json"
+        )));
+    }
+    let body = read_body(&mut req, &limits).await?;
+    let request = if protobuf {
+        decode_protobuf(&body.bytes)?
+    } else {
+        // OTLP's JSON nests about 8 levels around a record's attributes.
+        if text_nesting(&body.bytes) > MAX_NESTING + 10 {
+            return Err(ApiError::NestingTooDeep(format!(
+                "the request nests deeper than attributes may ({MAX_NESTING} levels)"
+            )));
+        }
+        serde_json::from_slice(&body.bytes).map_err(|e| ApiError::InvalidJson(e.to_string()))?
+    };
+    let drafts = drafts(&request, &limits, now_ms())?;
+    let digest = digest(&body.bytes);
+    caller
+        .store(
+            ctx,
+            &req,
+            drafts,
+            Source::Otlp,
+            Naming::Content(&digest),
+            &flags,
+        )
+        .await?;
+    let resp = if protobuf {
+        let mut r = Response::from_bytes(Vec::new())?;
+        r.headers_mut()
+            .set("content-type", "application/x-protobuf")?;
+        r
+    } else {
+        Response::from_json(&serde_json::json!({ "partialSuccess": {} }))?
+    };
+    Ok(with_request_id(resp, &ctx.request_id)?)
+}
+
+/// A body's SHA-256, hex: what names its entries.
+pub fn digest(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(body)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,553 @@
+//! OpenTelemetry logs over OTLP/HTTP (`POST /v1/logs`), JSON or protobuf: an
+//! `ExportLogsServiceRequest` becomes [`Draft`]s. The protobuf form is read into the same shape
+//! the JSON form has (OTLP's own JSON mapping), so one mapping turns either into entries:
+//!
+//! - level from `severityNumber` (TRACE and DEBUG are DEBUG, FATAL is ERROR), else from
+//!   `severityText` (`level::Level::from_alias`), else INFO;
+//! - message from `body` (a string as it is, any other value as JSON text; none: the event name,
+//!   or `(no body)`), clipped to `MAX_MESSAGE_BYTES`: a record is never refused for its length,
+//!   since an exporter drops a whole batch on a 4xx;
+//! - time from `timeUnixNano`, else `observedTimeUnixNano`, else when received;
+//! - `traceId` as the request id, so a trace's logs are one `request_id=` away;
+//! - context: the record's attributes, and `resource` (the resource's attributes: `service.name`
+//!   ...), `scope` (name, version), `span_id`, `event_name` where present.
+//!
+//! Does not authenticate or deliver (`http::api::otlp`).
+
+use crate::http::error::ApiError;
+use crate::ingest::protobuf::{Fields, Wire, WireError};
+use crate::ingest::rest::{Draft, Limits};
+use crate::model::entry::clip;
+use crate::model::id::is_request_id;
+use crate::model::json::{nesting, MAX_NESTING};
+use crate::model::level::Level;
+use crate::model::time::parse_timestamp;
+use serde_json::{json, Map, Value};
+
+/// Nesting of `AnyValue`s the protobuf reader follows: past it a body is refused (custom data
+/// is refused past `MAX_NESTING` anyway; this also bounds the reader's recursion).
+const MAX_VALUE_DEPTH: usize = MAX_NESTING + 2;
+
+fn wire(e: WireError) -> ApiError {
+    ApiError::InvalidProtobuf(format!("ExportLogsServiceRequest: {e}"))
+}
+
+/// Protobuf `ExportLogsServiceRequest` as OTLP's JSON mapping writes it.
+pub fn decode_protobuf(body: &[u8]) -> Result<Value, ApiError> {
+    let resource_logs = repeated(body, 1, resource_logs)?;
+    Ok(json!({ "resourceLogs": resource_logs }))
+}
+
+/// Every field `number` of `message`, each read by `read`.
+fn repeated(
+    message: &[u8],
+    number: u64,
+    read: fn(&[u8]) -> Result<Value, ApiError>,
+) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    let mut f = Fields::new(message);
+    while let Some((n, v)) = f.next_field().map_err(wire)? {
+        if n == number {
+            out.push(read(v.bytes("field").map_err(wire)?)?);
+        }
+    }
+    Ok(out)
+}
+
+fn resource_logs(m: &[u8]) -> Result<Value, ApiError> {
+    let mut out = Map::new();
+    let mut scopes = Vec::new();
+    let mut f = Fields::new(m);
+    while let Some((n, v)) = f.next_field().map_err(wire)? {
+        match n {
+            1 => {
+                let attributes = repeated(v.bytes("resource").map_err(wire)?, 1, key_value)?;
+                out.insert("resource".into(), json!({ "attributes": attributes }));
+            }
+            2 => scopes.push(scope_logs(v.bytes("scopeLogs").map_err(wire)?)?),
+            _ => {}
+        }
+    }
+    out.insert("scopeLogs".into(), Value::Array(scopes));
+    Ok(Value::Object(out))
+}
+
+fn scope_logs(m: &[u8]) -> Result<Value, ApiError> {
+    let mut out = Map::new();
+    let mut records = Vec::new();
+    let mut f = Fields::new(m);
+    while let Some((n, v)) = f.next_field().map_err(wire)? {
+        match n {
+            1 => {
+                let mut scope = Map::new();
+                let mut s = Fields::new(v.bytes("scope").map_err(wire)?);
+                while let Some((n, v)) = s.next_field().map_err(wire)? {
+                    match n {
+                        1 => scope.insert("name".into(), v.text("name").map_err(wire)?.into()),
+                        2 => {
+                            scope.insert("version".into(), v.text("version").map_err(wire)?.into())
+                        }
+                        _ => None,
+                    };
+                }
+                out.insert("scope".into(), Value::Object(scope));
+            }
+            2 => records.push(log_record(v.bytes("logRecords").map_err(wire)?)?),
+            _ => {}
+        }
+    }
+    out.insert("logRecords".into(), Value::Array(records));
+    Ok(Value::Object(out))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn log_record(m: &[u8]) -> Result<Value, ApiError> {
+    let mut out = Map::new();
+    let mut attributes = Vec::new();
+    let mut f = Fields::new(m);
+    while let Some((n, v)) = f.next_field().map_err(wire)? {
+        let int = |v: Wire<'_>| v.int("number").map_err(wire);
+        match n {
+            1 => {
+                out.insert("timeUnixNano".into(), int(v)?.to_string().into());
+            }
+            11 => {
+                out.insert("observedTimeUnixNano".into(), int(v)?.to_string().into());
+            }
+            2 => {
+                out.insert("severityNumber".into(), int(v)?.into());
+            }
+            3 => {
+                out.insert(
+                    "severityText".into(),
+                    v.text("severityText").map_err(wire)?.into(),
+                );
+            }
+            5 => {
+                out.insert("body".into(), any_value(v.bytes("body").map_err(wire)?, 0)?);
+            }
+            6 => attributes.push(key_value(v.bytes("attributes").map_err(wire)?)?),
+            9 => {
+                out.insert(
+                    "traceId".into(),
+                    hex(v.bytes("traceId").map_err(wire)?).into(),
+                );
+            }
+            10 => {
+                out.insert(
+                    "spanId".into(),
+                    hex(v.bytes("spanId").map_err(wire)?).into(),
+                );
+            }
+            12 => {
+                out.insert(
+                    "eventName".into(),
+                    v.text("eventName").map_err(wire)?.into(),
+                );
+            }
+            _ => {}
+        }
+    }
+    out.insert("attributes".into(), Value::Array(attributes));
+    Ok(Value::Object(out))
+}
+
+fn key_value(m: &[u8]) -> Result<Value, ApiError> {
+    key_value_at(m, 0)
+}
+
+fn key_value_at(m: &[u8], depth: usize) -> Result<Value, ApiError> {
+    let (mut key, mut value) = (String::new(), Value::Null);
+    let mut f = Fields::new(m);
+    while let Some((n, v)) = f.next_field().map_err(wire)? {
+        match n {
+            1 => key = v.text("key").map_err(wire)?,
+            2 => value = any_value(v.bytes("value").map_err(wire)?, depth + 1)?,
+            _ => {}
+        }
+    }
+    Ok(json!({ "key": key, "value": value }))
+}
+
+fn any_value(m: &[u8], depth: usize) -> Result<Value, ApiError> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(ApiError::NestingTooDeep(format!(
+            "an attribute or body nests deeper than {MAX_NESTING} levels"
+        )));
+    }
+    let mut out = json!({});
+    let mut f = Fields::new(m);
+    while let Some((n, v)) = f.next_field().map_err(wire)? {
+        let int = |v: Wire<'_>| v.int("value").map_err(wire);
+        out = match n {
+            1 => json!({ "stringValue": v.text("stringValue").map_err(wire)? }),
+            2 => json!({ "boolValue": int(v)? != 0 }),
+            3 => json!({ "intValue": (int(v)? as i64).to_string() }),
+            4 => json!({ "doubleValue": f64::from_bits(int(v)?) }),
+            5 | 6 => {
+                let mut items = Vec::new();
+                let mut list = Fields::new(v.bytes("values").map_err(wire)?);
+                while let Some((k, item)) = list.next_field().map_err(wire)? {
+                    if k == 1 {
+                        let item = item.bytes("value").map_err(wire)?;
+                        items.push(match n {
+                            5 => any_value(item, depth + 1)?,
+                            _ => key_value_at(item, depth + 1)?,
+                        });
+                    }
+                }
+                match n {
+                    5 => json!({ "arrayValue": { "values": items } }),
+                    _ => json!({ "kvlistValue": { "values": items } }),
+                }
+            }
+            7 => json!({ "bytesValue": hex(v.bytes("bytesValue").map_err(wire)?) }),
+            _ => out,
+        };
+    }
+    Ok(out)
+}
+
+/// An `AnyValue` (JSON mapping) as a plain JSON value.
+fn plain(v: &Value) -> Value {
+    let Some(obj) = v.as_object() else {
+        return Value::Null;
+    };
+    if let Some(s) = obj.get("stringValue") {
+        return s.clone();
+    }
+    if let Some(b) = obj.get("boolValue") {
+        return b.clone();
+    }
+    if let Some(i) = obj.get("intValue") {
+        // int64 is a string in OTLP's JSON mapping; a number is accepted too.
+        return match i {
+            Value::String(s) => s.parse::<i64>().map_or_else(|_| i.clone(), Value::from),
+            other => other.clone(),
+        };
+    }
+    if let Some(d) = obj.get("doubleValue") {
+        return d.clone();
+    }
+    if let Some(a) = obj.get("arrayValue") {
+        let values = a["values"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        return Value::Array(values.iter().map(plain).collect());
+    }
+    if let Some(kv) = obj.get("kvlistValue") {
+        return Value::Object(attributes(&kv["values"]));
+    }
+    if let Some(b) = obj.get("bytesValue") {
+        return b.clone();
+    }
+    Value::Null
+}
+
+/// A list of `KeyValue`s as a JSON object.
+fn attributes(list: &Value) -> Map<String, Value> {
+    list.as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|kv| Some((kv["key"].as_str()?.to_string(), plain(&kv["value"]))))
+        .collect()
+}
+
+/// The level of an OTLP severity number (1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN, 17-20
+/// ERROR, 21-24 FATAL); `None` for 0 (unspecified) and anything else.
+pub fn severity_level(n: u64) -> Option<Level> {
+    match n {
+        1..=8 => Some(Level::Debug),
+        9..=12 => Some(Level::Info),
+        13..=16 => Some(Level::Warn),
+        17..=24 => Some(Level::Error),
+        _ => None,
+    }
+}
+
+/// Nanoseconds since the epoch (a decimal string or a number) as milliseconds; `None` for 0.
+fn nanos_ms(v: &Value) -> Option<i64> {
+    let n = match v {
+        Value::String(s) => s.parse::<u64>().ok()?,
+        Value::Number(n) => n.as_u64()?,
+        _ => return None,
+    };
+    (n > 0).then_some((n / 1_000_000) as i64)
+}
+
+/// The entries of an `ExportLogsServiceRequest` (JSON mapping).
+pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, ApiError> {
+    let Some(resources) = request.get("resourceLogs").and_then(Value::as_array) else {
+        return Err(ApiError::InvalidEntry(
+            "an ExportLogsServiceRequest has resourceLogs: [...]".into(),
+        ));
+    };
+    let list = |v: &Value, key: &str| {
+        v.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for (r, resource) in resources.iter().enumerate() {
+        let resource_attrs = attributes(&resource["resource"]["attributes"]);
+        for (s, scope) in list(resource, "scopeLogs").iter().enumerate() {
+            let name = scope["scope"]["name"].as_str().filter(|n| !n.is_empty());
+            for (i, record) in list(scope, "logRecords").iter().enumerate() {
+                if out.len() == limits.max_entries {
+                    return Err(ApiError::TooManyEntries {
+                        count: count_records(resources),
+                        limit: limits.max_entries,
+                    });
+                }
+                let at = format!("resourceLogs[{r}].scopeLogs[{s}].logRecords[{i}]");
+                let level = record["severityNumber"]
+                    .as_u64()
+                    .and_then(severity_level)
+                    .or_else(|| record["severityText"].as_str().and_then(Level::from_alias))
+                    .unwrap_or(Level::Info);
+                let event = record["eventName"].as_str().filter(|e| !e.is_empty());
+                let message = match plain(&record["body"]) {
+                    Value::String(s) if !s.trim().is_empty() => s,
+                    Value::Null | Value::String(_) => event.unwrap_or("(no body)").to_string(),
+                    other => other.to_string(),
+                };
+                let message = clip(&message, limits.max_message_bytes).to_string();
+                let timestamp = match nanos_ms(&record["timeUnixNano"])
+                    .or_else(|| nanos_ms(&record["observedTimeUnixNano"]))
+                {
+                    None => None,
+                    Some(ms) => Some(parse_timestamp(&ms.into(), now_ms).map_err(|e| {
+                        ApiError::InvalidTimestamp(format!("{at}.timeUnixNano: {e}"))
+                    })?),
+                };
+                let mut context = attributes(&record["attributes"]);
+                if !resource_attrs.is_empty() {
+                    context.insert("resource".into(), Value::Object(resource_attrs.clone()));
+                }
+                if let Some(name) = name {
+                    let mut scope_info = json!({ "name": name });
+                    if let Some(v) = scope["scope"]["version"].as_str().filter(|v| !v.is_empty()) {
+                        scope_info["version"] = v.into();
+                    }
+                    context.insert("scope".into(), scope_info);
+                }
+                let id = |key: &str| {
+                    record[key]
+                        .as_str()
+                        .filter(|t| !t.is_empty() && t.bytes().any(|b| b != b'0'))
+                };
+                if let Some(span) = id("spanId") {
+                    context.insert("span_id".into(), span.into());
+                }
+                if let Some(e) = event {
+                    context.insert("event_name".into(), e.into());
+                }
+                if context.values().map(nesting).max().unwrap_or(0) + 1 > MAX_NESTING {
+                    return Err(ApiError::NestingTooDeep(format!(
+                        "{at}: attributes nest deeper than {MAX_NESTING} levels"
+                    )));
+                }
+                out.push(Draft {
+                    level,
+                    message,
+                    timestamp,
+                    request_id: id("traceId")
+                        .filter(|t| is_request_id(t))
+                        .map(str::to_string),
+                    context: (!context.is_empty()).then_some(context),
+                    client_id: None,
+                });
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ApiError::EmptyBatch);
+    }
+    Ok(out)
+}
+
+fn count_records(resources: &[Value]) -> usize {
+    resources
+        .iter()
+        .flat_map(|r| r["scopeLogs"].as_array().cloned().unwrap_or_default())
+        .map(|s| s["logRecords"].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::protobuf::tests::Writer;
+
+    const NOW: i64 = 1_750_000_000_000;
+    const L: Limits = Limits {
+        max_body_bytes: 100_000,
+        max_entries: 3,
+        max_message_bytes: 20,
+    };
+
+    fn kv(key: &str, value: Writer) -> Writer {
+        Writer::default().text(1, key).message(2, value)
+    }
+
+    fn string(s: &str) -> Writer {
+        Writer::default().text(1, s)
+    }
+
+    /// What the OpenTelemetry SDKs' protobuf exporters send for one record.
+    fn request() -> Vec<u8> {
+        let record = Writer::default()
+            .fixed64(1, (NOW as u64 - 5) * 1_000_000)
+            .uint(2, 17)
+            .text(3, "ERROR")
+            .message(5, string("payment failed"))
+            .message(6, kv("order_id", Writer::default().uint(3, 77)))
+            .message(
+                6,
+                kv(
+                    "cart",
+                    Writer::default().message(
+                        6,
+                        Writer::default().message(1, kv("items", Writer::default().uint(3, 2))),
+                    ),
+                ),
+            )
+            .bytes(9, &[0xab; 16])
+            .bytes(10, &[0xcd; 8]);
+        let scope = Writer::default()
+            .message(1, Writer::default().text(1, "checkout").text(2, "1.2"))
+            .message(2, record);
+        let resource = Writer::default().message(1, kv("service.name", string("shop")));
+        let resource_logs = Writer::default().message(1, resource).message(2, scope);
+        Writer::default().message(1, resource_logs).0
+    }
+
+    #[test]
+    fn a_protobuf_record_becomes_the_entry_the_json_form_would() {
+        let decoded = decode_protobuf(&request()).unwrap();
+        let d = drafts(&decoded, &L, NOW).unwrap();
+        assert_eq!(d.len(), 1);
+        let d = &d[0];
+        assert_eq!(d.level, Level::Error);
+        assert_eq!(d.message, "payment failed");
+        assert_eq!(d.timestamp, Some(NOW - 5));
+        assert_eq!(
+            d.request_id.as_deref(),
+            Some("abababababababababababababababab")
+        );
+        assert_eq!(
+            Value::Object(d.context.clone().unwrap()),
+            json!({
+                "order_id": 77, "cart": {"items": 2},
+                "resource": {"service.name": "shop"},
+                "scope": {"name": "checkout", "version": "1.2"},
+                "span_id": "cdcdcdcdcdcdcdcd"
+            })
+        );
+        // The same request in OTLP's JSON mapping.
+        let as_json = json!({"resourceLogs": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
+            "scopeLogs": [{"scope": {"name": "checkout", "version": "1.2"}, "logRecords": [{
+                "timeUnixNano": ((NOW as u64 - 5) * 1_000_000).to_string(),
+                "severityNumber": 17, "severityText": "ERROR",
+                "body": {"stringValue": "payment failed"},
+                "attributes": [
+                    {"key": "order_id", "value": {"intValue": "77"}},
+                    {"key": "cart", "value": {"kvlistValue": {"values": [
+                        {"key": "items", "value": {"intValue": 2}}]}}}
+                ],
+                "traceId": "abababababababababababababababab", "spanId": "cdcdcdcdcdcdcdcd"
+            }]}]
+        }]});
+        assert_eq!(drafts(&as_json, &L, NOW).unwrap()[0], *d);
+    }
+
+    #[test]
+    fn severities_bodies_and_times_map_onto_entries() {
+        let record = |r: Value| json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [r]}]}]});
+        let one = |r: Value| drafts(&record(r), &L, NOW).unwrap().remove(0);
+        assert_eq!(
+            one(json!({"severityNumber": 1, "body": {"stringValue": "t"}})).level,
+            Level::Debug
+        );
+        assert_eq!(
+            one(json!({"severityNumber": 21, "body": {"stringValue": "f"}})).level,
+            Level::Error
+        );
+        assert_eq!(
+            one(json!({"severityText": "warning", "body": {"stringValue": "w"}})).level,
+            Level::Warn
+        );
+        assert_eq!(
+            one(json!({"body": {"stringValue": "x"}})).level,
+            Level::Info
+        );
+        assert_eq!(one(json!({})).message, "(no body)");
+        assert_eq!(
+            one(json!({"eventName": "checkout.done"})).message,
+            "checkout.done"
+        );
+        assert_eq!(one(json!({"body": {"kvlistValue": {"values": [{"key": "a", "value": {"boolValue": true}}]}}})).message, r#"{"a":true}"#);
+        let long = one(json!({"body": {"stringValue": "x".repeat(50)}}));
+        assert_eq!(long.message.len(), 20, "clipped, not refused");
+        let observed = one(json!({"observedTimeUnixNano": (NOW as u64 * 1_000_000).to_string()}));
+        assert_eq!(observed.timestamp, Some(NOW));
+        assert_eq!(
+            one(json!({"timeUnixNano": "0"})).timestamp,
+            None,
+            "0 is unset: now"
+        );
+        assert_eq!(
+            one(json!({"traceId": "00000000000000000000000000000000"})).request_id,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_requests_are_refused_with_their_reason() {
+        assert!(matches!(
+            decode_protobuf(&[0x0a, 0x09, 0x01]),
+            Err(ApiError::InvalidProtobuf(_))
+        ));
+        assert!(matches!(
+            drafts(&json!({"resourceLogs": []}), &L, NOW),
+            Err(ApiError::EmptyBatch)
+        ));
+        assert!(matches!(
+            drafts(&json!({"logs": []}), &L, NOW),
+            Err(ApiError::InvalidEntry(_))
+        ));
+        let many = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [{}, {}, {}, {}]}]}]});
+        assert!(matches!(
+            drafts(&many, &L, NOW),
+            Err(ApiError::TooManyEntries { count: 4, limit: 3 })
+        ));
+        let future = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": ((NOW as u64 + 2 * 86_400_000) * 1_000_000).to_string()}]}]}]});
+        assert!(matches!(
+            drafts(&future, &L, NOW),
+            Err(ApiError::InvalidTimestamp(_))
+        ));
+        // A body nested far deeper than any entry may be: refused before the reader recurses.
+        let mut deep = string("x");
+        for _ in 0..200 {
+            deep = Writer::default().message(5, Writer::default().message(1, deep));
+        }
+        let record = Writer::default().message(5, deep);
+        let body = Writer::default()
+            .message(
+                1,
+                Writer::default().message(2, Writer::default().message(2, record)),
+            )
+            .0;
+        assert!(matches!(
+            decode_protobuf(&body),
+            Err(ApiError::NestingTooDeep(_))
+        ));
+    }
+}
