@@ -43,8 +43,11 @@ enum Load {
         batch: usize,
         concurrency: usize,
     },
+    /// Requests the parent fixture logs in its `waitUntil`: over `fetch` to the logger, or
+    /// (`rpc`) with `forApp(key).logRequest(request)` on its RPC entrypoint.
     Forward {
         concurrency: usize,
+        rpc: bool,
     },
     /// Requests to the parent fixture that log nothing: what the path costs without the logger.
     Bare {
@@ -192,7 +195,7 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario, indexed: bool) -> Figures 
     let statements_before = statements(logger);
     let (batch, concurrency) = match s.load {
         Load::Rest { batch, concurrency } => (batch, concurrency),
-        Load::Forward { concurrency } | Load::Bare { concurrency } => (1, concurrency),
+        Load::Forward { concurrency, .. } | Load::Bare { concurrency } => (1, concurrency),
     };
     let requests = s.entries.div_ceil(batch);
     let (tail, probes) = match s.tail {
@@ -335,12 +338,19 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario, indexed: bool) -> Figures 
                                 (r.status == 200)
                                     .then(|| r.body["data"]["accepted"].as_u64().unwrap_or(0))
                             }
-                            Load::Forward { .. } => {
+                            Load::Forward { rpc, .. } => {
                                 let msg = format!("bench fwd {i}");
+                                let mut headers: Vec<(&str, &str)> = vec![
+                                    ("x-fixture-log-key", key.as_str()),
+                                    ("x-fixture-log-message", msg.as_str()),
+                                ];
+                                if rpc {
+                                    headers.push(("x-fixture-rpc", "1"));
+                                }
                                 let r = logger.parent(
                                     "GET",
                                     &format!("/bench/page/{i}?q=1"),
-                                    &[("x-fixture-log-key", key), ("x-fixture-log-message", &msg)],
+                                    &headers,
                                     None,
                                 );
                                 (r.status == 200).then_some(1)
@@ -872,9 +882,9 @@ fn main() {
         entries: entries / scale,
         tail: false,
     };
-    let forward = |name, concurrency, entries: usize| Scenario {
+    let forward = |name, concurrency, rpc, entries: usize| Scenario {
         name,
-        load: Load::Forward { concurrency },
+        load: Load::Forward { concurrency, rpc },
         entries: entries / scale,
         tail: false,
     };
@@ -884,7 +894,8 @@ fn main() {
         rest("rest b100 c16", 100, 16, 50_000),
         rest("rest b1000 c4", 1_000, 4, 100_000),
         rest("rest b1000 c16", 1_000, 16, 100_000),
-        forward("forward c16", 16, 10_000),
+        forward("forward c16", 16, false, 10_000),
+        forward("forward rpc c16", 16, true, 10_000),
         Scenario {
             name: "parent only c16",
             load: Load::Bare { concurrency: 16 },
@@ -909,7 +920,7 @@ fn main() {
     let naive = [
         rest("rest b100 c4", 100, 4, 10_000),
         rest("rest b1000 c4", 1_000, 4, 20_000),
-        forward("forward c16", 16, 3_000),
+        forward("forward c16", 16, false, 3_000),
     ];
 
     let wanted = |s: &Scenario| only.as_deref().is_none_or(|p| s.name.starts_with(p));

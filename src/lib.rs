@@ -44,6 +44,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod entrypoint;
 pub mod http;
 pub mod ingest;
 pub mod model;

@@ -13,7 +13,7 @@
 // After a Rust panic (panic=abort traps), the bindings start a fresh wasm instance on the next
 // call, and `state.instanceId` moves on; a Durable Object then builds its Rust half again (it
 // reloads what it needs from its storage), instead of calling into the dead instance.
-import { DurableObject, WorkerEntrypoint } from "cloudflare:workers";
+import { DurableObject, RpcTarget, WorkerEntrypoint } from "cloudflare:workers";
 import * as rust from "../build/index.js";
 
 const state = rust.__worker_init_state();
@@ -24,6 +24,44 @@ export default class Worker extends WorkerEntrypoint {
   }
   scheduled(event) {
     return rust.scheduled(event, this.env, this.ctx);
+  }
+}
+
+// RPC for parent workers (src/entrypoint.rs): a parent binds `entrypoint = "LoggerRpc"` and
+// calls `env.LOGGER.forApp(key)` (its app key, a secret of the parent) for a stub that acts for
+// that key's app: `await env.LOGGER.forApp(env.LOG_API_KEY).log("info", "hi")`. Each method hands
+// its arguments to Rust as they came.
+export class LoggerRpc extends WorkerEntrypoint {
+  forApp(key) {
+    return new AppLogger(this.env, this.ctx, key);
+  }
+}
+
+class AppLogger extends RpcTarget {
+  #env;
+  #ctx;
+  #key;
+  constructor(env, ctx, key) {
+    super();
+    [this.#env, this.#ctx, this.#key] = [env, ctx, key];
+  }
+  #call(method, args) {
+    return rust.rpc(this.#env, this.#ctx, this.#key, method, args);
+  }
+  log(...args) {
+    return this.#call("log", args);
+  }
+  logBatch(...args) {
+    return this.#call("logBatch", args);
+  }
+  logRequest(...args) {
+    return this.#call("logRequest", args);
+  }
+  query(...args) {
+    return this.#call("query", args);
+  }
+  stats(...args) {
+    return this.#call("stats", args);
   }
 }
 

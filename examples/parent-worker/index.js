@@ -41,6 +41,18 @@ export default {
       return Response.json(result);
     }
 
+    // A call to the logger's RPC entrypoint, for the tests: {key, method, args} in, the result
+    // (or the error's message, which starts with the logger's code) out.
+    if (fixture && url.pathname === "/_rpc") {
+      const { key, method, args } = await request.json();
+      try {
+        const data = await env.LOGGER_RPC.forApp(key)[method](...args);
+        return Response.json({ ok: true, data });
+      } catch (e) {
+        return Response.json({ ok: false, error: String(e.message) }, { status: 400 });
+      }
+    }
+
     const response = Response.json({ ok: true, served: url.pathname });
     // The fixture logs only the requests a test asked it to log.
     if (!fixture || request.headers.has("x-fixture-log-key")) {
@@ -51,6 +63,10 @@ export default {
 };
 
 async function forwardToLogger(request, env, fixture, status) {
+  // Over RPC (entrypoint "LoggerRpc"): the request itself, and what to log about it.
+  if (env.LOGGER_RPC && (!fixture || request.headers.has("x-fixture-rpc"))) {
+    return logOverRpc(request, env, fixture, status);
+  }
   const headers = new Headers(request.headers);
   if (fixture) {
     for (const [name, value] of request.headers) {
@@ -71,5 +87,28 @@ async function forwardToLogger(request, env, fixture, status) {
     if (res.status !== 200) console.error("d1-logger refused a log:", res.status, await res.text());
   } catch (err) {
     console.error("d1-logger unreachable:", err);
+  }
+}
+
+async function logOverRpc(request, env, fixture, status) {
+  let key = env.LOG_API_KEY;
+  let what = { data: { status }, level: status >= 500 ? "ERROR" : undefined };
+  if (fixture) {
+    // The test's own fields, and a request without the fixture's headers (as the fetch path).
+    key = request.headers.get("x-fixture-log-key");
+    const data = request.headers.get("x-fixture-log-data");
+    what = {
+      level: request.headers.get("x-fixture-log-level") ?? undefined,
+      message: request.headers.get("x-fixture-log-message") ?? undefined,
+      data: data ? JSON.parse(data) : undefined,
+    };
+    const headers = new Headers(request.headers);
+    for (const [name] of request.headers) if (name.startsWith("x-fixture-")) headers.delete(name);
+    request = new Request(request, { headers });
+  }
+  try {
+    await env.LOGGER_RPC.forApp(key).logRequest(request, what);
+  } catch (err) {
+    console.error("d1-logger refused a log:", err.message);
   }
 }

@@ -100,6 +100,57 @@ pub struct LogQuery {
 
 /// Parses the query string's pairs. Unknown parameters are refused, so a typo never silently
 /// widens a query.
+/// The filters of an RPC `query({...})` as the query string's pairs: strings and numbers as
+/// they are, a list (`level: ["WARN", "ERROR"]`) joined by commas, and `context: {user: {id: 42}}`
+/// as `context.user.id=42` (a `"context.user.id"` key works too).
+pub fn filter_pairs(filters: &Value) -> Result<Vec<(String, String)>, ApiError> {
+    fn scalar(name: &str, v: &Value) -> Result<String, ApiError> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| scalar(name, i))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.join(",")),
+            _ => Err(ApiError::InvalidFilter(format!(
+                "{name}: a string, a number or a list of them"
+            ))),
+        }
+    }
+    fn context(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) -> Result<(), ApiError> {
+        match v {
+            Value::Object(m) => m
+                .iter()
+                .try_for_each(|(k, v)| context(&format!("{prefix}.{k}"), v, out)),
+            other => {
+                out.push((prefix.to_string(), scalar(prefix, other)?));
+                Ok(())
+            }
+        }
+    }
+    let mut out = Vec::new();
+    match filters {
+        Value::Null => {}
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    (_, Value::Null) => {}
+                    ("context", Value::Object(_)) => context("context", v, &mut out)?,
+                    _ => out.push((k.clone(), scalar(k, v)?)),
+                }
+            }
+        }
+        _ => {
+            return Err(ApiError::InvalidFilter(
+                "filters: an object such as {level: \"ERROR\", search: \"timeout\"}".into(),
+            ))
+        }
+    }
+    Ok(out)
+}
+
 pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, ApiError> {
     let mut q = LogQuery {
         limit: DEFAULT_LIMIT,
@@ -532,6 +583,31 @@ pub fn paginate(mut rows: Vec<Value>, limit: u32) -> (Vec<Value>, Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rpc_filters_read_as_the_query_string_would() {
+        let pairs = filter_pairs(&serde_json::json!({
+            "level": ["WARN", "ERROR"], "limit": 5, "search": "timeout",
+            "context": {"user": {"id": 42}}, "context.order": "o-1", "cursor": null
+        }))
+        .unwrap();
+        let mut pairs = pairs;
+        pairs.sort();
+        let want: Vec<(String, String)> = [
+            ("context.order", "o-1"),
+            ("context.user.id", "42"),
+            ("level", "WARN,ERROR"),
+            ("limit", "5"),
+            ("search", "timeout"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(pairs, want);
+        assert!(filter_pairs(&serde_json::json!("level=ERROR")).is_err());
+        assert!(filter_pairs(&serde_json::json!({"level": {"x": 1}})).is_err());
+        assert_eq!(filter_pairs(&Value::Null).unwrap(), vec![]);
+    }
     use rusqlite::Connection;
 
     const NOW: i64 = 1_750_000_000_000;

@@ -16,6 +16,7 @@ mod load;
 mod query;
 mod rest_ingest;
 mod routes;
+mod rpc;
 mod space;
 mod stats;
 pub(crate) mod tail;

@@ -14,6 +14,7 @@ use crate::model::app::AppRecord;
 use crate::model::entry::{LogEntry, Source};
 use crate::model::id::is_request_id;
 use crate::platform::now_ms;
+use crate::store::registry::Registry;
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -42,10 +43,9 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let entries = caller
         .store(
             ctx,
-            &req,
+            &Origin::of(&req),
             drafts,
-            Source::Rest,
-            Naming::Key(idempotency_key.as_deref()),
+            (Source::Rest, Naming::Key(idempotency_key.as_deref())),
             &flags,
         )
         .await?;
@@ -77,6 +77,23 @@ pub enum Naming<'a> {
     Content(&'a str),
 }
 
+/// What the request behind a batch of entries says about them: its `X-Request-ID` (for entries
+/// without a request id of their own) and the colo that received it (their shard's).
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub request_id: Option<String>,
+    pub colo: Option<String>,
+}
+
+impl Origin {
+    pub fn of(req: &Request) -> Origin {
+        Origin {
+            request_id: header(req, "x-request-id").filter(|r| is_request_id(r)),
+            colo: crate::http::api::forwarded::cf_facts(req).colo,
+        }
+    }
+}
+
 /// The app a request logs for, by its key.
 pub struct Caller {
     pub app: AppRecord,
@@ -89,27 +106,42 @@ impl Caller {
         Ok(Caller { app, key })
     }
 
+    /// The caller of a key given another way (`from`: `X-Log-Key`, RPC).
+    pub async fn by_header(ctx: &Ctx, key: &str, from: &str) -> Result<Caller, ApiError> {
+        let app = Registry::new(&ctx.env)?
+            .authenticate(Some(key), from)
+            .await?;
+        Ok(Caller {
+            app,
+            key: key.to_string(),
+        })
+    }
+
+    /// The key's secret forms to keep out of stored entries, with the admin key.
+    pub fn secrets<'a>(&'a self, ctx: &'a Ctx) -> Vec<&'a str> {
+        let mut secrets = vec![self.key.as_str()];
+        secrets.extend(ctx.config.admin_api_key.as_deref());
+        secrets
+    }
+
     /// Stores `drafts` as entries of the caller's app from `source`: each gets its id (the
     /// client's own, or one by `naming`, makes a retried request store nothing twice), the
-    /// request's `X-Request-ID` where it has no request id of its own, redaction, and is
-    /// durably buffered by its LogBatcher before this returns.
+    /// origin's request id where it has no request id of its own, redaction, and is durably
+    /// buffered by its LogBatcher before this returns.
     pub async fn store(
         &self,
         ctx: &Ctx,
-        req: &Request,
+        origin: &Origin,
         drafts: Vec<Draft>,
-        source: Source,
-        naming: Naming<'_>,
+        (source, naming): (Source, Naming<'_>),
         flags: &DebugFlags,
     ) -> Result<Vec<LogEntry>, ApiError> {
         let c = &ctx.config;
         let now = now_ms();
-        let header_request_id = header(req, "x-request-id").filter(|r| is_request_id(r));
-        let colo = crate::http::api::forwarded::cf_facts(req).colo;
-        let mut secrets: Vec<&str> = vec![self.key.as_str()];
-        secrets.extend(c.admin_api_key.as_deref());
+        let header_request_id = origin.request_id.as_deref();
+        let secrets = self.secrets(ctx);
         let app_id = self.app.app_id.as_str();
-        let prepare = Prepare::new(c, app_id, now, colo.as_deref(), &secrets);
+        let prepare = Prepare::new(c, app_id, now, origin.colo.as_deref(), &secrets);
         // Randomness for every id at once: one call to the platform's CSPRNG per request.
         let mut random = vec![0u8; 16 * drafts.len()];
         getrandom::fill(&mut random)
@@ -131,8 +163,7 @@ impl Caller {
                     prepare.id(Identity::Random(r), at)
                 }
             };
-            let mut entry =
-                draft.into_entry(id, (app_id, source), now, header_request_id.as_deref());
+            let mut entry = draft.into_entry(id, (app_id, source), now, header_request_id);
             prepare.apply(&mut entry);
             entries.push(entry);
         }

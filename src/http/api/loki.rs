@@ -5,7 +5,7 @@
 //! (the password) or any other way `access::client` takes. Answers 204, as Loki does (some
 //! clients accept nothing else).
 
-use crate::http::api::logs::{limits, Caller, Naming};
+use crate::http::api::logs::{limits, Caller, Naming, Origin};
 use crate::http::api::otlp::digest;
 use crate::http::body::read_body;
 use crate::http::envelope::{debug_flags, header, with_request_id, Ctx};
@@ -62,10 +62,9 @@ pub async fn push(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     caller
         .store(
             ctx,
-            &req,
+            &Origin::of(&req),
             drafts,
-            Source::Loki,
-            Naming::Content(&digest),
+            (Source::Loki, Naming::Content(&digest)),
             &flags,
         )
         .await?;

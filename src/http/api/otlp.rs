@@ -6,7 +6,7 @@
 //! 503 with `Retry-After` (retried). An exporter that sends a body again stores nothing twice
 //! (`logs::Naming::Content`).
 
-use crate::http::api::logs::{limits, Caller, Naming};
+use crate::http::api::logs::{limits, Caller, Naming, Origin};
 use crate::http::body::read_body;
 use crate::http::envelope::{debug_flags, header, with_request_id, Ctx};
 use crate::http::error::ApiError;
@@ -44,10 +44,9 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     caller
         .store(
             ctx,
-            &req,
+            &Origin::of(&req),
             drafts,
-            Source::Otlp,
-            Naming::Content(&digest),
+            (Source::Otlp, Naming::Content(&digest)),
             &flags,
         )
         .await?;

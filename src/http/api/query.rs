@@ -7,11 +7,12 @@
 use crate::http::api::access::caller_app;
 use crate::http::envelope::{ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
+use crate::model::app::AppId;
 use crate::model::id::id_time;
 use crate::platform::{d1_read, d1_rows, metered_db, now_ms};
 use crate::read::query::{
-    match_expression, one_sql, page_sql, paginate, parse_query, present, search_count_sql, Param,
-    FEW_HITS,
+    match_expression, one_sql, page_sql, paginate, parse_query, present, search_count_sql,
+    LogQuery, Param, FEW_HITS,
 };
 use crate::store::usage::Work;
 use serde_json::{json, Value};
@@ -32,6 +33,12 @@ fn js(params: &[Param]) -> Vec<JsValue> {
 pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let q = parse_query(&query_pairs(&req)?, now_ms())?;
     let app = caller_app(&req, ctx, q.app_id.as_deref()).await?;
+    Ok(ok(200, page(ctx, &app, &q).await?, &ctx.request_id)?)
+}
+
+/// One page of `app`'s entries by `q`: `{logs, next_cursor, d1: {rows_read}}` (also the RPC
+/// `query`'s answer).
+pub async fn page(ctx: &Ctx, app: &AppId, q: &LogQuery) -> Result<Value, ApiError> {
     let routes = &ctx.config.routes;
     let route_table = match &q.route {
         None => None,
@@ -55,7 +62,7 @@ pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let db = metered_db(&ctx.env)?;
     let table = routes.firehose_table.as_str();
     // A rare word is looked up, a common one walked (`query::page_sql`).
-    let few_hits = match match_expression(&q) {
+    let few_hits = match match_expression(q) {
         Some(m) => {
             #[derive(serde::Deserialize)]
             struct Count {
@@ -72,24 +79,13 @@ pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         }
         None => false,
     };
-    let (sql, params) = page_sql(
-        table,
-        app.as_str(),
-        &q,
-        route_table,
-        routes.search,
-        few_hits,
-    );
+    let (sql, params) = page_sql(table, app.as_str(), q, route_table, routes.search, few_hits);
     let (found, rows_read) = d1_read::<Value>(&db, table, &sql, &js(&params)).await?;
     ctx.meter_later(Work::Query, &db);
     let (page, next) = paginate(found, q.limit);
     let logs: Vec<Value> = page.into_iter().map(present).collect();
     // What the page cost in D1's terms, so a user can see what a query shape costs.
-    Ok(ok(
-        200,
-        json!({ "logs": logs, "next_cursor": next, "d1": { "rows_read": rows_read } }),
-        &ctx.request_id,
-    )?)
+    Ok(json!({ "logs": logs, "next_cursor": next, "d1": { "rows_read": rows_read } }))
 }
 
 pub async fn get(req: Request, ctx: &Ctx, id: &str) -> Result<Response, ApiError> {
