@@ -8,7 +8,7 @@ use crate::store::route::Routes;
 use thiserror::Error;
 
 /// Every knob the logger reads. Defaults live in [`Config::default`] and nowhere else.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Pending entries in one shard that trigger a flush without waiting for the alarm.
     pub max_batch_size: u32,
@@ -66,6 +66,13 @@ pub struct Config {
     pub tail_max_connections: usize,
     /// Messages a tail client may leave unacknowledged before it is cut off.
     pub tail_max_unacked: u64,
+    /// Which app a Tail Worker producer's events go to (`TAIL_APPS`, a JSON object of script
+    /// name to app id; `"*"` for any other script). Empty: each script logs to the app named
+    /// like it (`ingest::tail::app_for`).
+    pub tail_apps: Vec<(String, String)>,
+    /// The fraction of a producer's plain invocations kept (`TAIL_SAMPLE_RATE`); failed ones
+    /// are always kept (`ingest::tail::keep`).
+    pub tail_sample_rate: f64,
 }
 
 impl Default for Config {
@@ -100,6 +107,8 @@ impl Default for Config {
             app_id_reserve_ms: 3_600_000,
             tail_max_connections: 100,
             tail_max_unacked: 10_000,
+            tail_apps: Vec::new(),
+            tail_sample_rate: 1.0,
         }
     }
 }
@@ -262,7 +271,55 @@ impl Config {
             // A LogBatcher publishes a request's entries at once (up to MAX_ENTRIES_PER_REQUEST),
             // faster than any acknowledgement can come back: the window holds several of those.
             tail_max_unacked: int(&lookup, "TAIL_MAX_UNACKED", d.tail_max_unacked, 1, 100_000)?,
+            tail_apps: tail_apps(&lookup)?,
+            tail_sample_rate: fraction(&lookup, "TAIL_SAMPLE_RATE", d.tail_sample_rate)?,
         })
+    }
+}
+
+fn tail_apps(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let Some(raw) = lookup("TAIL_APPS").filter(|r| !r.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let err = |reason: String| ConfigError {
+        name: "TAIL_APPS",
+        value: clip(&raw, 120).to_string(),
+        reason,
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&raw).map_err(|e| err(format!("not JSON: {e}")))?;
+    let Some(map) = v.as_object() else {
+        return Err(err(
+            "a JSON object of script name to app id, \"*\" for any other".into(),
+        ));
+    };
+    map.iter()
+        .map(
+            |(script, app)| match app.as_str().map(crate::model::app::AppId::parse) {
+                Some(Ok(id)) => Ok((script.clone(), id.as_str().to_string())),
+                _ => Err(err(format!("{script:?}: not an app id: {app}"))),
+            },
+        )
+        .collect()
+}
+
+fn fraction(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: f64,
+) -> Result<f64, ConfigError> {
+    let Some(raw) = lookup(name) else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(ConfigError {
+            name,
+            value: raw,
+            reason: "a fraction from 0 to 1".into(),
+        }),
     }
 }
 

@@ -1,4 +1,7 @@
-//! Shell: The logger's RPC entrypoint for parent workers: the `LoggerRpc` class of
+//! Shell: The runtime's ways in besides `fetch` and `scheduled`: Tail Worker events (`tail`, see
+//! `ingest::tail`) and RPC for parent workers.
+//!
+//! RPC: the `LoggerRpc` class of
 //! `src/worker.mjs` (a `WorkerEntrypoint` a parent binds with `entrypoint = "LoggerRpc"`) gives
 //! `forApp(key)` a stub whose every call comes here with that key, the method and its arguments.
 //! The key is the parent's secret, passed once per stub; it is checked on every call (a cached
@@ -178,4 +181,117 @@ async fn call(
             path: other.to_string(),
         }),
     }
+}
+
+/// The Tail Worker handler: a producer's trace items (one per invocation) become entries of the
+/// apps their scripts map to, sampled after the fact (`ingest::tail`), durably buffered before
+/// this returns. An item that cannot be stored (no app for its script, an unknown app) is
+/// reported in the logger's own log; it never fails the others.
+#[wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
+pub async fn tail(events: JsValue, env: Env) -> Result<(), JsValue> {
+    match store_tail(&env, &events).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            worker::console_error!("tail: {}: {e}", e.code());
+            Err(js_sys::Error::new(&format!("{}: {e}", e.code())).into())
+        }
+    }
+}
+
+async fn store_tail(env: &Env, events: &JsValue) -> Result<(), ApiError> {
+    use crate::ingest::deliver::deliver_entries;
+    use crate::ingest::enrich::{enrich, EnrichOptions};
+    use crate::ingest::prepare::{Identity, Prepare};
+    use crate::ingest::tail::{app_for, entries, keep, TraceItem};
+    use crate::model::app::AppId;
+    use crate::model::entry::{LogEntry, RequestFields};
+    use crate::store::registry::Registry;
+
+    let text = js_sys::JSON::stringify(events)
+        .map(String::from)
+        .map_err(|_| ApiError::InvalidEntry("tail events are not JSON".into()))?;
+    let items: Vec<TraceItem> = serde_json::from_str(&text)
+        .map_err(|e| ApiError::InvalidEntry(format!("tail events: {e}")))?;
+    let config = load_config(env)?;
+    let registry = Registry::new(env)?;
+    let secrets: Vec<&str> = config.admin_api_key.as_deref().into_iter().collect();
+    let mut out: Vec<LogEntry> = Vec::new();
+    for item in &items {
+        let draw = u64::from_le_bytes(random_bytes::<8>()?) as f64 / u64::MAX as f64;
+        if !keep(item, config.tail_sample_rate, draw) {
+            continue;
+        }
+        let script = item.script_name.as_deref();
+        let Some(app) = app_for(&config.tail_apps, script) else {
+            worker::console_error!(
+                "tail: no app for script {script:?}: set TAIL_APPS (\"*\" for any script)"
+            );
+            continue;
+        };
+        let app = match AppId::parse(app) {
+            Ok(id)
+                if registry
+                    .get(&id)
+                    .await?
+                    .is_some_and(|r| r.deleting_since.is_none()) =>
+            {
+                id
+            }
+            _ => {
+                worker::console_error!("tail: script {script:?} maps to {app:?}, which is no app");
+                continue;
+            }
+        };
+        let now = now_ms();
+        let request = item.forwarded();
+        let colo = request.as_ref().and_then(|r| r.cf.colo.clone());
+        let prepare = Prepare::new(&config, app.as_str(), now, colo.as_deref(), &secrets);
+        let options = |id: String| EnrichOptions {
+            id,
+            now_ms: now,
+            app_id: app.as_str(),
+            log_client_ip: config.log_client_ip,
+            max_message_bytes: config.max_message_bytes,
+            max_log_data_bytes: config.max_log_data_bytes,
+        };
+        // What every entry of the invocation shares: its request, enriched as a forwarded one.
+        let base = request
+            .as_ref()
+            .and_then(|r| enrich(r, &options(String::new())).ok());
+        let request_id = base
+            .as_ref()
+            .and_then(|b| b.request_id.clone().or_else(|| b.request.ray_id.clone()))
+            .unwrap_or_else(|| new_id(now, random_bytes::<16>().unwrap_or([0; 16])));
+        let path = base.as_ref().and_then(|b| b.request.path.clone());
+        for e in entries(
+            item,
+            path.as_deref(),
+            config.max_message_bytes,
+            config.max_log_data_bytes,
+        ) {
+            let at = e.timestamp.unwrap_or(now);
+            let mut entry = LogEntry {
+                id: prepare.id(Identity::Random(random_bytes::<16>()?), at),
+                timestamp: at,
+                received_at: now,
+                app_id: app.as_str().to_string(),
+                level: e.level,
+                message: e.message,
+                request_id: Some(request_id.clone()),
+                source: Source::Tail,
+                shard: String::new(),
+                request: base
+                    .as_ref()
+                    .map(|b| b.request.clone())
+                    .unwrap_or_else(RequestFields::default),
+                data: e.context,
+            };
+            prepare.apply(&mut entry);
+            out.push(entry);
+        }
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    deliver_entries(env, &out, &DebugFlags::default()).await
 }

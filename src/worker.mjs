@@ -25,6 +25,10 @@ export default class Worker extends WorkerEntrypoint {
   scheduled(event) {
     return rust.scheduled(event, this.env, this.ctx);
   }
+  // A Tail Worker producer's trace items (src/ingest/tail.rs).
+  tail(events) {
+    return rust.tail(events, this.env);
+  }
 }
 
 // RPC for parent workers (src/entrypoint.rs): a parent binds `entrypoint = "LoggerRpc"` and

@@ -41,6 +41,13 @@ export default {
       return Response.json(result);
     }
 
+    // The Tail Worker producers of the sessions that start them.
+    for (const [prefix, producer] of [["/_producer_nb/", env.PRODUCER_NB], ["/_producer/", env.PRODUCER]]) {
+      if (fixture && url.pathname.startsWith(prefix)) {
+        const target = new URL(url.pathname.slice(prefix.length - 1) + url.search, "https://producer");
+        return producer.fetch(new Request(target, request));
+      }
+    }
     // A call to the logger's RPC entrypoint, for the tests: {key, method, args} in, the result
     // (or the error's message, which starts with the logger's code) out.
     if (fixture && url.pathname === "/_rpc") {

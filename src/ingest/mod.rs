@@ -9,3 +9,4 @@ pub mod protobuf;
 pub mod rest;
 pub mod shard;
 pub mod snappy;
+pub mod tail;

@@ -87,6 +87,8 @@ pub struct Options {
     pub root: Option<PathBuf>,
     /// A persist directory to start from instead of a fresh migrated one.
     pub state: Option<PathBuf>,
+    /// More workers in the session (`wrangler dev -c` each, after the logger).
+    pub workers: Vec<PathBuf>,
 }
 
 impl Options {
@@ -98,6 +100,14 @@ impl Options {
     #[allow(dead_code)]
     pub fn root(mut self, root: &Path) -> Self {
         self.root = Some(root.to_path_buf());
+        self
+    }
+
+    /// Another worker in the session, by its config under `tests/fixtures/`.
+    #[allow(dead_code)]
+    pub fn worker(mut self, config: &str) -> Self {
+        self.workers
+            .push(root().join("tests/fixtures").join(config));
         self
     }
 
@@ -237,6 +247,7 @@ pub struct Logger {
     config: PathBuf,
     log: PathBuf,
     agent: ureq::Agent,
+    workers: Vec<PathBuf>,
 }
 
 impl Logger {
@@ -275,6 +286,7 @@ impl Logger {
             state,
             config,
             agent,
+            workers: opts.workers.clone(),
         };
         logger.spawn();
         logger
@@ -313,6 +325,11 @@ impl Logger {
             .arg(root().join("tests/fixtures/parent.toml"))
             .arg("-c")
             .arg(&self.config)
+            .args(
+                self.workers
+                    .iter()
+                    .flat_map(|w| [std::ffi::OsStr::new("-c"), w.as_os_str()]),
+            )
             .args(["--ip", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
             .arg("--persist-to")
@@ -396,6 +413,7 @@ impl Logger {
         self.stop("TERM");
         let dir = self.config.parent().unwrap().to_path_buf();
         self.config = logger_config(&dir, &opts);
+        self.workers = opts.workers.clone();
         self.spawn();
     }
 
@@ -538,6 +556,7 @@ impl Logger {
             log: dir.path().join("wrangler.log"),
             dir,
             agent: ureq::Agent::config_builder().build().into(),
+            workers: Vec::new(),
         }
     }
 

@@ -20,3 +20,4 @@ mod rpc;
 mod space;
 mod stats;
 pub(crate) mod tail;
+mod tail_workers;
