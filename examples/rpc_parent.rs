@@ -22,7 +22,12 @@ async fn log_payment_failure(env: &Env) -> worker::Result<()> {
     let key = env.secret("LOG_API_KEY")?.to_string();
     let stub = call(&logger, "forApp", &[key.into()]).await?;
     let context = worker::js_sys::JSON::parse(r#"{"order_id":"o-1"}"#)?;
-    call(&stub, "log", &["error".into(), "payment failed".into(), context]).await?;
+    call(
+        &stub,
+        "log",
+        &["error".into(), "payment failed".into(), context],
+    )
+    .await?;
     Ok(())
 }
 

@@ -210,8 +210,15 @@ async fn store_tail(env: &Env, events: &JsValue) -> Result<(), ApiError> {
     let text = js_sys::JSON::stringify(events)
         .map(String::from)
         .map_err(|_| ApiError::InvalidEntry("tail events are not JSON".into()))?;
-    let items: Vec<TraceItem> = serde_json::from_str(&text)
+    let events: Value = serde_json::from_str(&text)
         .map_err(|e| ApiError::InvalidEntry(format!("tail events: {e}")))?;
+    let items: Vec<TraceItem> = events
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(TraceItem::from_json)
+        .collect();
     let config = load_config(env)?;
     let registry = Registry::new(env)?;
     let secrets: Vec<&str> = config.admin_api_key.as_deref().into_iter().collect();

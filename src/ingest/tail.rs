@@ -23,12 +23,12 @@
 use crate::ingest::enrich::{CfFacts, ForwardedRequest};
 use crate::model::entry::clip;
 use crate::model::level::Level;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-/// One trace item as the runtime delivers it (the parts the logger reads).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+/// One trace item as the runtime delivers it (the parts the logger reads). Read from JSON by
+/// hand ([`TraceItem::from_json`]): serde's derived readers cost the bundle more than these few
+/// fields are worth.
+#[derive(Debug, Clone, Default)]
 pub struct TraceItem {
     pub script_name: Option<String>,
     pub outcome: Option<String>,
@@ -41,21 +41,81 @@ pub struct TraceItem {
     pub truncated: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default)]
 pub struct TraceLog {
     pub timestamp: Option<f64>,
     pub level: String,
     pub message: Value,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default)]
 pub struct TraceException {
     pub timestamp: Option<f64>,
     pub name: String,
     pub message: String,
     pub stack: Option<String>,
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key)?.as_str().map(str::to_string)
+}
+
+impl TraceItem {
+    /// A trace item from its JSON (missing or mistyped parts are absent, never an error).
+    pub fn from_json(v: &Value) -> TraceItem {
+        let list = |key: &str| {
+            v.get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        TraceItem {
+            script_name: text(v, "scriptName"),
+            outcome: text(v, "outcome"),
+            event_timestamp: v.get("eventTimestamp").and_then(Value::as_f64),
+            event: v.get("event").filter(|e| !e.is_null()).cloned(),
+            logs: list("logs")
+                .iter()
+                .map(|l| TraceLog {
+                    timestamp: l.get("timestamp").and_then(Value::as_f64),
+                    level: text(l, "level").unwrap_or_default(),
+                    message: l.get("message").cloned().unwrap_or(Value::Null),
+                })
+                .collect(),
+            exceptions: list("exceptions")
+                .iter()
+                .map(|e| TraceException {
+                    timestamp: e.get("timestamp").and_then(Value::as_f64),
+                    name: text(e, "name").unwrap_or_default(),
+                    message: text(e, "message").unwrap_or_default(),
+                    stack: text(e, "stack"),
+                })
+                .collect(),
+            cpu_time: v.get("cpuTime").and_then(Value::as_f64),
+            wall_time: v.get("wallTime").and_then(Value::as_f64),
+            truncated: v.get("truncated").and_then(Value::as_bool),
+        }
+    }
+}
+
+/// The `request.cf` facts of a trace item's request.
+fn cf_facts(cf: &Value) -> CfFacts {
+    CfFacts {
+        colo: text(cf, "colo"),
+        country: text(cf, "country"),
+        city: text(cf, "city"),
+        region: text(cf, "region"),
+        continent: text(cf, "continent"),
+        asn: cf
+            .get("asn")
+            .and_then(Value::as_u64)
+            .and_then(|a| u32::try_from(a).ok()),
+        as_organization: text(cf, "asOrganization"),
+        timezone: text(cf, "timezone"),
+        http_protocol: text(cf, "httpProtocol"),
+        tls_version: text(cf, "tlsVersion"),
+        tls_cipher: text(cf, "tlsCipher"),
+    }
 }
 
 /// The app a script's events go to: its own mapping, else `"*"`'s, else (no mapping at all) the
@@ -114,7 +174,7 @@ impl TraceItem {
             method: r["method"].as_str().unwrap_or("GET").to_string(),
             url: r["url"].as_str().unwrap_or_default().to_string(),
             headers,
-            cf: serde_json::from_value::<CfFacts>(r["cf"].clone()).unwrap_or_default(),
+            cf: cf_facts(&r["cf"]),
         })
     }
 
@@ -263,7 +323,7 @@ mod tests {
     /// A trace item as `wrangler dev` delivered one for a producer's fetch that logged three
     /// times and threw.
     fn item() -> TraceItem {
-        serde_json::from_value(json!({
+        TraceItem::from_json(&json!({
             "scriptName": null,
             "outcome": "exception",
             "eventTimestamp": 1_750_000_000_000u64,
@@ -283,7 +343,6 @@ mod tests {
             "exceptions": [{"timestamp": 0, "name": "TypeError", "message": "boom", "stack": "at x"}],
             "cpuTime": 3, "wallTime": 12
         }))
-        .unwrap()
     }
 
     #[test]
@@ -336,9 +395,8 @@ mod tests {
             "a client's X-Log-* is not the producer's"
         );
         assert_eq!(f.cf.colo.as_deref(), Some("DFW"));
-        let cron: TraceItem =
-            serde_json::from_value(json!({"outcome": "ok", "event": {"cron": "*/5 * * * *"}}))
-                .unwrap();
+        let cron =
+            TraceItem::from_json(&json!({"outcome": "ok", "event": {"cron": "*/5 * * * *"}}));
         assert!(cron.forwarded().is_none());
         let e = entries(&cron, None, 100, 1_000);
         assert_eq!(
@@ -349,10 +407,8 @@ mod tests {
 
     #[test]
     fn failures_are_always_kept_and_the_rest_sampled() {
-        let ok: TraceItem = serde_json::from_value(
-            json!({"outcome": "ok", "event": {"response": {"status": 200}}}),
-        )
-        .unwrap();
+        let ok =
+            TraceItem::from_json(&json!({"outcome": "ok", "event": {"response": {"status": 200}}}));
         assert!(!ok.failed());
         assert!(keep(&ok, 0.1, 0.05) && !keep(&ok, 0.1, 0.5) && !keep(&ok, 0.0, 0.0));
         for failed in [
@@ -361,10 +417,12 @@ mod tests {
             json!({"outcome": "ok", "event": {"response": {"status": 503}}}),
             json!({"outcome": "ok", "exceptions": [{"name": "E", "message": "m"}]}),
         ] {
-            let item: TraceItem = serde_json::from_value(failed.clone()).unwrap();
+            let item = TraceItem::from_json(&failed);
             assert!(keep(&item, 0.0, 0.99), "{failed}");
         }
-        let not_found: TraceItem = serde_json::from_value(json!({"outcome": "ok", "event": {"request": {"method": "GET"}, "response": {"status": 404}}})).unwrap();
+        let not_found = TraceItem::from_json(
+            &json!({"outcome": "ok", "event": {"request": {"method": "GET"}, "response": {"status": 404}}}),
+        );
         assert_eq!(
             entries(&not_found, Some("/x"), 100, 1_000)[0].level,
             Level::Warn
@@ -392,10 +450,9 @@ mod tests {
 
     #[test]
     fn large_console_data_is_clipped_not_dropped() {
-        let big: TraceItem = serde_json::from_value(
-            json!({"logs": [{"level": "log", "message": ["m", {"blob": "x".repeat(500)}]}]}),
-        )
-        .unwrap();
+        let big = TraceItem::from_json(
+            &json!({"logs": [{"level": "log", "message": ["m", {"blob": "x".repeat(500)}]}]}),
+        );
         let e = entries(&big, None, 100, 100);
         assert_eq!(
             e[0].context.as_ref().unwrap()["clipped"]
