@@ -9,8 +9,14 @@
 //!   since an exporter drops a whole batch on a 4xx;
 //! - time from `timeUnixNano`, else `observedTimeUnixNano`, else when received;
 //! - `traceId` as the request id, so a trace's logs are one `request_id=` away;
-//! - context: the record's attributes, and `resource` (the resource's attributes: `service.name`
-//!   ...), `scope` (name, version), `span_id`, `event_name` where present.
+//! - context: the record's attributes, and `resource` (the resource's attributes), `scope` (name,
+//!   version), `span_id`, `event_name` where present. A dotted attribute name is a path, as
+//!   OpenTelemetry's conventions mean it (`service.name` is `{"service": {"name": …}}`), so
+//!   `context.resource.service.name=shop` finds a service's logs.
+//!
+//! A record that cannot be stored (a time out of range, attributes nested too deep) is rejected
+//! alone and counted in the answer's `partialSuccess`, as OTLP asks; a malformed request is refused
+//! whole.
 //!
 //! Does not authenticate or deliver (`http::api::otlp`).
 
@@ -248,14 +254,38 @@ fn plain(v: &Value) -> Value {
     Value::Null
 }
 
-/// A list of `KeyValue`s as a JSON object.
+/// A list of `KeyValue`s as a JSON object, each dotted name a path (`http.status_code` →
+/// `{"http": {"status_code": …}}`); a name whose path is taken by a value stays as it is.
 fn attributes(list: &Value) -> Map<String, Value> {
-    list.as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|kv| Some((kv["key"].as_str()?.to_string(), plain(&kv["value"]))))
-        .collect()
+    let mut out = Map::new();
+    for kv in list.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let Some(key) = kv["key"].as_str() else {
+            continue;
+        };
+        let value = plain(&kv["value"]);
+        if !insert_path(&mut out, key, value.clone()) {
+            out.insert(key.to_string(), value);
+        }
+    }
+    out
+}
+
+/// Inserts `value` at the dotted `path` of `map`; `false` (nothing changed) when a part of the
+/// path already holds something else.
+fn insert_path(map: &mut Map<String, Value>, path: &str, value: Value) -> bool {
+    match path.split_once('.') {
+        Some((head, rest)) if !head.is_empty() && !rest.is_empty() => {
+            match map.entry(head).or_insert_with(|| Value::Object(Map::new())) {
+                Value::Object(inner) => insert_path(inner, rest, value),
+                _ => false,
+            }
+        }
+        _ if map.contains_key(path) => false,
+        _ => {
+            map.insert(path.to_string(), value);
+            true
+        }
+    }
 }
 
 /// The level of an OTLP severity number (1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN, 17-20
@@ -280,8 +310,48 @@ fn nanos_ms(v: &Value) -> Option<i64> {
     (n > 0).then_some((n / 1_000_000) as i64)
 }
 
+/// The entries of an export, and the records rejected alone (with why).
+#[derive(Debug, Default)]
+pub struct Export {
+    pub drafts: Vec<Draft>,
+    pub rejected: Vec<String>,
+}
+
+/// OTLP's answer for an export: `ExportLogsServiceResponse` with `partial_success` set only when
+/// records were rejected, as protobuf (`protobuf`) or in the JSON mapping.
+pub fn response(export: &Export, protobuf: bool) -> Vec<u8> {
+    let rejected = export.rejected.len() as u64;
+    let message = export.rejected.first().cloned().unwrap_or_default();
+    match (rejected, protobuf) {
+        (0, true) => Vec::new(),
+        (0, false) => b"{}".to_vec(),
+        (n, false) => json!({"partialSuccess": {"rejectedLogRecords": n.to_string(), "errorMessage": message}})
+            .to_string()
+            .into_bytes(),
+        (n, true) => {
+            let mut partial = vec![0x08];
+            varint(&mut partial, n);
+            partial.push(0x12);
+            varint(&mut partial, message.len() as u64);
+            partial.extend(message.as_bytes());
+            let mut out = vec![0x0a];
+            varint(&mut out, partial.len() as u64);
+            out.extend(partial);
+            out
+        }
+    }
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
 /// The entries of an `ExportLogsServiceRequest` (JSON mapping).
-pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, ApiError> {
+pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Export, ApiError> {
     let Some(resources) = request.get("resourceLogs").and_then(Value::as_array) else {
         return Err(ApiError::InvalidEntry(
             "an ExportLogsServiceRequest has resourceLogs: [...]".into(),
@@ -294,6 +364,7 @@ pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Vec<Draft
             .unwrap_or_default()
     };
     let mut out = Vec::new();
+    let mut rejected = Vec::new();
     for (r, resource) in resources.iter().enumerate() {
         let resource_attrs = attributes(&resource["resource"]["attributes"]);
         for (s, scope) in list(resource, "scopeLogs").iter().enumerate() {
@@ -320,11 +391,14 @@ pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Vec<Draft
                 let message = clip(&message, limits.max_message_bytes).to_string();
                 let timestamp = match nanos_ms(&record["timeUnixNano"])
                     .or_else(|| nanos_ms(&record["observedTimeUnixNano"]))
+                    .map(|ms| parse_timestamp(&ms.into(), now_ms))
                 {
                     None => None,
-                    Some(ms) => Some(parse_timestamp(&ms.into(), now_ms).map_err(|e| {
-                        ApiError::InvalidTimestamp(format!("{at}.timeUnixNano: {e}"))
-                    })?),
+                    Some(Ok(t)) => Some(t),
+                    Some(Err(e)) => {
+                        rejected.push(format!("{at}.timeUnixNano: {e}"));
+                        continue;
+                    }
                 };
                 let mut context = attributes(&record["attributes"]);
                 if !resource_attrs.is_empty() {
@@ -349,9 +423,10 @@ pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Vec<Draft
                     context.insert("event_name".into(), e.into());
                 }
                 if context.values().map(nesting).max().unwrap_or(0) + 1 > MAX_NESTING {
-                    return Err(ApiError::NestingTooDeep(format!(
+                    rejected.push(format!(
                         "{at}: attributes nest deeper than {MAX_NESTING} levels"
-                    )));
+                    ));
+                    continue;
                 }
                 out.push(Draft {
                     level,
@@ -366,10 +441,10 @@ pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Vec<Draft
             }
         }
     }
-    if out.is_empty() {
-        return Err(ApiError::EmptyBatch);
-    }
-    Ok(out)
+    Ok(Export {
+        drafts: out,
+        rejected,
+    })
 }
 
 fn count_records(resources: &[Value]) -> usize {
@@ -431,7 +506,7 @@ mod tests {
     #[test]
     fn a_protobuf_record_becomes_the_entry_the_json_form_would() {
         let decoded = decode_protobuf(&request()).unwrap();
-        let d = drafts(&decoded, &L, NOW).unwrap();
+        let d = drafts(&decoded, &L, NOW).unwrap().drafts;
         assert_eq!(d.len(), 1);
         let d = &d[0];
         assert_eq!(d.level, Level::Error);
@@ -445,7 +520,7 @@ mod tests {
             Value::Object(d.context.clone().unwrap()),
             json!({
                 "order_id": 77, "cart": {"items": 2},
-                "resource": {"service.name": "shop"},
+                "resource": {"service": {"name": "shop"}},
                 "scope": {"name": "checkout", "version": "1.2"},
                 "span_id": "cdcdcdcdcdcdcdcd"
             })
@@ -465,13 +540,13 @@ mod tests {
                 "traceId": "abababababababababababababababab", "spanId": "cdcdcdcdcdcdcdcd"
             }]}]
         }]});
-        assert_eq!(drafts(&as_json, &L, NOW).unwrap()[0], *d);
+        assert_eq!(drafts(&as_json, &L, NOW).unwrap().drafts[0], *d);
     }
 
     #[test]
     fn severities_bodies_and_times_map_onto_entries() {
         let record = |r: Value| json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [r]}]}]});
-        let one = |r: Value| drafts(&record(r), &L, NOW).unwrap().remove(0);
+        let one = |r: Value| drafts(&record(r), &L, NOW).unwrap().drafts.remove(0);
         assert_eq!(
             one(json!({"severityNumber": 1, "body": {"stringValue": "t"}})).level,
             Level::Debug
@@ -515,10 +590,11 @@ mod tests {
             decode_protobuf(&[0x0a, 0x09, 0x01]),
             Err(ApiError::InvalidProtobuf(_))
         ));
-        assert!(matches!(
-            drafts(&json!({"resourceLogs": []}), &L, NOW),
-            Err(ApiError::EmptyBatch)
-        ));
+        let empty = drafts(&json!({"resourceLogs": []}), &L, NOW).unwrap();
+        assert!(
+            empty.drafts.is_empty() && empty.rejected.is_empty(),
+            "an empty export is fine"
+        );
         assert!(matches!(
             drafts(&json!({"logs": []}), &L, NOW),
             Err(ApiError::InvalidEntry(_))
@@ -528,11 +604,31 @@ mod tests {
             drafts(&many, &L, NOW),
             Err(ApiError::TooManyEntries { count: 4, limit: 3 })
         ));
-        let future = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": ((NOW as u64 + 2 * 86_400_000) * 1_000_000).to_string()}]}]}]});
-        assert!(matches!(
-            drafts(&future, &L, NOW),
-            Err(ApiError::InvalidTimestamp(_))
-        ));
+        // A record that cannot be stored is rejected alone, and the answer says so.
+        let mixed = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+            {"timeUnixNano": ((NOW as u64 + 2 * 86_400_000) * 1_000_000).to_string()},
+            {"body": {"stringValue": "fine"}}]}]}]});
+        let e = drafts(&mixed, &L, NOW).unwrap();
+        assert_eq!((e.drafts.len(), e.rejected.len()), (1, 1));
+        assert!(
+            e.rejected[0].contains("logRecords[0].timeUnixNano"),
+            "{:?}",
+            e.rejected
+        );
+        let as_json: Value = serde_json::from_slice(&response(&e, false)).unwrap();
+        assert_eq!(as_json["partialSuccess"]["rejectedLogRecords"], "1");
+        let proto = response(&e, true);
+        let mut f = crate::ingest::protobuf::Fields::new(&proto);
+        let (n, partial) = f.next_field().unwrap().unwrap();
+        let mut p = crate::ingest::protobuf::Fields::new(partial.bytes("p").unwrap());
+        assert_eq!(n, 1);
+        assert_eq!(p.next_field().unwrap(), Some((1, Wire::Varint(1))));
+        let ok = Export {
+            drafts: e.drafts,
+            rejected: Vec::new(),
+        };
+        assert!(response(&ok, true).is_empty() && response(&ok, false) == b"{}");
+
         // A body nested far deeper than any entry may be: refused before the reader recurses.
         let mut deep = string("x");
         for _ in 0..200 {

@@ -4,7 +4,7 @@
 //! `{ "logs": [ ... ] }` or `[ ... ]`, or NDJSON (one entry per line). A batch is all-or-nothing:
 //! one bad entry refuses the request, so a client never has to work out which half of its batch
 //! was stored. What common JSON loggers write is read too: pino's numeric `level`, `msg` and
-//! `time`; syslog's and other loggers' level names (`Level::from_alias`); and any other
+//! `time` (or a `ts`); syslog's and other loggers' level names (`Level::from_alias`); and any other
 //! top-level field (winston's and pino's metadata, `order_id`) is kept in `context`. Does not
 //! authenticate, assign ids or route; the shell does that with the typed drafts.
 
@@ -308,18 +308,15 @@ fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Dr
                 .map_err(|e| ApiError::InvalidTimestamp(format!("{at}timestamp: {e}")))?,
         ),
     };
-    // pino's `time` (milliseconds) when there is no `timestamp`; a `time` that is no time (a
-    // logger's own field) stays custom data.
-    let timestamp = match timestamp {
-        None => match obj.get("time").map(|t| parse_timestamp(t, now_ms)) {
-            Some(Ok(t)) => {
-                obj.remove("time");
-                Some(t)
-            }
-            _ => None,
-        },
-        t => t,
-    };
+    // pino's `time` (milliseconds) or a `ts` when there is no `timestamp`; one that is no time
+    // (a logger's own field) stays custom data.
+    let timestamp = timestamp.or_else(|| {
+        ["time", "ts"].into_iter().find_map(|k| {
+            let t = parse_timestamp(obj.get(k)?, now_ms).ok()?;
+            obj.remove(k);
+            Some(t)
+        })
+    });
     let request_id = short_id(obj.remove("request_id"), at, "request_id")?;
     let client_id = short_id(obj.remove("id"), at, "id")?;
     let mut context = match obj.remove("context") {
@@ -565,6 +562,11 @@ mod tests {
         assert_eq!(
             Value::Object(d.context.unwrap()),
             json!({"pid": 7, "hostname": "h", "order_id": "o-1"})
+        );
+        let ts = parse(json!({"message": "x", "ts": 1_700_000_000_001i64})).unwrap();
+        assert_eq!(
+            (ts[0].timestamp, &ts[0].context),
+            (Some(1_700_000_000_001), &None)
         );
         let winston = json!({"level": "warn", "message": "slow", "service": "api",
                              "context": {"service": "own", "ms": 3}, "time": "noon"});

@@ -101,8 +101,11 @@ fn opentelemetry_sdks_export_over_otlp_http_in_json_and_protobuf() {
         );
         let data = &failed["data"];
         assert_eq!(data["order_id"], "o-1", "{failed:#?}");
-        assert_eq!(data["http.status_code"], 502);
-        assert_eq!(data["resource"]["service.name"], format!("otel-js-{mode}"));
+        assert_eq!(data["http"]["status_code"], 502, "dotted names are paths");
+        assert_eq!(
+            data["resource"]["service"]["name"],
+            format!("otel-js-{mode}")
+        );
         assert_eq!(
             data["scope"],
             json!({"name": "checkout", "version": "1.2.0"})
@@ -114,7 +117,19 @@ fn opentelemetry_sdks_export_over_otlp_http_in_json_and_protobuf() {
     let failed = by_message(&got, "payment failed");
     assert_eq!(failed["level"], "ERROR");
     assert_eq!(failed["data"]["order_id"], "o-4", "{failed:#?}");
-    assert_eq!(failed["data"]["resource"]["service.name"], "otel-py");
+    assert_eq!(failed["data"]["resource"]["service"]["name"], "otel-py");
+    // A service's logs, by its name.
+    let q = logger.call(
+        "GET",
+        "/logs?context.resource.service.name=otel-py",
+        &[("x-api-key", &key)],
+        None,
+    );
+    assert_eq!(
+        q.body["data"]["logs"].as_array().map(Vec::len),
+        Some(2),
+        "{q:?}"
+    );
 
     // A bad key is refused (exporters do not retry a 4xx).
     let r = logger.call(
@@ -287,4 +302,111 @@ fn base64(text: &str) -> String {
         }
     }
     out
+}
+
+/// Bad input on the new endpoints gets a 4xx with its code and stores nothing: a good entry sent
+/// after them is the app's only one.
+#[test]
+fn bad_input_on_the_otlp_and_loki_endpoints_is_refused_and_stores_nothing() {
+    let (logger, app, key) = Logger::with_app(fast(), "badin");
+    let call = |path: &str, headers: &[(&str, &str)], body: &[u8]| {
+        let mut h = vec![("x-api-key", key.as_str())];
+        h.extend_from_slice(headers);
+        logger.call("POST", path, &h, Some(body))
+    };
+    let json = ("content-type", "application/json");
+    let proto = ("content-type", "application/x-protobuf");
+    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+        (
+            "/v1/logs",
+            vec![("content-type", "text/plain")],
+            b"x".to_vec(),
+            415,
+            "UNSUPPORTED_ENCODING",
+        ),
+        (
+            "/v1/logs",
+            vec![json],
+            b"{\"resourceLogs\": [".to_vec(),
+            400,
+            "INVALID_JSON",
+        ),
+        (
+            "/v1/logs",
+            vec![json],
+            b"{\"logs\": []}".to_vec(),
+            400,
+            "INVALID_ENTRY",
+        ),
+        (
+            "/v1/logs",
+            vec![proto],
+            vec![0x0a, 0x7f, 0x01],
+            400,
+            "INVALID_PROTOBUF",
+        ),
+        (
+            "/v1/logs",
+            vec![proto, ("content-encoding", "gzip")],
+            b"not gzip".to_vec(),
+            400,
+            "INVALID_ENTRY",
+        ),
+        (
+            "/loki/api/v1/push",
+            vec![json],
+            b"{\"streams\": 7}".to_vec(),
+            400,
+            "INVALID_ENTRY",
+        ),
+        (
+            "/loki/api/v1/push",
+            vec![json],
+            b"{\"streams\": [{\"stream\": {}, \"values\": [[\"soon\", \"x\"]]}]}".to_vec(),
+            400,
+            "INVALID_TIMESTAMP",
+        ),
+        (
+            "/loki/api/v1/push",
+            vec![proto, ("content-encoding", "snappy")],
+            vec![0x05, 0x09, 0x01],
+            400,
+            "INVALID_PROTOBUF",
+        ),
+        (
+            "/loki/api/v1/push",
+            vec![proto],
+            vec![0x0a, 0x7f],
+            400,
+            "INVALID_PROTOBUF",
+        ),
+        (
+            "/loki/api/v1/push",
+            vec![json],
+            b"{\"streams\": []}".to_vec(),
+            400,
+            "EMPTY_BATCH",
+        ),
+    ];
+    for (path, headers, body, status, code) in &cases {
+        let r = call(path, headers, body);
+        assert_eq!(
+            (r.status, r.code()),
+            (*status, *code),
+            "{path} {headers:?}: {r:?}"
+        );
+    }
+    let r = logger.call("POST", "/loki/api/v1/push", &[json], Some(b"{}"));
+    assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{r:?}");
+    let good = format!(
+        r#"{{"streams": [{{"stream": {{"job": "x"}}, "values": [["{}", "the good one"]]}}]}}"#,
+        crate::harness::now_ms() * 1_000_000
+    );
+    assert_eq!(
+        call("/loki/api/v1/push", &[json], good.as_bytes()).status,
+        204
+    );
+    let rows = logger.wait_for_rows(&app, 1, LAND);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["message"], "the good one");
 }

@@ -1,16 +1,17 @@
 //! Shell: `POST /v1/logs`: OpenTelemetry's OTLP/HTTP logs export, protobuf or JSON (by
 //! `Content-Type`), gzip-compressed or not, with the app's key in any header the exporters can
 //! send (`OTEL_EXPORTER_OTLP_HEADERS="x-api-key=…"` or `Authorization=Bearer …`). Answers as
-//! OTLP asks: 200 with an empty `ExportLogsServiceResponse` in the request's encoding; a refused
-//! request is the logger's JSON error with a 4xx (not retried by exporters), and backpressure is
-//! 503 with `Retry-After` (retried). An exporter that sends a body again stores nothing twice
+//! OTLP asks: 200 with an `ExportLogsServiceResponse` in the request's encoding, whose
+//! `partialSuccess` counts the records rejected alone; a refused request is the logger's JSON
+//! error with a 4xx (not retried by exporters), and backpressure is 503 with `Retry-After`
+//! (retried). An exporter that sends a body again stores nothing twice
 //! (`logs::Naming::Content`).
 
 use crate::http::api::logs::{limits, Caller, Naming, Origin};
 use crate::http::body::read_body;
 use crate::http::envelope::{debug_flags, header, with_request_id, Ctx};
 use crate::http::error::ApiError;
-use crate::ingest::otlp::{decode_protobuf, drafts};
+use crate::ingest::otlp::{decode_protobuf, drafts, response};
 use crate::model::entry::Source;
 use crate::model::json::{text_nesting, MAX_NESTING};
 use crate::platform::now_ms;
@@ -39,25 +40,22 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         }
         serde_json::from_slice(&body.bytes).map_err(|e| ApiError::InvalidJson(e.to_string()))?
     };
-    let drafts = drafts(&request, &limits, now_ms())?;
+    let mut export = drafts(&request, &limits, now_ms())?;
     let digest = digest(&body.bytes);
-    caller
-        .store(
-            ctx,
-            &Origin::of(&req),
-            drafts,
-            (Source::Otlp, Naming::Content(&digest)),
-            &flags,
-        )
-        .await?;
-    let resp = if protobuf {
-        let mut r = Response::from_bytes(Vec::new())?;
-        r.headers_mut()
-            .set("content-type", "application/x-protobuf")?;
-        r
+    if !export.drafts.is_empty() {
+        let drafts = std::mem::take(&mut export.drafts);
+        let naming = (Source::Otlp, Naming::Content(&digest));
+        caller
+            .store(ctx, &Origin::of(&req), drafts, naming, &flags)
+            .await?;
+    }
+    let mut resp = Response::from_bytes(response(&export, protobuf))?;
+    let content_type = if protobuf {
+        "application/x-protobuf"
     } else {
-        Response::from_json(&serde_json::json!({ "partialSuccess": {} }))?
+        "application/json"
     };
+    resp.headers_mut().set("content-type", content_type)?;
     Ok(with_request_id(resp, &ctx.request_id)?)
 }
 
