@@ -316,7 +316,9 @@ fn bad_input_on_the_otlp_and_loki_endpoints_is_refused_and_stores_nothing() {
     };
     let json = ("content-type", "application/json");
     let proto = ("content-type", "application/x-protobuf");
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    // Path, headers, body, and the status and code it gets.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "/v1/logs",
             vec![("content-type", "text/plain")],
