@@ -148,15 +148,36 @@ pub fn decode_json(body: &Value) -> Result<Vec<Line>, ApiError> {
         .ok_or_else(|| ApiError::InvalidEntry("a push is {\"streams\": [...]}".into()))?;
     let mut out = Vec::new();
     for (s, stream) in streams.iter().enumerate() {
-        let labels = match &stream["stream"] {
-            Value::Object(m) => m.clone(),
-            Value::Null => Map::new(),
+        // The labels as an object, or as Loki's selector string (also the older push's
+        // `labels`).
+        let labels = match (&stream["stream"], &stream["labels"]) {
+            (Value::Object(m), _) => m.clone(),
+            (Value::String(t), _) | (Value::Null, Value::String(t)) => parse_labels(t)?,
+            (Value::Null, Value::Null) => Map::new(),
             _ => {
                 return Err(ApiError::InvalidEntry(format!(
-                    "streams[{s}].stream: must be an object"
+                    "streams[{s}].stream: an object of labels, or {{name=\"value\"}}"
                 )))
             }
         };
+        // Loki's older push: `entries: [{"ts": "<RFC 3339>", "line": "..."}]`.
+        if let Some(entries) = stream["entries"].as_array() {
+            for (i, e) in entries.iter().enumerate() {
+                let at = format!("streams[{s}].entries[{i}]");
+                let ms = crate::model::time::parse_timestamp(&e["ts"], i64::MAX / 2)
+                    .map_err(|why| ApiError::InvalidTimestamp(format!("{at}.ts: {why}")))?;
+                let line = e["line"].as_str().ok_or_else(|| {
+                    ApiError::InvalidEntry(format!("{at}.line: the line, a string"))
+                })?;
+                out.push(Line {
+                    labels: labels.clone(),
+                    nanos: i128::from(ms) * 1_000_000,
+                    line: line.to_string(),
+                    metadata: Map::new(),
+                });
+            }
+            continue;
+        }
         let values = stream["values"].as_array().ok_or_else(|| {
             ApiError::InvalidEntry(format!("streams[{s}].values: must be an array"))
         })?;
@@ -289,6 +310,22 @@ mod tests {
             Value::Object(d.context.unwrap()),
             json!({"job": "api", "level": "warning", "trace_id": "t-1"})
         );
+    }
+
+    #[test]
+    fn labels_may_be_a_selector_string_and_the_older_push_form_reads_too() {
+        let lines = decode_json(&json!({"streams": [
+            {"stream": "{job=\"api\"}", "values": [["1750000000000000000", "a"]]},
+            {"labels": "{job=\"old\"}", "entries": [{"ts": "2025-06-15T12:00:00Z", "line": "b"}]}
+        ]}))
+        .unwrap();
+        assert_eq!(lines[0].labels["job"], "api");
+        assert_eq!(
+            (lines[1].labels["job"].as_str(), lines[1].line.as_str()),
+            (Some("old"), "b")
+        );
+        assert_eq!(lines[1].nanos, 1_749_988_800_000i128 * 1_000_000);
+        assert!(decode_json(&json!({"streams": [{"stream": 7, "values": []}]})).is_err());
     }
 
     #[test]

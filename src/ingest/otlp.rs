@@ -342,6 +342,32 @@ pub fn response(export: &Export, protobuf: bool) -> Vec<u8> {
     }
 }
 
+/// OTLP's error body for a refused request: a `google.rpc.Status` (protobuf, or its JSON
+/// mapping) with the gRPC code of the HTTP status and the logger's own code first in the message
+/// (`"INVALID_JSON: ..."`).
+pub fn status_body(http_status: u16, message: &str, protobuf: bool) -> Vec<u8> {
+    let code: u64 = match http_status {
+        401 => 16,      // UNAUTHENTICATED
+        403 => 7,       // PERMISSION_DENIED
+        404 => 5,       // NOT_FOUND
+        413 | 429 => 8, // RESOURCE_EXHAUSTED
+        400..=499 => 3, // INVALID_ARGUMENT
+        503 => 14,      // UNAVAILABLE
+        _ => 13,        // INTERNAL
+    };
+    if !protobuf {
+        return json!({ "code": code, "message": message })
+            .to_string()
+            .into_bytes();
+    }
+    let mut out = vec![0x08];
+    varint(&mut out, code);
+    out.push(0x12);
+    varint(&mut out, message.len() as u64);
+    out.extend(message.as_bytes());
+    out
+}
+
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -582,6 +608,19 @@ mod tests {
             one(json!({"traceId": "00000000000000000000000000000000"})).request_id,
             None
         );
+    }
+
+    #[test]
+    fn a_refusal_is_a_status_in_the_requests_encoding() {
+        let j: Value = serde_json::from_slice(&status_body(400, "INVALID_JSON: x", false)).unwrap();
+        assert_eq!(j, json!({"code": 3, "message": "INVALID_JSON: x"}));
+        let p = status_body(503, "BACKPRESSURE: full", true);
+        let mut f = crate::ingest::protobuf::Fields::new(&p);
+        assert_eq!(f.next_field().unwrap(), Some((1, Wire::Varint(14))));
+        let (_, m) = f.next_field().unwrap().unwrap();
+        assert_eq!(m.text("m").unwrap(), "BACKPRESSURE: full");
+        let u: Value = serde_json::from_slice(&status_body(401, "UNAUTHORIZED: k", false)).unwrap();
+        assert_eq!(u["code"], 16);
     }
 
     #[test]

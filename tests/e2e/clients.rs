@@ -131,7 +131,7 @@ fn opentelemetry_sdks_export_over_otlp_http_in_json_and_protobuf() {
         "{q:?}"
     );
 
-    // A bad key is refused (exporters do not retry a 4xx).
+    // A bad key is refused (exporters do not retry a 4xx), as an OTLP Status with our code.
     let r = logger.call(
         "POST",
         "/v1/logs",
@@ -141,7 +141,15 @@ fn opentelemetry_sdks_export_over_otlp_http_in_json_and_protobuf() {
         ],
         Some(br#"{"resourceLogs":[]}"#),
     );
-    assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{r:?}");
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(r.body["code"], 16, "UNAUTHENTICATED: {r:?}");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("UNAUTHORIZED:"),
+        "{r:?}"
+    );
     let r = logger.call(
         "POST",
         "/v1/logs",
@@ -151,7 +159,11 @@ fn opentelemetry_sdks_export_over_otlp_http_in_json_and_protobuf() {
         ],
         Some(&[0x0a, 0x09, 0x01]),
     );
-    assert_eq!((r.status, r.code()), (400, "INVALID_PROTOBUF"), "{r:?}");
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(
+        r.text.contains("INVALID_PROTOBUF:"),
+        "a protobuf Status: {r:?}"
+    );
 }
 
 #[test]
@@ -390,16 +402,22 @@ fn bad_input_on_the_otlp_and_loki_endpoints_is_refused_and_stores_nothing() {
             "EMPTY_BATCH",
         ),
     ];
+    // Each in its protocol's form: an OTLP Status (JSON or protobuf), Loki's plain text; our
+    // code first in its message either way.
     for (path, headers, body, status, code) in &cases {
         let r = call(path, headers, body);
-        assert_eq!(
-            (r.status, r.code()),
-            (*status, *code),
+        assert_eq!(r.status, *status, "{path} {headers:?}: {r:?}");
+        assert!(
+            r.text.contains(&format!("{code}:")),
             "{path} {headers:?}: {r:?}"
         );
     }
     let r = logger.call("POST", "/loki/api/v1/push", &[json], Some(b"{}"));
-    assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{r:?}");
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(
+        r.text.starts_with("UNAUTHORIZED:"),
+        "Loki's plain text: {r:?}"
+    );
     let good = format!(
         r#"{{"streams": [{{"stream": {{"job": "x"}}, "values": [["{}", "the good one"]]}}]}}"#,
         crate::harness::now_ms() * 1_000_000

@@ -723,8 +723,10 @@ fn to_resp(r: &mut ureq::http::Response<ureq::Body>) -> Resp {
     };
     let request_id = header("x-request-id");
     let retry_after = header("retry-after");
-    let mut text = String::new();
-    let _ = r.body_mut().as_reader().read_to_string(&mut text);
+    // Lossy: an OTLP refusal to a protobuf request is a binary `Status`.
+    let mut bytes = Vec::new();
+    let _ = r.body_mut().as_reader().read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Resp {
         status,

@@ -3,7 +3,7 @@
 //! protobuf comes snappy-compressed, with or without `Content-Encoding: snappy` (clients differ),
 //! so a protobuf body is decompressed whenever it is a snappy block. The key comes by HTTP Basic
 //! (the password) or any other way `access::client` takes. Answers 204, as Loki does (some
-//! clients accept nothing else).
+//! clients accept nothing else), and refuses in plain text, as Loki does.
 
 use crate::http::api::logs::{limits, Caller, Naming, Origin};
 use crate::http::api::otlp::digest;
@@ -17,7 +17,23 @@ use crate::model::json::{text_nesting, MAX_NESTING};
 use crate::platform::now_ms;
 use worker::{Request, Response};
 
-pub async fn push(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+pub async fn push(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    match store_push(req, ctx).await {
+        Ok(resp) => Ok(resp),
+        // Refusals as Loki gives them: plain text, here with the logger's code first.
+        Err(e) => {
+            let mut resp = Response::ok(format!("{}: {e}\n", e.code()))?.with_status(e.status());
+            resp.headers_mut()
+                .set("content-type", "text/plain; charset=utf-8")?;
+            if let Some(secs) = e.retry_after() {
+                resp.headers_mut().set("retry-after", &secs.to_string())?;
+            }
+            Ok(with_request_id(resp, &ctx.request_id)?)
+        }
+    }
+}
+
+async fn store_push(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let caller = Caller::of(&req, ctx).await?;
     let limits = limits(ctx);
     let (flags, _) = debug_flags(&req, &ctx.config)?;

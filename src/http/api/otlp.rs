@@ -11,18 +11,44 @@ use crate::http::api::logs::{limits, Caller, Naming, Origin};
 use crate::http::body::read_body;
 use crate::http::envelope::{debug_flags, header, with_request_id, Ctx};
 use crate::http::error::ApiError;
-use crate::ingest::otlp::{decode_protobuf, drafts, response};
+use crate::ingest::otlp::{decode_protobuf, drafts, response, status_body};
 use crate::model::entry::Source;
 use crate::model::json::{text_nesting, MAX_NESTING};
 use crate::platform::now_ms;
 use worker::{Request, Response};
 
-pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+pub async fn post(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    let content_type = header(&req, "content-type").unwrap_or_default();
+    let protobuf = content_type.contains("protobuf");
+    match export(req, ctx, &content_type, protobuf).await {
+        Ok(resp) => Ok(resp),
+        // Refusals in OTLP's own form (a `google.rpc.Status`), with the logger's code first.
+        Err(e) => {
+            let body = status_body(e.status(), &format!("{}: {e}", e.code()), protobuf);
+            let mut resp = Response::from_bytes(body)?.with_status(e.status());
+            let kind = if protobuf {
+                "application/x-protobuf"
+            } else {
+                "application/json"
+            };
+            resp.headers_mut().set("content-type", kind)?;
+            if let Some(secs) = e.retry_after() {
+                resp.headers_mut().set("retry-after", &secs.to_string())?;
+            }
+            Ok(with_request_id(resp, &ctx.request_id)?)
+        }
+    }
+}
+
+async fn export(
+    mut req: Request,
+    ctx: &Ctx,
+    content_type: &str,
+    protobuf: bool,
+) -> Result<Response, ApiError> {
     let caller = Caller::of(&req, ctx).await?;
     let limits = limits(ctx);
     let (flags, _) = debug_flags(&req, &ctx.config)?;
-    let content_type = header(&req, "content-type").unwrap_or_default();
-    let protobuf = content_type.contains("protobuf");
     if !protobuf && !content_type.contains("json") {
         return Err(ApiError::UnsupportedEncoding(format!(
             "Content-Type: {content_type:?}; OTLP/HTTP sends application/x-protobuf or application/json"
