@@ -118,6 +118,11 @@ impl Options {
     }
 }
 
+fn fixture_of(opts: &Options) -> PathBuf {
+    let root = opts.root.clone().unwrap_or_else(root);
+    root.join("tests/fixtures/parent.toml")
+}
+
 /// The logger's wrangler config with paths made absolute, the build step removed (the harness
 /// builds once) and `vars` applied.
 fn logger_config(dir: &Path, opts: &Options) -> PathBuf {
@@ -248,6 +253,9 @@ pub struct Logger {
     log: PathBuf,
     agent: ureq::Agent,
     workers: Vec<PathBuf>,
+    /// The parent fixture's config, of the same checkout as the logger (an older logger lacks
+    /// what a newer fixture binds).
+    fixture: PathBuf,
 }
 
 impl Logger {
@@ -287,6 +295,7 @@ impl Logger {
             config,
             agent,
             workers: opts.workers.clone(),
+            fixture: fixture_of(&opts),
         };
         logger.spawn();
         logger
@@ -322,7 +331,7 @@ impl Logger {
         let child = wrangler_cmd()
             .arg("dev")
             .arg("-c")
-            .arg(root().join("tests/fixtures/parent.toml"))
+            .arg(&self.fixture)
             .arg("-c")
             .arg(&self.config)
             .args(
@@ -414,6 +423,7 @@ impl Logger {
         let dir = self.config.parent().unwrap().to_path_buf();
         self.config = logger_config(&dir, &opts);
         self.workers = opts.workers.clone();
+        self.fixture = fixture_of(&opts);
         self.spawn();
     }
 
@@ -557,6 +567,7 @@ impl Logger {
             dir,
             agent: ureq::Agent::config_builder().build().into(),
             workers: Vec::new(),
+            fixture: PathBuf::new(),
         }
     }
 
