@@ -223,6 +223,8 @@ async fn store_tail(env: &Env, events: &JsValue) -> Result<(), ApiError> {
     let registry = Registry::new(env)?;
     let secrets: Vec<&str> = config.admin_api_key.as_deref().into_iter().collect();
     let mut out: Vec<LogEntry> = Vec::new();
+    // An app's record is read once per delivery, however many of its invocations it holds.
+    let mut known: Vec<(AppId, bool)> = Vec::new();
     for item in &items {
         let draw = u64::from_le_bytes(random_bytes::<8>()?) as f64 / u64::MAX as f64;
         if !keep(item, config.tail_sample_rate, draw) {
@@ -235,16 +237,21 @@ async fn store_tail(env: &Env, events: &JsValue) -> Result<(), ApiError> {
             );
             continue;
         };
-        let app = match AppId::parse(app) {
-            Ok(id)
-                if registry
-                    .get(&id)
-                    .await?
-                    .is_some_and(|r| r.deleting_since.is_none()) =>
-            {
-                id
-            }
-            _ => {
+        let live = match AppId::parse(app) {
+            Ok(id) => match known.iter().find(|(k, _)| *k == id) {
+                Some((_, live)) => live.then_some(id),
+                None => {
+                    let record = registry.get(&id).await?;
+                    let live = record.is_some_and(|r| r.deleting_since.is_none());
+                    known.push((id.clone(), live));
+                    live.then_some(id)
+                }
+            },
+            Err(_) => None,
+        };
+        let app = match live {
+            Some(id) => id,
+            None => {
                 worker::console_error!("tail: script {script:?} maps to {app:?}, which is no app");
                 continue;
             }

@@ -99,7 +99,20 @@ pub fn ok(status: u16, data: Value, request_id: &str) -> worker::Result<Response
 
 /// The error envelope with the error's status (and `Retry-After` where the error knows it).
 pub fn error(err: &ApiError, request_id: &str) -> worker::Result<Response> {
-    let mut resp = Response::from_json(&err.body(request_id))?.with_status(err.status());
+    let body = err.body(request_id).to_string().into_bytes();
+    refusal(err, body, "application/json", request_id)
+}
+
+/// A refusal in any protocol's form (`body` of `content_type`): the error's status, its
+/// `Retry-After` where it knows one, and the request id.
+pub fn refusal(
+    err: &ApiError,
+    body: Vec<u8>,
+    content_type: &str,
+    request_id: &str,
+) -> worker::Result<Response> {
+    let mut resp = Response::from_bytes(body)?.with_status(err.status());
+    resp.headers_mut().set("content-type", content_type)?;
     if let Some(secs) = err.retry_after() {
         resp.headers_mut().set("retry-after", &secs.to_string())?;
     }

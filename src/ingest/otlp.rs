@@ -25,7 +25,7 @@ use crate::ingest::protobuf::{Fields, Wire, WireError};
 use crate::ingest::rest::{Draft, Limits};
 use crate::model::entry::clip;
 use crate::model::id::is_request_id;
-use crate::model::json::{nesting, MAX_NESTING};
+use crate::model::json::{array, nesting, MAX_NESTING};
 use crate::model::level::Level;
 use crate::model::time::parse_timestamp;
 use serde_json::{json, Map, Value};
@@ -383,19 +383,13 @@ pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Export, A
             "an ExportLogsServiceRequest has resourceLogs: [...]".into(),
         ));
     };
-    let list = |v: &Value, key: &str| {
-        v.get(key)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
     let mut out = Vec::new();
     let mut rejected = Vec::new();
     for (r, resource) in resources.iter().enumerate() {
         let resource_attrs = attributes(&resource["resource"]["attributes"]);
-        for (s, scope) in list(resource, "scopeLogs").iter().enumerate() {
+        for (s, scope) in array(resource, "scopeLogs").iter().enumerate() {
             let name = scope["scope"]["name"].as_str().filter(|n| !n.is_empty());
-            for (i, record) in list(scope, "logRecords").iter().enumerate() {
+            for (i, record) in array(scope, "logRecords").iter().enumerate() {
                 if out.len() == limits.max_entries {
                     return Err(ApiError::TooManyEntries {
                         count: count_records(resources),
@@ -476,8 +470,8 @@ pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Export, A
 fn count_records(resources: &[Value]) -> usize {
     resources
         .iter()
-        .flat_map(|r| r["scopeLogs"].as_array().cloned().unwrap_or_default())
-        .map(|s| s["logRecords"].as_array().map_or(0, Vec::len))
+        .flat_map(|r| array(r, "scopeLogs"))
+        .map(|s| array(s, "logRecords").len())
         .sum()
 }
 

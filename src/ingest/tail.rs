@@ -22,6 +22,7 @@
 
 use crate::ingest::enrich::{CfFacts, ForwardedRequest};
 use crate::model::entry::clip;
+use crate::model::json::array;
 use crate::model::level::Level;
 use serde_json::{json, Map, Value};
 
@@ -63,18 +64,12 @@ fn text(v: &Value, key: &str) -> Option<String> {
 impl TraceItem {
     /// A trace item from its JSON (missing or mistyped parts are absent, never an error).
     pub fn from_json(v: &Value) -> TraceItem {
-        let list = |key: &str| {
-            v.get(key)
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        };
         TraceItem {
             script_name: text(v, "scriptName"),
             outcome: text(v, "outcome"),
             event_timestamp: v.get("eventTimestamp").and_then(Value::as_f64),
             event: v.get("event").filter(|e| !e.is_null()).cloned(),
-            logs: list("logs")
+            logs: array(v, "logs")
                 .iter()
                 .map(|l| TraceLog {
                     timestamp: l.get("timestamp").and_then(Value::as_f64),
@@ -82,7 +77,7 @@ impl TraceItem {
                     message: l.get("message").cloned().unwrap_or(Value::Null),
                 })
                 .collect(),
-            exceptions: list("exceptions")
+            exceptions: array(v, "exceptions")
                 .iter()
                 .map(|e| TraceException {
                     timestamp: e.get("timestamp").and_then(Value::as_f64),

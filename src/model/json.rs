@@ -34,6 +34,14 @@ pub fn text_nesting(text: &[u8]) -> usize {
     max
 }
 
+/// The array under `key` of an object, borrowed; empty when there is none.
+pub fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
 /// The nesting of a parsed value (a scalar is 0).
 pub fn nesting(v: &Value) -> usize {
     match v {

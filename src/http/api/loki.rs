@@ -8,7 +8,7 @@
 use crate::http::api::logs::{limits, Caller, Naming, Origin};
 use crate::http::api::otlp::digest;
 use crate::http::body::read_body;
-use crate::http::envelope::{debug_flags, header, with_request_id, Ctx};
+use crate::http::envelope::{debug_flags, header, refusal, with_request_id, Ctx};
 use crate::http::error::ApiError;
 use crate::ingest::loki::{decode_json, decode_protobuf, drafts};
 use crate::ingest::snappy::{decompress, SnappyError};
@@ -22,13 +22,9 @@ pub async fn push(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         Ok(resp) => Ok(resp),
         // Refusals as Loki gives them: plain text, here with the logger's code first.
         Err(e) => {
-            let mut resp = Response::ok(format!("{}: {e}\n", e.code()))?.with_status(e.status());
-            resp.headers_mut()
-                .set("content-type", "text/plain; charset=utf-8")?;
-            if let Some(secs) = e.retry_after() {
-                resp.headers_mut().set("retry-after", &secs.to_string())?;
-            }
-            Ok(with_request_id(resp, &ctx.request_id)?)
+            let body = format!("{}: {e}\n", e.code()).into_bytes();
+            let kind = "text/plain; charset=utf-8";
+            Ok(refusal(&e, body, kind, &ctx.request_id)?)
         }
     }
 }

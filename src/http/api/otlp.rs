@@ -9,7 +9,7 @@
 
 use crate::http::api::logs::{limits, Caller, Naming, Origin};
 use crate::http::body::read_body;
-use crate::http::envelope::{debug_flags, header, with_request_id, Ctx};
+use crate::http::envelope::{debug_flags, header, refusal, with_request_id, Ctx};
 use crate::http::error::ApiError;
 use crate::ingest::otlp::{decode_protobuf, drafts, response, status_body};
 use crate::model::entry::Source;
@@ -25,17 +25,12 @@ pub async fn post(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
         // Refusals in OTLP's own form (a `google.rpc.Status`), with the logger's code first.
         Err(e) => {
             let body = status_body(e.status(), &format!("{}: {e}", e.code()), protobuf);
-            let mut resp = Response::from_bytes(body)?.with_status(e.status());
             let kind = if protobuf {
                 "application/x-protobuf"
             } else {
                 "application/json"
             };
-            resp.headers_mut().set("content-type", kind)?;
-            if let Some(secs) = e.retry_after() {
-                resp.headers_mut().set("retry-after", &secs.to_string())?;
-            }
-            Ok(with_request_id(resp, &ctx.request_id)?)
+            Ok(refusal(&e, body, kind, &ctx.request_id)?)
         }
     }
 }
