@@ -124,6 +124,11 @@ ensure_test_clients() {
   fi
 }
 
+# Debian's chromium for the dashboard's browser test (tests/e2e/dashboard.rs), when missing.
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
+}
+
 ensure_all() {
   ensure_node_deps
   ensure_wasm_target

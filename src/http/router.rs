@@ -57,6 +57,8 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
         (["health"], _) => not_allowed("GET"),
         (["health", id], Method::Get) => api::health_urls::status(req, ctx, id).await,
         (["health", _], _) => not_allowed("GET"),
+        (["me"], Method::Get) => api::me::get(req, ctx).await,
+        (["me"], _) => not_allowed("GET"),
         (["logs"], Method::Post) => api::logs::post(req, ctx).await,
         (["logs"], Method::Get) => api::query::list(req, ctx).await,
         (["logs"], _) => not_allowed("GET, POST"),

@@ -140,6 +140,10 @@ fn logger_config(dir: &Path, opts: &Options) -> PathBuf {
             root.join("migrations").display().to_string().into(),
         );
     }
+    if let Some(assets) = cfg.get_mut("assets").and_then(|a| a.as_table_mut()) {
+        let dir = root.join(assets["directory"].as_str().unwrap());
+        assets.insert("directory".into(), dir.display().to_string().into());
+    }
     let vars = cfg
         .entry("vars")
         .or_insert_with(|| toml::Table::new().into())
@@ -235,9 +239,20 @@ pub struct Resp {
     pub text: String,
     pub request_id: Option<String>,
     pub retry_after: Option<String>,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Resp {
+    /// A header's value, by its name in lower case.
+    #[allow(dead_code)]
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
     /// The stable error code of an error response.
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("<none>")
@@ -734,6 +749,16 @@ fn to_resp(r: &mut ureq::http::Response<ureq::Body>) -> Resp {
     };
     let request_id = header("x-request-id");
     let retry_after = header("retry-after");
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                v.to_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
     // Lossy: an OTLP refusal to a protobuf request is a binary `Status`.
     let mut bytes = Vec::new();
     let _ = r.body_mut().as_reader().read_to_end(&mut bytes);
@@ -745,6 +770,7 @@ fn to_resp(r: &mut ureq::http::Response<ureq::Body>) -> Resp {
         text,
         request_id,
         retry_after,
+        headers,
     }
 }
 

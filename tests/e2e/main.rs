@@ -9,6 +9,7 @@ mod apps;
 mod batching;
 mod clients;
 mod cost;
+mod dashboard;
 mod failures;
 mod forwarded;
 mod health;

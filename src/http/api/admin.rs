@@ -100,7 +100,9 @@ pub async fn get(req: Request, ctx: &Ctx, key: &str) -> Result<Response, ApiErro
     let record = read(&store(ctx)?, record_key(key)?).await?;
     Ok(ok(
         200,
-        json!({ "key": key, "record": record }),
+        // The rows are arrays in the firehose's column order: the names let a reader (the
+        // dashboard) show them as objects.
+        json!({ "key": key, "record": record, "columns": crate::model::columns::COLUMNS }),
         &ctx.request_id,
     )?)
 }

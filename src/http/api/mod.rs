@@ -9,6 +9,7 @@ pub mod health;
 pub mod health_urls;
 pub mod logs;
 pub mod loki;
+pub mod me;
 pub mod otlp;
 pub mod prune;
 pub mod query;
