@@ -189,6 +189,15 @@ try {
   await shot("hostile");
 
   step("live tail: a new log arrives");
+  // The tail's sockets pass through the test (playwright's WebSocket routing), so it can drop
+  // one as a network would, and hold a reconnection back while entries arrive meanwhile.
+  const sockets = [];
+  let hold = null;
+  await page.routeWebSocket(/\/tail\?/, async (ws) => {
+    sockets.push(ws);
+    if (hold) await hold;
+    ws.connectToServer();
+  });
   await page.getByRole("link", { name: "Live tail" }).click();
   await page.getByRole("status").filter({ hasText: "live" }).waitFor({ timeout: WAIT });
   const marker = `tail-arrival ${Date.now()}`;
@@ -219,7 +228,48 @@ try {
   if ((await rows().count()) !== before) problems.push("a paused tail drew a new row");
   await page.getByRole("button", { name: "Resume" }).click();
   await rows().filter({ hasText: "while paused" }).first().waitFor({ timeout: WAIT });
+
+  const post = async (logs) => {
+    const r = await fetch(new URL("logs", base), {
+      method: "POST",
+      headers: { "X-API-Key": appKey, "Content-Type": "application/json" },
+      body: JSON.stringify({ logs }),
+    });
+    if (r.status !== 200) throw new Error(`POST /logs answered ${r.status}: ${await r.text()}`);
+  };
+  // Drops the tail's socket, posts `logs` while its reconnection is held back, then lets it
+  // through; answers the reconnection's URL.
+  const dropWhile = async (logs) => {
+    let release;
+    hold = new Promise((r) => { release = r; });
+    const n = sockets.length;
+    await sockets[n - 1].close({ code: 4000, reason: "dropped by the test" });
+    await page.getByRole("status").filter({ hasText: "disconnected" }).waitFor({ timeout: WAIT });
+    for (let i = 0; i < logs.length; i += 1000) await post(logs.slice(i, i + 1000));
+    const deadline = Date.now() + WAIT;
+    while (sockets.length === n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (sockets.length === n) throw new Error("the tail did not reconnect");
+    release();
+    hold = null;
+    await page.getByRole("status").filter({ hasText: "live" }).waitFor({ timeout: WAIT });
+    return new URL(sockets[sockets.length - 1].url());
+  };
+
+  step("live tail: after a drop it reconnects with last_id and catches up");
+  const missed = [0, 1, 2].map((i) => ({ level: "INFO", message: `${marker} missed ${i}` }));
+  const again = await dropWhile(missed);
+  if (!again.searchParams.get("last_id")) problems.push(`the tail reconnected without last_id: ${again}`);
+  await page.getByRole("note").filter({ hasText: "3 missed entries caught up" }).waitFor({ timeout: WAIT });
+  for (const m of missed) await rows().filter({ hasText: m.message }).first().waitFor({ timeout: WAIT });
   await shot("tail");
+
+  step("live tail: a gap the hub reports is marked");
+  // More than the hub keeps (its newest 1,000): the entry after last_id is gone.
+  const flood = Array.from({ length: 1100 }, (_, i) => ({ level: "DEBUG", message: `${marker} flood ${i}` }));
+  await dropWhile(flood);
+  await page.getByRole("note").filter({ hasText: "Gap:" }).waitFor({ timeout: WAIT });
+  await rows().filter({ hasText: `${marker} flood 1099` }).first().waitFor({ timeout: WAIT });
+  figures.tail_rows_kept = await rows().count();
 
   step("stats: a bar chart of the days");
   await page.getByRole("link", { name: "Stats" }).click();
