@@ -135,7 +135,8 @@ ensure_all() {
   ensure_build_tools
 }
 
-wrangler() { "$ROOT/node_modules/.bin/wrangler" "$@"; }
+# WRANGLER: another wrangler (tests/deploy/ runs scripts/deploy against a fake one).
+wrangler() { "${WRANGLER:-$ROOT/node_modules/.bin/wrangler}" "$@"; }
 
 # Builds build/ (wasm + its JS bindings) unless it is newer than every input: cargo for wasm32,
 # then wasm-bindgen. wrangler bundles src/worker.mjs, which imports build/index.js.

@@ -195,6 +195,107 @@ impl ApiError {
 mod tests {
     use super::*;
 
+    /// One error of every kind.
+    fn every() -> Vec<ApiError> {
+        let s = || String::from("x");
+        vec![
+            ApiError::InvalidJson(s()),
+            ApiError::InvalidEntry(s()),
+            ApiError::InvalidProtobuf(s()),
+            ApiError::UnsupportedEncoding(s()),
+            ApiError::InvalidLevel(s()),
+            ApiError::InvalidTimestamp(s()),
+            ApiError::MessageTooLong(s()),
+            ApiError::InvalidLogData(s()),
+            ApiError::EmptyBatch,
+            ApiError::NestingTooDeep(s()),
+            ApiError::InvalidDebugFlags(s()),
+            ApiError::InvalidDeadLetter(s()),
+            ApiError::InvalidPrune(s()),
+            ApiError::DeadLetterNotFound(s()),
+            ApiError::InvalidFilter(s()),
+            ApiError::SearchDisabled,
+            ApiError::InvalidLimit(s()),
+            ApiError::InvalidCursor(s()),
+            ApiError::LogNotFound(s()),
+            ApiError::InvalidHealthUrls(s()),
+            ApiError::UpgradeRequired(s()),
+            ApiError::TooManyTails(s()),
+            ApiError::Backpressure(s(), 1),
+            ApiError::PayloadTooLarge { size: 2, limit: 1 },
+            ApiError::TooManyEntries { count: 2, limit: 1 },
+            ApiError::Unauthorized(s()),
+            ApiError::AppMismatch(s()),
+            ApiError::InvalidApp(s()),
+            ApiError::AppExists(s()),
+            ApiError::AppNotFound(s()),
+            ApiError::NotFound {
+                method: s(),
+                path: s(),
+            },
+            ApiError::MethodNotAllowed {
+                method: s(),
+                path: s(),
+                allowed: "GET",
+            },
+            ApiError::ConfigInvalid(s()),
+            ApiError::AdminDisabled,
+            ApiError::StorageUnavailable(s()),
+            ApiError::Internal(s()),
+        ]
+    }
+
+    /// The `(status, code)` pairs of a document's error tables: rows whose first cell is a status.
+    fn documented(doc: &str) -> Vec<(u16, String)> {
+        let mut out = Vec::new();
+        for line in doc.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let Some(status) = cells.get(1).and_then(|c| c.parse::<u16>().ok()) else {
+                continue;
+            };
+            let codes = cells.get(2).copied().unwrap_or_default();
+            for code in codes.split('`').skip(1).step_by(2) {
+                out.push((status, code.to_string()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_error_code_is_documented_with_its_status() {
+        let errors = every();
+        // `every` lists each kind once: as many as `code` has arms.
+        let source = include_str!("error.rs");
+        let code_fn = &source[source.find("fn code(").unwrap()..source.find("fn status(").unwrap()];
+        assert_eq!(
+            errors.len(),
+            code_fn.matches("=> \"").count(),
+            "every() misses a kind"
+        );
+        let docs = [
+            (
+                "docs/ARCHITECTURE.md",
+                include_str!("../../docs/ARCHITECTURE.md"),
+            ),
+            ("README.md", include_str!("../../README.md")),
+        ];
+        for (name, doc) in docs {
+            let table = documented(doc);
+            for e in &errors {
+                let want = (e.status(), e.code().to_string());
+                assert!(table.contains(&want), "{name} lacks {want:?}");
+            }
+            for (status, code) in &table {
+                assert!(
+                    errors
+                        .iter()
+                        .any(|e| e.code() == code && e.status() == *status),
+                    "{name} documents {status} {code}, which the API never answers"
+                );
+            }
+        }
+    }
+
     #[test]
     fn client_mistakes_are_4xx_and_server_trouble_is_5xx() {
         let client = [

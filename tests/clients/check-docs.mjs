@@ -1,0 +1,111 @@
+// The documentation check (scripts/test): docs/*.md must stay true to the repository.
+// - Every ```mermaid block parses, with Mermaid itself (npm `mermaid`, in Debian's chromium
+//   through playwright-core: Mermaid needs a DOM).
+// - Every file or directory a document names in backquotes (`src/…`, `wrangler.toml`) or links to
+//   exists.
+// - Every route it names (`GET /logs`, `/admin/status`) is one the router serves
+//   (src/http/router.rs).
+// - Every var, binding or code in capitals (`MAX_BATCH_SIZE`, `LOGS_KV`, `INVALID_JSON`) is
+//   one wrangler.toml, src/config.rs, src/http/error.rs or scripts/bench (its own env) knows.
+// Prints what it checked; exits non-zero with every problem found.
+
+import { chromium } from "playwright-core";
+import { readFileSync, readdirSync, existsSync } from "node:fs";
+import { join, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const read = (p) => readFileSync(join(root, p), "utf8");
+const docs = readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`);
+const problems = [];
+const counts = { mermaid: 0, files: 0, routes: 0, names: 0 };
+
+// The router's routes as [method, segments], a segment null where it is a parameter.
+const router = read("src/http/router.rs");
+const routes = [...router.matchAll(/\(\[([^\]]*)\], Method::(\w+)\)/g)].map(([, segs, method]) => [
+  method.toUpperCase(),
+  segs.split(",").map((s) => s.trim()).filter(Boolean).map((s) => (s.startsWith('"') ? s.slice(1, -1) : null)),
+]);
+function routeExists(method, path) {
+  const segs = path.replace(/[?#].*$/, "").replace(/^\/|\/$/g, "").split("/").filter(Boolean);
+  const wild = segs.at(-1) === "*";
+  if (wild) segs.pop();
+  return routes.some(([m, pattern]) =>
+    (!method || m === method) &&
+    (wild ? pattern.length > segs.length : pattern.length === segs.length) &&
+    segs.every((s, i) => pattern[i] === null ? !s.includes("/") : pattern[i] === s || (s.startsWith(":") && pattern[i] === null)));
+}
+
+// Names in capitals the code knows: vars and bindings, secrets, error codes.
+const known = new Set();
+for (const text of [read("wrangler.toml"), read("src/config.rs"), read("src/http/error.rs"), read("scripts/bench")]) {
+  for (const [name] of text.matchAll(/\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g)) known.add(name);
+}
+
+const isPath = (s) => /^(src|scripts|tests|dashboard|migrations|docs|examples|\.github|\.ci)\//.test(s) ||
+  /^[\w.-]+\.(toml|md|json|lock)$/.test(s);
+
+const blocks = [];
+for (const doc of docs) {
+  const text = read(doc);
+  for (const [, body] of text.matchAll(/```mermaid\n([\s\S]*?)```/g)) blocks.push([doc, body]);
+  // Prose only: code blocks are examples, not claims about the tree.
+  const prose = text.replace(/```[\s\S]*?```/g, "");
+  for (const [, raw] of prose.matchAll(/`([^`\n]+)`/g)) {
+    const token = raw.trim();
+    const route = token.match(/^(GET|POST|DELETE|PUT|PATCH) (\/\S*)$/) ?? (token.startsWith("/") && !token.includes(" ") ? [null, null, token] : null);
+    if (route) {
+      counts.routes++;
+      if (!routeExists(route[1], route[2])) problems.push(`${doc}: no route ${token} in src/http/router.rs`);
+    } else if (isPath(token.split(" ")[0])) {
+      // A command (`scripts/bench --only reads`) names its script.
+      const file = token.split(" ")[0].replace(/[:#].*$/, "");
+      counts.files++;
+      if (!existsSync(join(root, file))) problems.push(`${doc}: ${file} does not exist`);
+    } else if (/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(=.*)?$/.test(token)) {
+      counts.names++;
+      const name = token.replace(/=.*$/, "");
+      if (!known.has(name)) problems.push(`${doc}: ${name} is no var, binding or error code (wrangler.toml, src/config.rs, src/http/error.rs)`);
+    }
+  }
+  for (const [, target] of prose.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+    if (/^[a-z]+:/.test(target)) continue;
+    counts.files++;
+    if (!existsSync(resolve(join(root, dirname(doc)), target))) problems.push(`${doc}: the link ${target} leads nowhere`);
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: process.getuid?.() === 0 ? ["--no-sandbox"] : [],
+});
+try {
+  const page = await browser.newPage();
+  await page.setContent("<!doctype html><html><body></body></html>");
+  await page.addScriptTag({ path: join(root, "tests/clients/node_modules/mermaid/dist/mermaid.min.js") });
+  const results = await page.evaluate(async (sources) => {
+    window.mermaid.initialize({ startOnLoad: false });
+    const out = [];
+    for (const s of sources) {
+      try {
+        await window.mermaid.parse(s);
+        out.push(null);
+      } catch (e) {
+        out.push(String(e?.message ?? e));
+      }
+    }
+    return out;
+  }, blocks.map(([, b]) => b));
+  results.forEach((err, i) => {
+    counts.mermaid++;
+    if (err) problems.push(`${blocks[i][0]}: Mermaid block ${i + 1} does not parse: ${err.split("\n").slice(0, 4).join(" | ")}`);
+  });
+} finally {
+  await browser.close();
+}
+
+console.log(`docs: ${docs.join(", ")}: ${counts.mermaid} Mermaid blocks, ${counts.files} files, ${counts.routes} routes, ${counts.names} names checked`);
+if (problems.length) {
+  console.error(problems.map((p) => `  ${p}`).join("\n"));
+  process.exit(1);
+}
