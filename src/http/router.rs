@@ -1,7 +1,8 @@
 //! Shell: Dispatch of every request the fetch handler receives.
 //!
-//! A request carrying `X-Log-Key` is a forwarded request to log; everything else is the logger's
-//! own API, routed by method and path. Errors from any handler become the JSON error envelope
+//! A request carrying `X-Log-Key` is a forwarded request to log, whatever its path; everything
+//! else is the dashboard's files (`GET /`, `GET /ui/*`) or the logger's own API, routed by method
+//! and path. Errors from any handler become the JSON error envelope
 //! here, in one place.
 
 use crate::http::api;
@@ -53,6 +54,7 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
         })
     };
     match (segments.as_slice(), &method) {
+        ([""] | ["ui", ..], Method::Get | Method::Head) => api::dashboard::file(req, ctx).await,
         (["health"], Method::Get) => api::health::get(ctx).await,
         (["health"], _) => not_allowed("GET"),
         (["health", id], Method::Get) => api::health_urls::status(req, ctx, id).await,

@@ -22,18 +22,29 @@ const counts = { mermaid: 0, files: 0, routes: 0, names: 0 };
 
 // The router's routes as [method, segments], a segment null where it is a parameter.
 const router = read("src/http/router.rs");
-const routes = [...router.matchAll(/\(\[([^\]]*)\], Method::(\w+)\)/g)].map(([, segs, method]) => [
-  method.toUpperCase(),
-  segs.split(",").map((s) => s.trim()).filter(Boolean).map((s) => (s.startsWith('"') ? s.slice(1, -1) : null)),
-]);
+const routes = [];
+for (const [, pats, methods] of router.matchAll(/\(((?:\[[^\]]*\]\s*\|?\s*)+),\s*((?:Method::\w+\s*\|?\s*)+)\)/g)) {
+  for (const [, segs] of pats.matchAll(/\[([^\]]*)\]/g)) {
+    const pattern = segs.split(",").map((s) => s.trim()).filter((s) => s && s !== '""')
+      .map((s) => (s === ".." ? ".." : s.startsWith('"') ? s.slice(1, -1) : null));
+    for (const [, m] of methods.matchAll(/Method::(\w+)/g)) routes.push([m.toUpperCase(), pattern]);
+  }
+}
 function routeExists(method, path) {
   const segs = path.replace(/[?#].*$/, "").replace(/^\/|\/$/g, "").split("/").filter(Boolean);
   const wild = segs.at(-1) === "*";
   if (wild) segs.pop();
-  return routes.some(([m, pattern]) =>
-    (!method || m === method) &&
-    (wild ? pattern.length > segs.length : pattern.length === segs.length) &&
-    segs.every((s, i) => pattern[i] === null ? !s.includes("/") : pattern[i] === s || (s.startsWith(":") && pattern[i] === null)));
+  const fits = (s, p) => p === null ? !s.includes("/") : p === s;
+  return routes.some(([m, pattern]) => {
+    if (method && m !== method) return false;
+    // `..` in the router: any rest of the path (`["ui", ..]`).
+    if (pattern.at(-1) === "..") {
+      const head = pattern.slice(0, -1);
+      return segs.length >= head.length && head.every((p, i) => fits(segs[i], p));
+    }
+    if (wild ? pattern.length <= segs.length : pattern.length !== segs.length) return false;
+    return segs.every((s, i) => fits(s, pattern[i]) || (s.startsWith(":") && pattern[i] === null));
+  });
 }
 
 // Names in capitals the code knows: vars and bindings, secrets, error codes.

@@ -169,8 +169,6 @@ fn the_dashboard_is_served_with_a_strict_policy_and_the_api_stays_json() {
         page.header("x-content-type-options").as_deref(),
         Some("nosniff")
     );
-    // The headers file itself is configuration, not content.
-    assert_eq!(logger.call("GET", "/_headers", &[], None).status, 404);
     // An unknown path is still the API's JSON 404, and the API sends no CORS headers.
     let missing = logger.call(
         "GET",
@@ -194,4 +192,17 @@ fn the_dashboard_is_served_with_a_strict_policy_and_the_api_stays_json() {
     assert!(me.header("access-control-allow-origin").is_none());
     let nobody = logger.call("GET", "/me", &[("x-api-key", "wrong")], None);
     assert_eq!(nobody.status, 401);
+
+    // A parent forwards its own paths: the dashboard's among them are logged like any other,
+    // never answered with a dashboard file.
+    let app = unique("dash-fwd");
+    let key = logger.create_app(&app);
+    for path in ["/", "/ui/app.js"] {
+        let r = logger.parent("GET", path, &[("x-fixture-log-key", &key)], None);
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let rows = logger.wait_for_rows(&app, 2, LAND);
+    let mut paths: Vec<&str> = rows.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/", "/ui/app.js"], "{rows:#?}");
 }

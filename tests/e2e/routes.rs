@@ -266,6 +266,7 @@ fn the_cron_deletes_exactly_the_rows_past_retention_in_bounded_chunks() {
     // Chunks of 100 rows and 4 statements per run (a table's listing of apps with old rows, then
     // its chunks), so one run cannot finish both tables.
     let opts = routes(json!([{"name": "short", "columns": ["message"], "retention_days": 1}]))
+        .without_assets()
         .var("LOG_FIREHOSE_RETENTION_DAYS", 30)
         .var("PRUNE_CHUNK_ROWS", 100)
         .var("PRUNE_MAX_STATEMENTS", 4);

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin;
 pub mod apps;
+pub mod dashboard;
 pub mod forwarded;
 pub mod health;
 pub mod health_urls;
