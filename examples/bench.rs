@@ -10,6 +10,8 @@
 //! `cargo run --release --example bench -- [--quick] [--out FILE] [--compare OLD.json]`
 //! (the worker must be built: `scripts/bench` does both).
 
+#[path = "support/cold.rs"]
+mod cold;
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
 #[path = "support/reads.rs"]
@@ -1020,13 +1022,23 @@ fn main() {
         Vec::new()
     };
     let migration = asked("migrate").then(|| reads::migration(read_rows / scale));
+    let cold_starts = if asked("cold") {
+        cold::run(baseline_root.as_deref())
+    } else {
+        Vec::new()
+    };
 
-    print_table(&all);
+    if !all.is_empty() {
+        print_table(&all);
+    }
     if !read_figures.is_empty() {
         reads::print(&read_figures);
     }
     if let Some(m) = &migration {
         println!("migration 0007: {m}");
+    }
+    if !cold_starts.is_empty() {
+        cold::print(&cold_starts);
     }
     for f in all.iter().filter(|f| f.page_rows_read > 0) {
         println!(
@@ -1165,6 +1177,7 @@ fn main() {
         "crashes": crashes,
         "reads": read_figures,
         "migration": migration,
+        "cold_starts": cold_starts,
     });
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).unwrap();

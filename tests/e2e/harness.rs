@@ -287,6 +287,9 @@ pub struct Logger {
     /// The parent fixture's config, of the same checkout as the logger (an older logger lacks
     /// what a newer fixture binds).
     fixture: PathBuf,
+    /// How long the first `GET /health` the session answered took: the logger's first request
+    /// in a fresh isolate (the benchmark's cold start).
+    pub first_health: Duration,
 }
 
 impl Logger {
@@ -327,6 +330,7 @@ impl Logger {
             agent,
             workers: opts.workers.clone(),
             fixture: fixture_of(&opts),
+            first_health: Duration::ZERO,
         };
         logger.spawn();
         logger
@@ -389,9 +393,11 @@ impl Logger {
         self.child = Some(child);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
+            let asked = Instant::now();
             if let Ok(r) = self.try_get("/_logger/health") {
                 // A logger with an invalid configuration is up, and says so on every request.
                 if r.status == 200 || r.code() == "CONFIG_INVALID" {
+                    self.first_health = asked.elapsed();
                     return true;
                 }
             }
@@ -599,6 +605,7 @@ impl Logger {
             agent: ureq::Agent::config_builder().build().into(),
             workers: Vec::new(),
             fixture: PathBuf::new(),
+            first_health: Duration::ZERO,
         }
     }
 
