@@ -5,6 +5,7 @@
 //! baseline checkout (built by `scripts/bench --ab REV`), its worker and this one take turns.
 
 use crate::harness::{Logger, Options};
+use crate::reads::median;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,11 +14,6 @@ const ROUNDS: usize = 5;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// One round on a fresh session: [first health, second health, first ingest, second ingest].

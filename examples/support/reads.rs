@@ -220,7 +220,8 @@ fn run_shape(logger: &Logger, key: &str, shape: &Shape) -> (f64, usize, u64) {
     (t0.elapsed().as_secs_f64() * 1000.0, rows, read)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of some timings (the upper one of an even count); the cold starts use it too.
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }

@@ -9,7 +9,7 @@
 //   one wrangler.toml, src/config.rs, src/http/error.rs or scripts/bench (its own env) knows.
 // Prints what it checked; exits non-zero with every problem found.
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -86,10 +86,7 @@ for (const doc of docs) {
   }
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: process.getuid?.() === 0 ? ["--no-sandbox"] : [],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
   await page.setContent("<!doctype html><html><body></body></html>");

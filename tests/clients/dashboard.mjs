@@ -9,7 +9,7 @@
 // 1,000+ entries), ADMIN_KEY, HOSTILE (the hostile message seeded), SHOTS (a directory),
 // CHROMIUM (the browser's path).
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { gzipSync } from "node:zlib";
 import { mkdirSync } from "node:fs";
 
@@ -25,11 +25,7 @@ const WAIT = 20000;
 const figures = {};
 const problems = [];
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  // As root (CI machines), chromium refuses to start without this.
-  args: process.getuid?.() === 0 ? ["--no-sandbox"] : [],
-});
+const browser = await launch();
 const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
 const page = await context.newPage();
 // Any dialog is a script the page did not mean to run (the hostile message's onerror=alert).
@@ -200,35 +196,6 @@ try {
   });
   await page.getByRole("link", { name: "Live tail" }).click();
   await page.getByRole("status").filter({ hasText: "live" }).waitFor({ timeout: WAIT });
-  const marker = `tail-arrival ${Date.now()}`;
-  const sent = Date.now();
-  // The tail's hub is asked whether it has clients at most once a second per shard: send until
-  // the entry shows, a new one each second, so one sent before the shard learnt still counts.
-  let arrived = false;
-  for (let i = 0; i < 15 && !arrived; i++) {
-    const r = await fetch(new URL("logs", base), {
-      method: "POST",
-      headers: { "X-API-Key": appKey, "Content-Type": "application/json" },
-      body: JSON.stringify({ level: "WARN", message: `${marker} #${i}`, context: { via: "dashboard test" } }),
-    });
-    if (r.status !== 200) throw new Error(`POST /logs answered ${r.status}: ${await r.text()}`);
-    arrived = await rows().filter({ hasText: marker }).first().waitFor({ timeout: 1000 }).then(() => true, () => false);
-  }
-  if (!arrived) problems.push("no new log arrived in the live tail");
-  figures.tail_arrival_ms = Date.now() - sent;
-  step("live tail: pause holds new entries, resume draws them");
-  await page.getByRole("button", { name: "Pause" }).click();
-  const before = await rows().count();
-  await fetch(new URL("logs", base), {
-    method: "POST",
-    headers: { "X-API-Key": appKey, "Content-Type": "application/json" },
-    body: JSON.stringify({ level: "INFO", message: `${marker} while paused` }),
-  });
-  await page.getByText("new while paused").waitFor({ timeout: WAIT });
-  if ((await rows().count()) !== before) problems.push("a paused tail drew a new row");
-  await page.getByRole("button", { name: "Resume" }).click();
-  await rows().filter({ hasText: "while paused" }).first().waitFor({ timeout: WAIT });
-
   const post = async (logs) => {
     const r = await fetch(new URL("logs", base), {
       method: "POST",
@@ -237,6 +204,26 @@ try {
     });
     if (r.status !== 200) throw new Error(`POST /logs answered ${r.status}: ${await r.text()}`);
   };
+  const marker = `tail-arrival ${Date.now()}`;
+  const sent = Date.now();
+  // The tail's hub is asked whether it has clients at most once a second per shard: send until
+  // the entry shows, a new one each second, so one sent before the shard learnt still counts.
+  let arrived = false;
+  for (let i = 0; i < 15 && !arrived; i++) {
+    await post([{ level: "WARN", message: `${marker} #${i}`, context: { via: "dashboard test" } }]);
+    arrived = await rows().filter({ hasText: marker }).first().waitFor({ timeout: 1000 }).then(() => true, () => false);
+  }
+  if (!arrived) problems.push("no new log arrived in the live tail");
+  figures.tail_arrival_ms = Date.now() - sent;
+  step("live tail: pause holds new entries, resume draws them");
+  await page.getByRole("button", { name: "Pause" }).click();
+  const before = await rows().count();
+  await post([{ level: "INFO", message: `${marker} while paused` }]);
+  await page.getByText("new while paused").waitFor({ timeout: WAIT });
+  if ((await rows().count()) !== before) problems.push("a paused tail drew a new row");
+  await page.getByRole("button", { name: "Resume" }).click();
+  await rows().filter({ hasText: "while paused" }).first().waitFor({ timeout: WAIT });
+
   // Drops the tail's socket, posts `logs` while its reconnection is held back, then lets it
   // through; answers the reconnection's URL.
   const dropWhile = async (logs) => {

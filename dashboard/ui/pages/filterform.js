@@ -4,7 +4,7 @@
 
 import { session } from "../api.js";
 import { h, field } from "../dom.js";
-import { LEVELS, RANGES, writeFilters, hashOf } from "../filters.js";
+import { LEVELS, RANGES, writeFilters, hashOf, bound } from "../filters.js";
 
 /** `f`: the filters (`readFilters`); `withTime`: the time range and context paths (explorer). */
 export function filterForm(page, f, { withTime = true, extra = [] } = {}) {
@@ -82,9 +82,8 @@ export function filterForm(page, f, { withTime = true, extra = [] } = {}) {
 
 /** A bound (ms or ISO) as a `datetime-local` value in the reader's time zone. */
 function localInput(text) {
-  if (!text) return "";
-  const t = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (Number.isNaN(t)) return "";
+  const t = bound(text);
+  if (t === null) return "";
   const d = new Date(t - new Date(t).getTimezoneOffset() * 60e3);
   return d.toISOString().slice(0, 19);
 }

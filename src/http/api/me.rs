@@ -22,8 +22,8 @@ pub async fn get(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     Ok(ok(200, offer(ctx, who), &ctx.request_id)?)
 }
 
-/// What reading offers: the route names `route=` takes, whether `search` is on, and the live
-/// tail's and the query's limits.
+/// What reading offers: the route names `route=` takes, whether `search` is on, the firehose's
+/// retention, the live tail's unacknowledged limit and the health checks' interval.
 fn offer(ctx: &Ctx, mut who: Value) -> Value {
     let c = &ctx.config;
     let routes: Vec<&str> = c.routes.routes.iter().map(|r| r.name.as_str()).collect();
