@@ -16,6 +16,8 @@ mod cold;
 mod harness;
 #[path = "support/reads.rs"]
 mod reads;
+#[path = "support/rest_ab.rs"]
+mod rest_ab;
 
 use d1_logger::config::Config;
 use d1_logger::model::entry::{LogEntry, RequestFields, Source};
@@ -189,9 +191,39 @@ fn statements(logger: &Logger) -> (i64, i64, i64) {
     )
 }
 
+/// How the poller finds a run's new rows in D1 while it runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Landing {
+    /// Through the search index, whose rowids follow the order rows are stored in (a range of
+    /// them is cheap to read, where the table is ordered by time) and which keeps each row's time.
+    Search,
+    /// Through the table's own rowids: the layout before the clustered one (a baseline worker).
+    Rowid,
+    /// By counting the app's rows (`SEARCH_INDEX=none`); no lag is measured.
+    Count,
+}
+
+impl Landing {
+    /// What `logger`'s firehose offers: `indexed` is false under `SEARCH_INDEX=none`.
+    fn of(logger: &Logger, indexed: bool) -> Landing {
+        let ddl = logger.query(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'logs'",
+            &[],
+        );
+        let clustered = ddl
+            .first()
+            .and_then(|r| r["sql"].as_str())
+            .is_some_and(|sql| sql.contains("WITHOUT ROWID"));
+        match (clustered, indexed) {
+            (false, _) => Landing::Rowid,
+            (true, true) => Landing::Search,
+            (true, false) => Landing::Count,
+        }
+    }
+}
+
 /// Runs one scenario on `logger` with a fresh app, and returns its figures.
-/// `indexed`: the logger keeps its search index (not `SEARCH_INDEX=none`).
-fn run(logger: &Logger, pipeline: &str, s: &Scenario, indexed: bool) -> Figures {
+fn run(logger: &Logger, pipeline: &str, s: &Scenario, landing: Landing) -> Figures {
     let app = unique("bench");
     let key = logger.create_app(&app);
     let statements_before = statements(logger);
@@ -267,16 +299,13 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario, indexed: bool) -> Figures 
         // The poller: new rows of this app, their flush lag, and the runtime's memory.
         let poller = scope.spawn(|| {
             let mut lags = Vec::new();
-            // New rows are found through the search index, whose rowids follow the order rows
-            // are stored in (a range of them is cheap to read, where the table is ordered by
-            // time); only this scenario's app writes meanwhile. Without the index
-            // (SEARCH_INDEX=none), rows are counted and no lag is measured.
-            let mut last_rowid = if indexed {
-                logger.query("SELECT coalesce(max(rowid), 0) AS r FROM logs_fts", &[])[0]["r"]
+            // Only this scenario's app writes meanwhile (`Landing` says how rows are found).
+            let mut last_rowid = match landing {
+                Landing::Search => logger
+                    .query("SELECT coalesce(max(rowid), 0) AS r FROM logs_fts", &[])[0]["r"]
                     .as_i64()
-                    .unwrap()
-            } else {
-                0
+                    .unwrap(),
+                Landing::Rowid | Landing::Count => 0,
             };
             let mut counted = 0u64;
             let mut peak = 0u64;
@@ -284,22 +313,33 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario, indexed: bool) -> Figures 
             loop {
                 peak = peak.max(logger.rss_bytes());
                 let seen = now_ms();
-                if indexed {
-                    let rows = logger.query(
+                let rows = match landing {
+                    Landing::Search => logger.query(
                         "SELECT rowid AS r, ts AS t FROM logs_fts WHERE rowid > ?1 ORDER BY rowid",
                         &[&last_rowid],
-                    );
-                    for row in &rows {
-                        last_rowid = last_rowid.max(row["r"].as_i64().unwrap());
-                        lags.push((seen - row["t"].as_i64().unwrap()) as f64);
+                    ),
+                    Landing::Rowid => logger.query(
+                        "SELECT rowid AS r, timestamp AS t FROM logs \
+                         WHERE app_id = ?1 AND rowid > ?2 ORDER BY rowid",
+                        &[&app, &last_rowid],
+                    ),
+                    Landing::Count => {
+                        counted = logger
+                            .query("SELECT count(*) AS n FROM logs WHERE app_id = ?1", &[&app])[0]
+                            ["n"]
+                            .as_u64()
+                            .unwrap();
+                        Vec::new()
                     }
-                } else {
-                    counted = logger
-                        .query("SELECT count(*) AS n FROM logs WHERE app_id = ?1", &[&app])[0]["n"]
-                        .as_u64()
-                        .unwrap();
+                };
+                for row in &rows {
+                    last_rowid = last_rowid.max(row["r"].as_i64().unwrap());
+                    lags.push((seen - row["t"].as_i64().unwrap()) as f64);
                 }
-                let landed = if indexed { lags.len() as u64 } else { counted };
+                let landed = match landing {
+                    Landing::Count => counted,
+                    Landing::Search | Landing::Rowid => lags.len() as u64,
+                };
                 // Probe entries of a tailed run are this app's rows too.
                 let want = expected.load(Ordering::SeqCst).saturating_add(probes);
                 if landed >= want || (want == probes && !sending.load(Ordering::SeqCst)) {
@@ -334,11 +374,12 @@ fn run(logger: &Logger, pipeline: &str, s: &Scenario, indexed: bool) -> Figures 
                                     &[("x-api-key", key), ("content-type", "application/json")],
                                     Some(&bodies[i]),
                                 );
-                                if r.status != 200 {
+                                // 202 from a baseline before ingest answered 200.
+                                let ok = (200..300).contains(&r.status);
+                                if !ok {
                                     eprintln!("bench: request {i}: {} {}", r.status, r.text);
                                 }
-                                (r.status == 200)
-                                    .then(|| r.body["data"]["accepted"].as_u64().unwrap_or(0))
+                                ok.then(|| r.body["data"]["accepted"].as_u64().unwrap_or(0))
                             }
                             Load::Forward { rpc, .. } => {
                                 let msg = format!("bench fwd {i}");
@@ -847,6 +888,8 @@ fn main() {
     let mut vars: Vec<(String, String)> = Vec::new();
     let mut baseline_root: Option<PathBuf> = None;
     let mut read_rows: usize = 1_000_000;
+    let mut rounds: usize = 10;
+    let mut candidate_root: Option<PathBuf> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
@@ -866,6 +909,13 @@ fn main() {
                     .parse()
                     .expect("a number")
             }
+            "--rounds" => rounds = args.next().expect("--rounds N").parse().expect("a number"),
+            "--candidate-root" => {
+                candidate_root = Some(
+                    std::fs::canonicalize(args.next().expect("--candidate-root DIR"))
+                        .expect("--candidate-root: a checkout that exists"),
+                )
+            }
             "--var" => {
                 let kv = args.next().expect("--var NAME=VALUE");
                 let (k, v) = kv.split_once('=').expect("--var NAME=VALUE");
@@ -873,7 +923,7 @@ fn main() {
             }
             other => panic!(
                 "unknown argument {other:?} (--quick, --out FILE, --compare FILE, --only PREFIX, \
-                 --var NAME=VALUE, --baseline-root DIR, --read-rows N)"
+                 --var NAME=VALUE, --baseline-root DIR, --read-rows N, --rounds N, --candidate-root DIR)"
             ),
         }
     }
@@ -941,7 +991,7 @@ fn main() {
             logger.rss_bytes() >> 20
         );
         for s in scenarios {
-            let f = run(&logger, pipeline, s, indexed);
+            let f = run(&logger, pipeline, s, Landing::of(&logger, indexed));
             if s.name.starts_with("soak") {
                 let procs: Vec<String> = logger
                     .memory()
@@ -971,7 +1021,10 @@ fn main() {
         "no-batching",
         &naive,
     );
-    if only.is_none() {
+    if only
+        .as_deref()
+        .is_none_or(|p| p.starts_with("sqlite-native"))
+    {
         all.push(ceiling(100_000 / scale, false, false));
         all.push(ceiling(100_000 / scale, false, true));
         all.push(ceiling(100_000 / scale, true, false));
@@ -1027,6 +1080,12 @@ fn main() {
     } else {
         Vec::new()
     };
+    let rest_ab = asked("rest-ab").then(|| {
+        let baseline = baseline_root
+            .as_deref()
+            .expect("--only rest-ab needs --baseline-root DIR (a built checkout)");
+        rest_ab::run_ab(baseline, candidate_root.as_deref(), rounds, scale)
+    });
 
     if !all.is_empty() {
         print_table(&all);
@@ -1039,6 +1098,9 @@ fn main() {
     }
     if !cold_starts.is_empty() {
         cold::print(&cold_starts);
+    }
+    if let Some(ab) = &rest_ab {
+        rest_ab::print(ab);
     }
     for f in all.iter().filter(|f| f.page_rows_read > 0) {
         println!(
@@ -1178,6 +1240,7 @@ fn main() {
         "reads": read_figures,
         "migration": migration,
         "cold_starts": cold_starts,
+        "rest_ab": rest_ab,
     });
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).unwrap();

@@ -115,7 +115,15 @@ pub fn parse_urls(body: &[u8], max: usize, allow_private: bool) -> Result<Vec<St
         if raw.len() > MAX_URL_LEN {
             return Err(bad(&format!("longer than {MAX_URL_LEN} characters")));
         }
-        let url = url::Url::parse(raw.trim()).map_err(|e| bad(&format!("not a URL ({e})")))?;
+        let url = url::Url::parse(raw.trim()).map_err(|e| match e {
+            // The URL parser reads ASCII host names only (`idna_adapter` 1.0, Cargo.toml): an
+            // internationalized name is checked by its punycode form, which is what it is on
+            // the wire anyway.
+            url::ParseError::IdnaError => {
+                bad("a host name outside ASCII; give its punycode form (xn--...)")
+            }
+            e => bad(&format!("not a URL ({e})")),
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(bad(&format!(
                 "scheme {:?}; only http and https are checked",
@@ -305,6 +313,17 @@ mod tests {
         assert_eq!(
             parse_urls(b"{", 3, false).unwrap_err().code(),
             "INVALID_HEALTH_URLS"
+        );
+    }
+
+    #[test]
+    fn an_internationalized_host_is_given_by_its_punycode_form() {
+        let e = parse(json!({"urls": ["https://b\u{fc}cher.example/health"]})).unwrap_err();
+        assert_eq!(e.code(), "INVALID_HEALTH_URLS");
+        assert!(e.to_string().contains("punycode"), "{e}");
+        assert_eq!(
+            parse(json!({"urls": ["https://xn--bcher-kva.example/health"]})).unwrap(),
+            ["https://xn--bcher-kva.example/health"]
         );
     }
 

@@ -16,7 +16,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const ADMIN_KEY: &str = "e2e-admin-key-0123456789";
@@ -189,15 +189,18 @@ fn wrangler_cmd() -> Command {
     c
 }
 
-/// A persist directory with the D1 migrations applied, made once per test run.
-fn template_state() -> &'static Path {
-    static TEMPLATE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = TEMPLATE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let state = migrated_state(&root(), dir.path());
-        (dir, state)
-    });
-    path
+/// A persist directory with the D1 migrations of the checkout at `root` applied, made once per
+/// run and checkout: a baseline's worker (the benchmark's) starts on its own layout.
+fn template_state(root: &Path) -> PathBuf {
+    static TEMPLATES: Mutex<Vec<(PathBuf, tempfile::TempDir, PathBuf)>> = Mutex::new(Vec::new());
+    let mut made = TEMPLATES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, state)) = made.iter().find(|(r, ..)| r == root) {
+        return state.clone();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = migrated_state(root, dir.path());
+    made.push((root.to_path_buf(), dir, state.clone()));
+    state
 }
 
 /// A persist directory under `dir` with the D1 migrations of the checkout at `root` applied.
@@ -309,7 +312,11 @@ impl Logger {
     pub fn start_with(opts: Options) -> Logger {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        copy_dir(opts.state.as_deref().unwrap_or(template_state()), &state);
+        let template = match (&opts.state, &opts.root) {
+            (Some(given), _) => given.clone(),
+            (None, r) => template_state(r.as_deref().unwrap_or(&root())),
+        };
+        copy_dir(&template, &state);
         let config = logger_config(&dir.path().join("config"), &opts);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
