@@ -706,11 +706,15 @@ impl Logger {
         .unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
         let mut stmt = conn.prepare(sql).unwrap();
-        let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
         let rows = stmt
             .query_map(params, |row| {
                 let mut m = Map::new();
-                for (i, name) in names.iter().enumerate() {
+                // The columns as the statement has them now: SQLite prepares it again when the
+                // logger changes the schema meanwhile (a table rebuilt in place), and `*` may
+                // then name other columns than when it was first prepared.
+                let s = row.as_ref();
+                for i in 0..s.column_count() {
+                    let name = s.column_name(i)?.to_string();
                     let v = match row.get_ref(i)? {
                         rusqlite::types::ValueRef::Null => Value::Null,
                         rusqlite::types::ValueRef::Integer(n) => json!(n),
@@ -718,7 +722,7 @@ impl Logger {
                         rusqlite::types::ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
                         rusqlite::types::ValueRef::Blob(b) => json!(b),
                     };
-                    m.insert(name.clone(), v);
+                    m.insert(name, v);
                 }
                 Ok(m)
             })
