@@ -35,21 +35,19 @@ pub fn run_ab(baseline: &Path, candidate: Option<&Path>, rounds: usize, scale: u
         format!("baseline {}", baseline.display()),
         candidate.map_or("this tree".into(), |c| format!("candidate {}", c.display())),
     ];
+    // Each side's checkout (`None`: this one), and whether the other side leaves out the assets.
+    let roots = [Some(baseline), candidate];
+    let no_assets = std::env::var_os("REST_AB_NO_ASSETS").is_some();
     // Per side: (acknowledged entries/s, landed entries/s) of each round.
     let mut runs: [Vec<(f64, f64)>; 2] = Default::default();
     for round in 0..rounds {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for side in order {
-            let opts = match (side, candidate) {
-                (0, _) => Options::default().root(baseline),
-                (_, Some(c)) => Options::default().root(c),
-                (_, None) => Options::default(),
-            };
-            let opts = match (side, std::env::var_os("REST_AB_NO_ASSETS")) {
-                (1, Some(_)) => opts.without_assets(),
-                _ => opts,
-            };
-            let logger = Logger::start_with(opts);
+            let logger = Logger::start_with(Options {
+                root: roots[side].map(Path::to_path_buf),
+                no_assets: side == 1 && no_assets,
+                ..Options::default()
+            });
             let f = run(
                 &logger,
                 &labels[side],
@@ -84,8 +82,8 @@ pub fn run_ab(baseline: &Path, candidate: Option<&Path>, rounds: usize, scale: u
         "scenario": scenario.name,
         "rounds": rounds,
         "baseline": side(0),
-        "tree": side(1),
-        "tree_lower_in": lower,
+        "other": side(1),
+        "other_lower_in": lower,
     })
 }
 
@@ -96,7 +94,7 @@ pub fn print(ab: &Value) {
         ab["rounds"]
     );
     println!("round  baseline acked/s  other acked/s  baseline landed/s  other landed/s");
-    let (a, b) = (&ab["baseline"], &ab["tree"]);
+    let (a, b) = (&ab["baseline"], &ab["other"]);
     let col = |side: &Value, key: &str, i: usize| side[key][i].as_f64().unwrap_or(f64::NAN);
     for i in 0..ab["rounds"].as_u64().unwrap_or(0) as usize {
         println!(
@@ -116,7 +114,7 @@ pub fn print(ab: &Value) {
         "{} acknowledged fewer entries/s than the {} in {} of {} rounds",
         b["label"].as_str().unwrap_or_default(),
         a["label"].as_str().unwrap_or_default(),
-        ab["tree_lower_in"],
+        ab["other_lower_in"],
         ab["rounds"]
     );
 }
