@@ -549,8 +549,11 @@ fn ceiling(entries: usize, prepared: bool, read_side: bool) -> Figures {
         let per_statement = Config::default().max_batch_size as usize;
         for part in chunk_ranges(&rows, MAX_PARAM_BYTES, per_statement) {
             if read_side {
-                tx.execute(&stats_sql("logs"), [stats_keys(&rows[part.clone()])])
-                    .unwrap();
+                tx.execute(&stats_sql("logs"), {
+                    let k = stats_keys(&rows[part.clone()]);
+                    [k.groups, k.keys]
+                })
+                .unwrap();
                 statements += 1;
             }
             tx.execute(&sql, [json_array(&rows[part])]).unwrap();

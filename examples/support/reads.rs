@@ -117,8 +117,11 @@ fn fill_clustered(db: &rusqlite::Connection, n: usize, end: i64) {
             .map(|i| entry(i, n, end).to_row_json())
             .collect();
         for part in chunk_ranges(&rows, MAX_PARAM_BYTES, 1_000) {
-            tx.execute(&stats, [stats_keys(&rows[part.clone()])])
-                .unwrap();
+            tx.execute(&stats, {
+                let k = stats_keys(&rows[part.clone()]);
+                [k.groups, k.keys]
+            })
+            .unwrap();
             tx.execute(&insert, [json_array(&rows[part])]).unwrap();
         }
     }

@@ -131,8 +131,9 @@ impl<'a> Writer<'a> {
             let group: Vec<&str> = group.iter().map(|i| rows.texts[*i]).collect();
             for part in chunk_ranges(&group, MAX_PARAM_BYTES, self.per_statement) {
                 // The chunk's rows once more, as keys (see `insert::stats_sql`).
-                let keys = JsValue::from_str(&stats_keys(&group[part.clone()]));
-                let counted = self.db.prepare(&self.stats).bind(&[keys])?;
+                let keys = stats_keys(&group[part.clone()]);
+                let keys = [keys.groups, keys.keys].map(|k| JsValue::from_str(&k));
+                let counted = self.db.prepare(&self.stats).bind(&keys)?;
                 let chunk = JsValue::from_str(&json_array(&group[part]));
                 if facts {
                     let sets = self
