@@ -177,4 +177,34 @@ mod tests {
         assert!(!is_uuid("0190b5c5a0f07000800000000000000"));
         assert!(!is_uuid("'; DROP TABLE logs; --                "));
     }
+
+    /// The hand-written check accepts exactly what the `uuid` crate's parser accepts at 36
+    /// characters, so every boundary that used the parser refuses the same ids.
+    #[test]
+    fn is_uuid_agrees_with_the_uuid_parser() {
+        let valid = new_id(1_700_000_000_000, [0xab; 16]);
+        let mut cases = vec![
+            valid.clone(),
+            valid.to_uppercase(),
+            scoped_id("a", "b"),
+            "00000000-0000-0000-0000-000000000000".to_string(),
+            "0190b5c5a0f07000800000000000000000".to_string(),
+            // 36 bytes, one character outside ASCII.
+            "0190b5c5-a0f0-7000-8000-0000000000é".to_string(),
+            "{0190b5c5-a0f0-7000-8000-0000000000}".to_string(),
+            "urn:uuid:0190b5c5-a0f0-7000-8000-000".to_string(),
+        ];
+        // Each character of a valid id replaced by a hyphen, a non-hex letter and a quote.
+        for i in 0..36 {
+            for c in ["-", "g", "\"", "G"] {
+                let mut s = valid.clone();
+                s.replace_range(i..i + 1, c);
+                cases.push(s);
+            }
+        }
+        for s in &cases {
+            let parsed = s.len() == 36 && Uuid::try_parse(s).is_ok();
+            assert_eq!(is_uuid(s), parsed, "{s:?}");
+        }
+    }
 }
