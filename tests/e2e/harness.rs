@@ -52,12 +52,25 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// A port for a session to listen on. Ports bound and released at port 0 raced: the kernel
+/// hands the same ephemeral range to every socket bound to port 0 (workerd's and node's internal
+/// ones, another test's), so one could be taken between the release and wrangler's bind, and the
+/// health probe then reached another test's logger (its entries landed there, not here). These
+/// come from below Linux's ephemeral range (32768 up) instead, each at most once per process,
+/// from an offset derived from the process id so that two runs at once rarely meet; a port found
+/// taken is skipped.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id().wrapping_mul(7_919) % SPAN;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = (LOW + (base + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// How long a test waits for accepted entries to reach D1.
@@ -343,9 +356,9 @@ impl Logger {
         logger
     }
 
-    /// Starts `wrangler dev` and waits until it answers. Ports come from bind-and-release, so
-    /// another process can take one in between; when the runtime then fails to start, it is
-    /// started again on fresh ports (at most `START_ATTEMPTS` times).
+    /// Starts `wrangler dev` and waits until it answers. Another process can still hold a port
+    /// [`free_port`] gave (one that binds it by number); when the runtime then fails to start,
+    /// it is started again on fresh ports (at most `START_ATTEMPTS` times).
     fn spawn(&mut self) {
         const START_ATTEMPTS: u32 = 3;
         for attempt in 1..=START_ATTEMPTS {
