@@ -925,26 +925,12 @@ mod tests {
         // set, its host, path, query and Host header from the URL, times to the millisecond.
         let read = |e: &crate::model::entry::LogEntry| -> Value {
             let sql = crate::read::query::one_sql("logs");
-            let mut stmt = db.prepare(&sql).unwrap();
-            let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
-            let row = stmt
-                .query_row(rusqlite::params![e.id, e.app_id, e.timestamp], |r| {
-                    let mut m = serde_json::Map::new();
-                    for (i, n) in names.iter().enumerate() {
-                        let v = match r.get_ref(i)? {
-                            rusqlite::types::ValueRef::Null => Value::Null,
-                            rusqlite::types::ValueRef::Integer(n) => n.into(),
-                            rusqlite::types::ValueRef::Text(t) => {
-                                String::from_utf8_lossy(t).into_owned().into()
-                            }
-                            other => panic!("{other:?}"),
-                        };
-                        m.insert(n.clone(), v);
-                    }
-                    Ok(Value::Object(m))
-                })
-                .unwrap();
-            crate::read::query::present(row)
+            // As `GET /logs/{id}` binds them: the time the id carries, if any.
+            let carried = crate::model::id::id_time(&e.id);
+            let params = rusqlite::params![e.id, e.app_id, carried];
+            let mut rows = crate::read::query::sqlite_rows(&db, &sql, params, &COLUMNS);
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            crate::read::query::present(rows.remove(0))
         };
         let row: Vec<Value> = serde_json::from_str(&a.to_row_json()).unwrap();
         let mut sent: serde_json::Map<String, Value> =

@@ -8,11 +8,12 @@ use crate::http::api::access::caller_app;
 use crate::http::envelope::{ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
 use crate::model::app::AppId;
+use crate::model::columns::COLUMNS;
 use crate::model::id::id_time;
 use crate::platform::{d1_read, d1_rows, metered_db, now_ms};
 use crate::read::query::{
-    match_expression, one_sql, page_sql, paginate, parse_query, present, search_count_sql,
-    LogQuery, Param, FEW_HITS,
+    one_sql, page_sql, paginate, parse_query, present, rows_from_json, LogQuery, Param,
+    PAGE_COLUMNS,
 };
 use crate::store::usage::Work;
 use serde_json::{json, Value};
@@ -61,27 +62,10 @@ pub async fn page(ctx: &Ctx, app: &AppId, q: &LogQuery) -> Result<Value, ApiErro
     }
     let db = metered_db(&ctx.env)?;
     let table = routes.firehose_table.as_str();
-    // A rare word is looked up, a common one walked (`query::page_sql`).
-    let few_hits = match match_expression(q) {
-        Some(m) => {
-            #[derive(serde::Deserialize)]
-            struct Count {
-                n: f64,
-            }
-            let counted: Vec<Count> = d1_rows(
-                &db,
-                table,
-                &search_count_sql(table),
-                &[JsValue::from_str(&m)],
-            )
-            .await?;
-            counted.first().is_some_and(|c| c.n <= FEW_HITS as f64)
-        }
-        None => false,
-    };
-    let (sql, params) = page_sql(table, app.as_str(), q, route_table, routes.search, few_hits);
-    let (found, rows_read) = d1_read::<Value>(&db, table, &sql, &js(&params)).await?;
+    let (sql, params) = page_sql(table, app.as_str(), q, route_table, routes.search);
+    let (found, rows_read) = d1_read(&db, table, &sql, &js(&params)).await?;
     ctx.meter_later(Work::Query, &db);
+    let found = rows_from_json(found, &PAGE_COLUMNS).map_err(ApiError::Internal)?;
     let (page, next) = paginate(found, q.limit);
     let logs: Vec<Value> = page.into_iter().map(present).collect();
     // What the page cost in D1's terms, so a user can see what a query shape costs.
@@ -103,8 +87,9 @@ pub async fn get(req: Request, ctx: &Ctx, id: &str) -> Result<Response, ApiError
     ];
     let db = metered_db(&ctx.env)?;
     let table = ctx.config.routes.firehose_table.as_str();
-    let found: Vec<Value> = d1_rows(&db, table, &sql, &params).await?;
+    let found = d1_rows(&db, table, &sql, &params).await?;
     ctx.meter_later(Work::Query, &db);
+    let found = rows_from_json(found, &COLUMNS).map_err(ApiError::Internal)?;
     match found.into_iter().next() {
         Some(row) => Ok(ok(200, present(row), &ctx.request_id)?),
         None => Err(ApiError::LogNotFound(id.to_string())),
