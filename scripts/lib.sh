@@ -138,20 +138,20 @@ ensure_all() {
 # WRANGLER: another wrangler (tests/deploy/ runs scripts/deploy against a fake one).
 wrangler() { "${WRANGLER:-$ROOT/node_modules/.bin/wrangler}" "$@"; }
 
-# Builds build/ (wasm + its JS bindings) unless it is newer than every input: cargo for wasm32,
-# then wasm-bindgen. wrangler bundles src/worker.mjs, which imports build/index.js.
+# The wasm build's flags: LLVM inlines less than opt-level 3 would (a threshold of 40 against
+# its 225): 9% off the gzipped bundle, 597,330 to 540,948 bytes, with REST ingest level in a
+# 30-round A/B (README, *Toolchain*); opt-level "z" took it to 455,709 but acknowledged fewer
+# entries a second in 27 of 30 rounds.
 WASM_RUSTFLAGS="-Cllvm-args=-inline-threshold=40"
 
+# Builds build/ (wasm + its JS bindings) unless it is newer than every input: cargo for wasm32,
+# then wasm-bindgen. wrangler bundles src/worker.mjs, which imports build/index.js.
 build_worker() {
   if [ -f build/index.js ] && [ -z "$(find src Cargo.toml Cargo.lock scripts/lib.sh -newer build/index.js 2>/dev/null | head -n 1)" ]; then
     await_build_tools
     return 0
   fi
   # WASM_BINDGEN_USE_JS_SYS: wasm-bindgen's macros use js-sys's futures (as worker-build sets it).
-  # WASM_RUSTFLAGS: LLVM inlines less than opt-level 3 would (the threshold of 40 against its
-  # 225): 9% off the gzipped bundle, 597,330 to 540,948 bytes, with REST ingest level in a
-  # 30-round A/B (README, *Bundle size*); opt-level "z" took it to 455,709 but acknowledged fewer
-  # entries a second in 27 of 30 rounds.
   step "building the worker (cargo release build for wasm32)" \
     env PATH="$WASM_PATH_PREFIX$PATH" WASM_BINDGEN_USE_JS_SYS=1 \
       CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_RUSTFLAGS" \
