@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 pub const ADMIN_KEY: &str = "e2e-admin-key-0123456789";
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
+/// How wrangler's dev proxy (its `ProxyWorker`) answers a request it could not finish because
+/// the workers were reloaded meanwhile.
+const DEV_PROXY_RELOADED: &str = "Your worker restarted mid-request.";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -144,9 +147,30 @@ impl Options {
     }
 }
 
-fn fixture_of(opts: &Options) -> PathBuf {
+fn fixture_of(dir: &Path, opts: &Options) -> PathBuf {
     let root = opts.root.clone().unwrap_or_else(root);
-    root.join("tests/fixtures/parent.toml")
+    session_copy(dir, &root.join("tests/fixtures/parent.toml"))
+}
+
+/// The fixture config at `path` written into the session's `dir` (not the logger config's: its
+/// `.dev.vars` is the logger's) with its `main` made absolute.
+/// wrangler keeps a worker's bundle and middleware in `.wrangler/tmp` beside its config and its
+/// bundler watches what it read while bundling; with a copy per session, no session's files sit
+/// beside another's (sessions run two at a time, started and stopped all through a run).
+fn session_copies(dir: &Path, opts: &Options) -> Vec<PathBuf> {
+    opts.workers.iter().map(|w| session_copy(dir, w)).collect()
+}
+
+fn session_copy(dir: &Path, path: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut cfg: toml::Table = toml::from_str(&text).unwrap();
+    let main = path.parent().unwrap().join(cfg["main"].as_str().unwrap());
+    let main = main.canonicalize().unwrap();
+    cfg.insert("main".into(), main.display().to_string().into());
+    std::fs::create_dir_all(dir).unwrap();
+    let copy = dir.join(path.file_name().unwrap());
+    std::fs::write(&copy, toml::to_string(&cfg).unwrap()).unwrap();
+    copy
 }
 
 /// The logger's wrangler config with paths made absolute, the build step removed (the harness
@@ -331,6 +355,7 @@ impl Logger {
         };
         copy_dir(&template, &state);
         let config = logger_config(&dir.path().join("config"), &opts);
+        let fixtures = dir.path().join("fixtures");
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -348,8 +373,8 @@ impl Logger {
             state,
             config,
             agent,
-            workers: opts.workers.clone(),
-            fixture: fixture_of(&opts),
+            workers: session_copies(&fixtures, &opts),
+            fixture: fixture_of(&fixtures, &opts),
             first_health: Duration::ZERO,
         };
         logger.spawn();
@@ -479,8 +504,9 @@ impl Logger {
         self.stop("TERM");
         let dir = self.config.parent().unwrap().to_path_buf();
         self.config = logger_config(&dir, &opts);
-        self.workers = opts.workers.clone();
-        self.fixture = fixture_of(&opts);
+        let fixtures = self.dir.path().join("fixtures");
+        self.workers = session_copies(&fixtures, &opts);
+        self.fixture = fixture_of(&fixtures, &opts);
         self.spawn();
     }
 
@@ -672,6 +698,10 @@ impl Logger {
 
     /// A request to the parent fixture itself (logged over the service binding when it carries
     /// `X-Fixture-Log-Key`).
+    ///
+    /// wrangler's dev proxy answers a request that was in flight when it reloaded the workers
+    /// (workerd started again) with a 503 of its own, not the logger's, and asks for it to be
+    /// sent again: that request is sent once more, when the session answers again.
     pub fn parent(
         &self,
         method: &str,
@@ -680,10 +710,18 @@ impl Logger {
         body: Option<&[u8]>,
     ) -> Resp {
         let uri = format!("{}{path}", self.base());
-        match self.send(method, &uri, headers, body.unwrap_or_default()) {
+        let once = || match self.send(method, &uri, headers, body.unwrap_or_default()) {
             Ok(mut r) => to_resp(&mut r),
             Err(e) => panic!("{method} {uri} failed: {e}\n{}", self.log_text()),
+        };
+        let r = once();
+        if r.status != 503 || !r.text.starts_with(DEV_PROXY_RELOADED) {
+            return r;
         }
+        eprintln!("{method} {path}: wrangler dev reloaded mid-request; sending it again");
+        // The proxy holds a GET until the reload is complete.
+        let _ = self.try_get("/_logger/health");
+        once()
     }
 
     pub fn create_app(&self, app_id: &str) -> String {
