@@ -4,7 +4,9 @@
 //! that release's worker (`--baseline-root`, a checkout built by `scripts/bench --ab`), the other
 //! in this layout written with the logger's own statements and served by this worker; then every
 //! read shape, median of 15 after a warm-up pass, taking turns, with the rounds in which each
-//! side answered sooner than the earlier layout. A third database with 5x the rows, this layout,
+//! side answered sooner than the earlier layout. The earlier layout runs twice, in two sessions on
+//! copies of one database: a difference counts as slower or faster only beyond how far those two
+//! differ in the same run (`verdict`). A third database with 5x the rows, this layout,
 //! shows whether lookups by request id and by entry id stay the same as the table grows. Last,
 //! what the local assets proxy adds to a request (`assets_proxy`).
 
@@ -261,8 +263,14 @@ pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
     let mut sides = Vec::new();
     if let Some(base) = baseline_root {
         let state = prepared(base, &dir.path().join("earlier"), n, end, false);
+        // The same worker on a copy of the same database in a session of its own: how far two
+        // sessions of one tree differ in this run, the noise a difference must exceed.
+        let again = dir.path().join("earlier-again");
+        harness::copy_dir(&state, &again);
         sides.push(side(format!("earlier layout, {n} rows"), base, state));
+        sides.push(side(format!("earlier again, {n} rows"), base, again));
     }
+    let controlled = baseline_root.is_some();
     let state = prepared(&here, &dir.path().join("clustered"), n, end, true);
     sides.push(side(format!("clustered, {n} rows"), &here, state));
     let big = 5 * n;
@@ -295,24 +303,42 @@ pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
                 seen[k] = (rows, read);
             }
         }
+        let medians: Vec<f64> = times.iter().map(|t| median(t.clone())).collect();
         for (k, side) in sides.iter().enumerate() {
             // Rounds in which this side answered sooner than the first (the earlier layout,
             // when there is one): a median a few percent apart on a shared machine may be
             // noise, a side faster in most rounds is not.
             let sooner = (0..ROUNDS).filter(|&r| times[k][r] < times[0][r]).count();
+            let verdict =
+                (controlled && k > 1).then(|| verdict(medians[k], (medians[0], medians[1])));
             out.push(json!({
                 "shape": shape.name,
                 "side": side.label,
-                "median_ms": median(times[k].clone()),
+                "median_ms": medians[k],
                 "rows": seen[k].0,
                 "rows_read": seen[k].1,
                 "sooner_than_first": (k > 0).then(|| format!("{sooner}/{ROUNDS}")),
+                "against_earlier": verdict,
             }));
         }
     }
     drop(sides);
     out.extend(assets_proxy());
     out
+}
+
+/// A side's median against the earlier layout's two sessions (`a` and `again`): "slower" or
+/// "faster" only when it lies beyond both by more than they differ from each other, else
+/// "within a/a" (the two sessions of one tree are the noise of this run).
+fn verdict(median: f64, (a, again): (f64, f64)) -> &'static str {
+    let spread = (a - again).abs();
+    if median > a.max(again) + spread {
+        "slower"
+    } else if median < a.min(again) - spread {
+        "faster"
+    } else {
+        "within a/a"
+    }
 }
 
 /// What the local assets proxy costs a request: this tree with and without its dashboard's
@@ -357,18 +383,19 @@ fn assets_proxy() -> Vec<Value> {
 /// The figures as a table.
 pub fn print(figures: &[Value]) {
     println!(
-        "\n{:<28} {:<28} {:>10} {:>7} {:>10} {:>8}",
-        "read", "layout", "median ms", "rows", "D1 read", "sooner"
+        "\n{:<28} {:<28} {:>10} {:>7} {:>10} {:>8} {:>11}",
+        "read", "layout", "median ms", "rows", "D1 read", "sooner", "vs earlier"
     );
     for f in figures {
         println!(
-            "{:<28} {:<28} {:>10.2} {:>7} {:>10} {:>8}",
+            "{:<28} {:<28} {:>10.2} {:>7} {:>10} {:>8} {:>11}",
             f["shape"].as_str().unwrap_or(""),
             f["side"].as_str().unwrap_or(""),
             f["median_ms"].as_f64().unwrap_or(f64::NAN),
             f["rows"],
             f["rows_read"],
-            f["sooner_than_first"].as_str().unwrap_or("")
+            f["sooner_than_first"].as_str().unwrap_or(""),
+            f["against_earlier"].as_str().unwrap_or("")
         );
     }
 }
@@ -426,4 +453,21 @@ pub fn migration(n: usize) -> Value {
         "file_bytes_before": before,
         "file_bytes_after_vacuum": after,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict;
+
+    #[test]
+    fn a_difference_counts_only_beyond_the_two_baseline_sessions_spread() {
+        // Two sessions of the earlier tree at 10.0 and 10.4 ms: 0.4 ms is this run's noise.
+        let a = (10.0, 10.4);
+        assert_eq!(verdict(10.7, a), "within a/a");
+        assert_eq!(verdict(10.9, a), "slower");
+        assert_eq!(verdict(9.7, a), "within a/a");
+        assert_eq!(verdict(9.5, a), "faster");
+        // Sessions that agree exactly leave no room either way.
+        assert_eq!(verdict(10.1, (10.0, 10.0)), "slower");
+    }
 }

@@ -8,16 +8,20 @@ use std::cell::RefCell;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
-/// Counts a statement's result in `usage` under `table`, as D1 reported it.
-fn record(usage: &mut Usage, table: &str, result: &D1Result) {
-    if let Ok(Some(m)) = result.meta() {
-        usage.add(
-            table,
-            m.rows_read.unwrap_or(0) as u64,
-            m.rows_written.unwrap_or(0) as u64,
-            m.size_after.map(|s| s as u64),
-        );
-    }
+/// Counts a statement's result in `usage` under `table`, as D1 reported it, and gives the rows
+/// it read. The meta is read from JavaScript once per statement, here.
+fn record(usage: &mut Usage, table: &str, result: &D1Result) -> u64 {
+    let Ok(Some(m)) = result.meta() else {
+        return 0;
+    };
+    let read = m.rows_read.unwrap_or(0) as u64;
+    usage.add(
+        table,
+        read,
+        m.rows_written.unwrap_or(0) as u64,
+        m.size_after.map(|s| s as u64),
+    );
+    read
 }
 
 /// D1 with a tally: every statement run through it is counted (`record`) under the label the
@@ -46,9 +50,18 @@ impl Metered {
         label: &str,
         statement: D1PreparedStatement,
     ) -> worker::Result<D1Result> {
+        Ok(self.all_read(label, statement).await?.0)
+    }
+
+    /// Runs `statement` for its rows, with the rows D1 read for it.
+    pub async fn all_read(
+        &self,
+        label: &str,
+        statement: D1PreparedStatement,
+    ) -> worker::Result<(D1Result, u64)> {
         let result = statement.all().await?;
-        record(&mut self.usage.borrow_mut(), label, &result);
-        Ok(result)
+        let read = record(&mut self.usage.borrow_mut(), label, &result);
+        Ok((result, read))
     }
 
     /// Runs `statement` for its effect.
@@ -111,17 +124,6 @@ pub async fn d1_read<T: DeserializeOwned>(
 ) -> Result<(Vec<T>, u64), ApiError> {
     let unavailable = |e: worker::Error| ApiError::StorageUnavailable(format!("D1: {e}"));
     let statement = db.prepare(sql).bind(params).map_err(unavailable)?;
-    let result = db.all(table, statement).await.map_err(unavailable)?;
-    let read = rows_read(&result);
+    let (result, read) = db.all_read(table, statement).await.map_err(unavailable)?;
     Ok((result.results().map_err(unavailable)?, read))
-}
-
-/// The rows D1 read for a statement.
-fn rows_read(result: &D1Result) -> u64 {
-    result
-        .meta()
-        .ok()
-        .flatten()
-        .and_then(|m| m.rows_read)
-        .unwrap_or(0) as u64
 }
