@@ -4,11 +4,11 @@
 //! that release's worker (`--baseline-root`, a checkout built by `scripts/bench --ab`), the other
 //! in this layout written with the logger's own statements and served by this worker; then every
 //! read shape, median of 15 after a warm-up pass, taking turns (each round starting at another
-//! side), with the rounds in which each side answered sooner than the earlier layout. The earlier
-//! layout runs twice, in two sessions on copies of one database: a difference counts as slower or
-//! faster only beyond how far those two differ in the same run (`verdict`). A third database with
-//! 5x the rows, this layout, shows whether lookups by request id and by entry id stay the same as
-//! the table grows. Last, what the local assets proxy adds to a request (`assets_proxy`).
+//! side), with the rounds in which each side answered sooner than the earlier layout. Each layout
+//! runs in `SESSIONS` sessions, each on its own copy of its database: a layout is called slower or
+//! faster only when all its sessions were, against all the other's (`verdict`). A third database
+//! with 5x the rows, this layout, shows whether lookups by request id and by entry id stay the same
+//! as the table grows. Last, what the local assets proxy adds to a request (`assets_proxy`).
 
 use crate::harness::{self, Logger, Options};
 use d1_logger::model::entry::{LogEntry, RequestFields, Source};
@@ -255,34 +255,42 @@ fn side(label: String, root: &Path, state: PathBuf) -> Side {
     Side { label, logger, key }
 }
 
-/// The figures, one JSON object per shape and side.
+/// Sessions of each layout at N rows, each on its own copy of the layout's database: two
+/// sessions of one tree on the same data differ in this run by up to a tenth of a few-millisecond
+/// shape, so one session against one proves nothing either way.
+const SESSIONS: usize = 3;
+
+/// The figures, one JSON object per shape and side, and per shape the layouts' verdict.
 pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
     let end = harness::now_ms() - 60_000;
     let dir = tempfile::tempdir().unwrap();
     let here = harness::root();
-    let mut sides = Vec::new();
+    // (side, layout): 0 the earlier layout, 1 this one at N rows, 2 this one at 5N.
+    let mut sides: Vec<(Side, usize)> = Vec::new();
+    let mut sessions = |layout: usize, root: &Path, state: PathBuf, name: &str| {
+        for i in 0..SESSIONS {
+            let copy = state.with_extension(format!("s{i}"));
+            harness::copy_dir(&state, &copy);
+            let label = format!("{name}, {n} rows, #{}", i + 1);
+            sides.push((side(label, root, copy), layout));
+        }
+    };
     if let Some(base) = baseline_root {
         let state = prepared(base, &dir.path().join("earlier"), n, end, false);
-        // The same worker on a copy of the same database in a session of its own: how far two
-        // sessions of one tree differ in this run, the noise a difference must exceed.
-        let again = dir.path().join("earlier-again");
-        harness::copy_dir(&state, &again);
-        sides.push(side(format!("earlier layout, {n} rows"), base, state));
-        sides.push(side(format!("earlier again, {n} rows"), base, again));
+        sessions(0, base, state, "earlier");
     }
-    let controlled = baseline_root.is_some();
     let state = prepared(&here, &dir.path().join("clustered"), n, end, true);
-    sides.push(side(format!("clustered, {n} rows"), &here, state));
+    sessions(1, &here, state, "clustered");
     let big = 5 * n;
     let state = prepared(&here, &dir.path().join("clustered-5x"), big, end, true);
-    sides.push(side(format!("clustered, {big} rows"), &here, state));
+    sides.push((side(format!("clustered, {big} rows"), &here, state), 2));
 
     let mut out = Vec::new();
     // Every side first answers every shape once, unmeasured: a fresh isolate runs its wasm
     // unoptimized at first (V8 tiers up what is called often) and a fresh database's pages
     // are not yet in memory, so whichever shape came first would pay for the start.
-    for (k, side) in sides.iter().enumerate() {
-        let n = if k + 1 == sides.len() { big } else { n };
+    for (side, layout) in &sides {
+        let n = if *layout == 2 { big } else { n };
         for shape in shapes(n, end) {
             run_shape(&side.logger, &side.key, &shape);
         }
@@ -295,27 +303,19 @@ pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
             // Each round starts at another side: no side always follows the same one.
             for i in 0..sides.len() {
                 let k = (i + round) % sides.len();
-                let side = &sides[k];
-                let shape = if k + 1 == sides.len() {
-                    &big_shape
-                } else {
-                    shape
-                };
+                let (side, layout) = &sides[k];
+                let shape = if *layout == 2 { &big_shape } else { shape };
                 let (ms, rows, read) = run_shape(&side.logger, &side.key, shape);
                 times[k].push(ms);
                 seen[k] = (rows, read);
             }
         }
         let medians: Vec<f64> = times.iter().map(|t| median(t.clone())).collect();
-        for (k, side) in sides.iter().enumerate() {
+        for (k, (side, _)) in sides.iter().enumerate() {
             // Rounds in which this side answered sooner than the first (the earlier layout,
             // when there is one): a median a few percent apart on a shared machine may be
             // noise, a side faster in most rounds is not.
             let sooner = (0..ROUNDS).filter(|&r| times[k][r] < times[0][r]).count();
-            // Against the earlier layout at the same size only (the 5x table is there for the
-            // lookups' growth; its searches have five times the hits).
-            let verdict = (controlled && k > 1 && k + 1 < sides.len())
-                .then(|| verdict(medians[k], (medians[0], medians[1])));
             out.push(json!({
                 "shape": shape.name,
                 "side": side.label,
@@ -323,7 +323,22 @@ pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
                 "rows": seen[k].0,
                 "rows_read": seen[k].1,
                 "sooner_than_first": (k > 0).then(|| format!("{sooner}/{ROUNDS}")),
-                "against_earlier": verdict,
+            }));
+        }
+        if baseline_root.is_some() {
+            let of = |layout: usize| -> Vec<f64> {
+                (0..sides.len())
+                    .filter(|&k| sides[k].1 == layout)
+                    .map(|k| medians[k])
+                    .collect()
+            };
+            let (earlier, clustered) = (of(0), of(1));
+            out.push(json!({
+                "shape": shape.name,
+                "side": "clustered against earlier",
+                "earlier_sessions_ms": earlier,
+                "clustered_sessions_ms": clustered,
+                "against_earlier": verdict(&clustered, &earlier),
             }));
         }
     }
@@ -332,17 +347,19 @@ pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
     out
 }
 
-/// A side's median against the earlier layout's two sessions (`a` and `again`): "slower" or
-/// "faster" only when it lies beyond both by more than they differ from each other, else
-/// "within a/a" (the two sessions of one tree are the noise of this run).
-fn verdict(median: f64, (a, again): (f64, f64)) -> &'static str {
-    let spread = (a - again).abs();
-    if median > a.max(again) + spread {
+/// This layout's sessions against the earlier layout's (each a median of the rounds): "slower"
+/// when every session of this layout was slower than every session of the earlier one,
+/// "faster" when every one was faster, else "within" (the sessions overlap). With 3 sessions a
+/// side, equal layouts come out one way or the other in 1 of 20 orders each.
+fn verdict(this: &[f64], earlier: &[f64]) -> &'static str {
+    let max = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
+    let min = |v: &[f64]| v.iter().copied().fold(f64::MAX, f64::min);
+    if min(this) > max(earlier) {
         "slower"
-    } else if median < a.min(again) - spread {
+    } else if max(this) < min(earlier) {
         "faster"
     } else {
-        "within a/a"
+        "within"
     }
 }
 
@@ -387,19 +404,43 @@ fn assets_proxy() -> Vec<Value> {
 
 /// The figures as a table.
 pub fn print(figures: &[Value]) {
+    let (verdicts, sides): (Vec<&Value>, Vec<&Value>) = figures
+        .iter()
+        .partition(|f| f["against_earlier"].is_string());
     println!(
-        "\n{:<28} {:<28} {:>10} {:>7} {:>10} {:>8} {:>11}",
-        "read", "layout", "median ms", "rows", "D1 read", "sooner", "vs earlier"
+        "\n{:<28} {:<32} {:>10} {:>7} {:>10} {:>8}",
+        "read", "layout", "median ms", "rows", "D1 read", "sooner"
     );
-    for f in figures {
+    for f in sides {
         println!(
-            "{:<28} {:<28} {:>10.2} {:>7} {:>10} {:>8} {:>11}",
+            "{:<28} {:<32} {:>10.2} {:>7} {:>10} {:>8}",
             f["shape"].as_str().unwrap_or(""),
             f["side"].as_str().unwrap_or(""),
             f["median_ms"].as_f64().unwrap_or(f64::NAN),
             f["rows"],
             f["rows_read"],
-            f["sooner_than_first"].as_str().unwrap_or(""),
+            f["sooner_than_first"].as_str().unwrap_or("")
+        );
+    }
+    let ms = |v: &Value| -> String {
+        let list: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| format!("{:.2}", m.as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        list.join(" ")
+    };
+    println!(
+        "\n{:<28} {:<22} {:<22} {:>8}",
+        "read", "earlier sessions ms", "clustered sessions ms", "verdict"
+    );
+    for f in verdicts {
+        println!(
+            "{:<28} {:<22} {:<22} {:>8}",
+            f["shape"].as_str().unwrap_or(""),
+            ms(&f["earlier_sessions_ms"]),
+            ms(&f["clustered_sessions_ms"]),
             f["against_earlier"].as_str().unwrap_or("")
         );
     }
@@ -465,14 +506,11 @@ mod tests {
     use super::verdict;
 
     #[test]
-    fn a_difference_counts_only_beyond_the_two_baseline_sessions_spread() {
-        // Two sessions of the earlier tree at 10.0 and 10.4 ms: 0.4 ms is this run's noise.
-        let a = (10.0, 10.4);
-        assert_eq!(verdict(10.7, a), "within a/a");
-        assert_eq!(verdict(10.9, a), "slower");
-        assert_eq!(verdict(9.7, a), "within a/a");
-        assert_eq!(verdict(9.5, a), "faster");
-        // Sessions that agree exactly leave no room either way.
-        assert_eq!(verdict(10.1, (10.0, 10.0)), "slower");
+    fn a_layout_is_slower_or_faster_only_when_no_sessions_overlap() {
+        let earlier = [10.0, 10.4, 10.2];
+        assert_eq!(verdict(&[10.5, 10.6, 11.0], &earlier), "slower");
+        assert_eq!(verdict(&[10.3, 10.6, 11.0], &earlier), "within");
+        assert_eq!(verdict(&[9.1, 9.9, 9.5], &earlier), "faster");
+        assert_eq!(verdict(&[9.1, 10.0, 9.5], &earlier), "within");
     }
 }
