@@ -256,41 +256,61 @@ fn side(label: String, root: &Path, state: PathBuf) -> Side {
 }
 
 /// Sessions of each layout at N rows, each on its own copy of the layout's database: two
-/// sessions of one tree on the same data differ in this run by up to a tenth of a few-millisecond
-/// shape, so one session against one proves nothing either way.
+/// sessions of one tree on the same data differed by up to a sixth of a few-millisecond shape
+/// (1.6 ms of 10), so one session against one proves nothing either way.
 const SESSIONS: usize = 3;
+
+/// Which database a side serves.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Earlier,
+    Clustered,
+    /// This layout with 5x the rows: for the lookups' growth, not compared with the earlier one.
+    Clustered5x,
+}
 
 /// The figures, one JSON object per shape and side, and per shape the layouts' verdict.
 pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
     let end = harness::now_ms() - 60_000;
     let dir = tempfile::tempdir().unwrap();
     let here = harness::root();
-    // (side, layout): 0 the earlier layout, 1 this one at N rows, 2 this one at 5N.
-    let mut sides: Vec<(Side, usize)> = Vec::new();
-    let mut sessions = |layout: usize, root: &Path, state: PathBuf, name: &str| {
-        for i in 0..SESSIONS {
-            let copy = state.with_extension(format!("s{i}"));
-            harness::copy_dir(&state, &copy);
+    let mut sides: Vec<(Side, Layout)> = Vec::new();
+    // The first session serves the prepared database itself, each other one a copy made before
+    // any session starts (a running session may write to its database).
+    let mut sessions = |layout: Layout, root: &Path, state: PathBuf, name: &str| {
+        let copies: Vec<PathBuf> = (1..SESSIONS)
+            .map(|i| {
+                let copy = state.with_extension(format!("s{i}"));
+                harness::copy_dir(&state, &copy);
+                copy
+            })
+            .collect();
+        for (i, own) in std::iter::once(state).chain(copies).enumerate() {
             let label = format!("{name}, {n} rows, #{}", i + 1);
-            sides.push((side(label, root, copy), layout));
+            sides.push((side(label, root, own), layout));
         }
     };
     if let Some(base) = baseline_root {
         let state = prepared(base, &dir.path().join("earlier"), n, end, false);
-        sessions(0, base, state, "earlier");
+        sessions(Layout::Earlier, base, state, "earlier");
     }
     let state = prepared(&here, &dir.path().join("clustered"), n, end, true);
-    sessions(1, &here, state, "clustered");
+    sessions(Layout::Clustered, &here, state, "clustered");
     let big = 5 * n;
     let state = prepared(&here, &dir.path().join("clustered-5x"), big, end, true);
-    sides.push((side(format!("clustered, {big} rows"), &here, state), 2));
+    let label = format!("clustered, {big} rows");
+    sides.push((side(label, &here, state), Layout::Clustered5x));
 
     let mut out = Vec::new();
     // Every side first answers every shape once, unmeasured: a fresh isolate runs its wasm
     // unoptimized at first (V8 tiers up what is called often) and a fresh database's pages
     // are not yet in memory, so whichever shape came first would pay for the start.
     for (side, layout) in &sides {
-        let n = if *layout == 2 { big } else { n };
+        let n = if *layout == Layout::Clustered5x {
+            big
+        } else {
+            n
+        };
         for shape in shapes(n, end) {
             run_shape(&side.logger, &side.key, &shape);
         }
@@ -304,7 +324,10 @@ pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
             for i in 0..sides.len() {
                 let k = (i + round) % sides.len();
                 let (side, layout) = &sides[k];
-                let shape = if *layout == 2 { &big_shape } else { shape };
+                let shape = match layout {
+                    Layout::Clustered5x => &big_shape,
+                    _ => shape,
+                };
                 let (ms, rows, read) = run_shape(&side.logger, &side.key, shape);
                 times[k].push(ms);
                 seen[k] = (rows, read);
@@ -326,13 +349,13 @@ pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
             }));
         }
         if baseline_root.is_some() {
-            let of = |layout: usize| -> Vec<f64> {
+            let of = |layout: Layout| -> Vec<f64> {
                 (0..sides.len())
                     .filter(|&k| sides[k].1 == layout)
                     .map(|k| medians[k])
                     .collect()
             };
-            let (earlier, clustered) = (of(0), of(1));
+            let (earlier, clustered) = (of(Layout::Earlier), of(Layout::Clustered));
             out.push(json!({
                 "shape": shape.name,
                 "side": "clustered against earlier",
@@ -349,8 +372,8 @@ pub fn run(baseline_root: Option<&Path>, n: usize) -> Vec<Value> {
 
 /// This layout's sessions against the earlier layout's (each a median of the rounds): "slower"
 /// when every session of this layout was slower than every session of the earlier one,
-/// "faster" when every one was faster, else "within" (the sessions overlap). With 3 sessions a
-/// side, equal layouts come out one way or the other in 1 of 20 orders each.
+/// "faster" when every one was faster, else "within" (the sessions overlap). With `SESSIONS` = 3
+/// a side, equal layouts come out one way or the other in 1 of 20 orders each.
 fn verdict(this: &[f64], earlier: &[f64]) -> &'static str {
     let max = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
     let min = |v: &[f64]| v.iter().copied().fold(f64::MAX, f64::min);

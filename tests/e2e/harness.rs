@@ -152,15 +152,16 @@ fn fixture_of(dir: &Path, opts: &Options) -> PathBuf {
     session_copy(dir, &root.join("tests/fixtures/parent.toml"))
 }
 
+/// The session's copies of the other workers' configs (`session_copy`).
+fn session_copies(dir: &Path, opts: &Options) -> Vec<PathBuf> {
+    opts.workers.iter().map(|w| session_copy(dir, w)).collect()
+}
+
 /// The fixture config at `path` written into the session's `dir` (not the logger config's: its
 /// `.dev.vars` is the logger's) with its `main` made absolute.
 /// wrangler keeps a worker's bundle and middleware in `.wrangler/tmp` beside its config and its
 /// bundler watches what it read while bundling; with a copy per session, no session's files sit
 /// beside another's (sessions run two at a time, started and stopped all through a run).
-fn session_copies(dir: &Path, opts: &Options) -> Vec<PathBuf> {
-    opts.workers.iter().map(|w| session_copy(dir, w)).collect()
-}
-
 fn session_copy(dir: &Path, path: &Path) -> PathBuf {
     let text = std::fs::read_to_string(path).unwrap();
     let mut cfg: toml::Table = toml::from_str(&text).unwrap();
