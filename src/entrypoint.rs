@@ -28,6 +28,7 @@ use crate::http::error::ApiError;
 use crate::ingest::debug::DebugFlags;
 use crate::ingest::enrich::{LOG_DATA_HEADER, LOG_LEVEL_HEADER, LOG_MESSAGE_HEADER};
 use crate::ingest::rest::parse_body;
+use crate::model::app::AppId;
 use crate::model::entry::Source;
 use crate::model::id::new_id;
 use crate::platform::{load_config, now_ms, random_bytes};
@@ -39,16 +40,34 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::Env;
 
-/// One RPC call: `args` is the method's argument list as the parent passed it.
+/// One call on a `LoggerRpc.forApp(key)` stub: `args` is the method's argument list as the
+/// parent passed it.
 #[wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
 pub async fn rpc(
     env: Env,
     ctx: JsValue,
-    key: Option<String>,
+    key: JsValue,
     method: String,
     args: js_sys::Array,
 ) -> Result<JsValue, JsValue> {
-    match call(env, ctx, key, &method, args).await {
+    answer(app_call(env, ctx, key, &method, args).await)
+}
+
+/// One call on the trusted `LoggerService` entrypoint: the app id comes first in `args`.
+#[wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
+pub async fn rpc_service(
+    env: Env,
+    ctx: JsValue,
+    method: String,
+    args: js_sys::Array,
+) -> Result<JsValue, JsValue> {
+    answer(service_call(env, ctx, &method, args).await)
+}
+
+/// A call's answer as the parent receives it: a plain object, or an `Error` whose message starts
+/// with the REST code.
+fn answer(result: Result<Value, ApiError>) -> Result<JsValue, JsValue> {
+    match result {
         // Through JSON text: serde_wasm_bindgen would make objects JS `Map`s, which a parent
         // sees as `{}`.
         Ok(v) => js_sys::JSON::parse(&v.to_string()),
@@ -65,93 +84,155 @@ fn arg(args: &js_sys::Array, i: u32) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::InvalidEntry(format!("argument {}: {e}", i + 1)))
 }
 
-async fn call(
+/// One RPC method with its arguments, parsed once from the method's name and argument list.
+enum Call {
+    Log {
+        level: Value,
+        message: Value,
+        context: Value,
+    },
+    LogBatch(Value),
+    LogRequest {
+        request: worker::Request,
+        options: Value,
+    },
+    Query(Value),
+    Stats(Value),
+}
+
+impl Call {
+    /// The call `method` with `args` from argument `first` on (the service's first is the app).
+    fn parse(method: &str, args: &js_sys::Array, first: u32) -> Result<Call, ApiError> {
+        Ok(match method {
+            "log" => Call::Log {
+                level: arg(args, first)?,
+                message: arg(args, first + 1)?,
+                context: arg(args, first + 2)?,
+            },
+            "logBatch" => Call::LogBatch(arg(args, first)?),
+            "logRequest" => Call::LogRequest {
+                request: args
+                    .get(first)
+                    .dyn_into::<worker::web_sys::Request>()
+                    .map_err(|_| {
+                        ApiError::InvalidEntry(format!("argument {}: a Request", first + 1))
+                    })?
+                    .into(),
+                options: arg(args, first + 1)?,
+            },
+            "query" => Call::Query(arg(args, first)?),
+            "stats" => Call::Stats(arg(args, first)?),
+            other => {
+                return Err(ApiError::NotFound {
+                    method: "RPC".into(),
+                    path: other.chars().take(64).collect(),
+                })
+            }
+        })
+    }
+
+    /// What the trusted `LoggerService` offers: the design's `log`, `logBatch` and `query`.
+    fn on_service(&self) -> bool {
+        matches!(self, Call::Log { .. } | Call::LogBatch(_) | Call::Query(_))
+    }
+}
+
+fn context(env: Env, exec: JsValue) -> Result<Ctx, ApiError> {
+    Ok(Ctx {
+        config: load_config(&env)?,
+        env,
+        request_id: new_id(now_ms(), random_bytes::<16>()?),
+        exec: Rc::new(worker::Context::new(exec.unchecked_into())),
+    })
+}
+
+async fn app_call(
     env: Env,
     exec: JsValue,
-    key: Option<String>,
+    key: JsValue,
     method: &str,
     args: js_sys::Array,
 ) -> Result<Value, ApiError> {
-    let config = load_config(&env)?;
-    let ctx = Ctx {
-        env,
-        config,
-        request_id: new_id(now_ms(), random_bytes::<16>()?),
-        exec: Rc::new(worker::Context::new(exec.unchecked_into())),
-    };
-    let key = key.filter(|k| !k.is_empty()).ok_or_else(|| {
+    let ctx = context(env, exec)?;
+    // Any value a parent passes as the key: only a non-empty string can be one.
+    let key = key.as_string().filter(|k| !k.is_empty()).ok_or_else(|| {
         ApiError::Unauthorized("no app key: call forApp(key) with the app's key".into())
     })?;
     let caller = Caller::by_header(&ctx, &key, "the RPC key").await?;
-    let flags = DebugFlags::default();
-    let limits = limits(&ctx);
-    let (ctx, caller, flags) = (&ctx, &caller, &flags);
-    let store = |body: Value| async move {
-        let drafts = parse_body(body.to_string().as_bytes(), &limits, now_ms())?;
-        caller
-            .store(
-                ctx,
-                &Origin::default(),
-                drafts,
-                (Source::Rpc, Naming::Key(None)),
-                flags,
-            )
-            .await
+    let call = Call::parse(method, &args, 0)?;
+    apply(&ctx, &caller, call).await
+}
+
+async fn service_call(
+    env: Env,
+    exec: JsValue,
+    method: &str,
+    args: js_sys::Array,
+) -> Result<Value, ApiError> {
+    let ctx = context(env, exec)?;
+    if !ctx.config.rpc_service_enabled {
+        return Err(ApiError::Unauthorized(
+            "LoggerService is off: set RPC_SERVICE_ENABLED=true to trust every worker bound to it"
+                .into(),
+        ));
+    }
+    let app = match arg(&args, 0)? {
+        Value::String(id) => AppId::parse(&id)?,
+        _ => {
+            return Err(ApiError::InvalidApp(
+                "argument 1: the app id, a string".into(),
+            ))
+        }
     };
-    match method {
-        "log" => {
-            let mut entry = json!({ "level": arg(&args, 0)?, "message": arg(&args, 1)? });
-            if let c @ Value::Object(_) = arg(&args, 2)? {
+    let caller = Caller::trusted(&ctx, &app).await?;
+    let call = Call::parse(method, &args, 1)?;
+    if !call.on_service() {
+        return Err(ApiError::NotFound {
+            method: "RPC".into(),
+            path: format!("LoggerService.{method}"),
+        });
+    }
+    apply(&ctx, &caller, call).await
+}
+
+/// Carries out `call` for `caller`'s app, exactly as its REST twin would.
+async fn apply(ctx: &Ctx, caller: &Caller, call: Call) -> Result<Value, ApiError> {
+    let flags = DebugFlags::default();
+    let store = |body: Value| {
+        let flags = &flags;
+        async move {
+            let drafts = parse_body(body.to_string().as_bytes(), &limits(ctx), now_ms())?;
+            let naming = (Source::Rpc, Naming::Key(None));
+            caller
+                .store(ctx, &Origin::default(), drafts, naming, flags)
+                .await
+        }
+    };
+    match call {
+        Call::Log {
+            level,
+            message,
+            context,
+        } => {
+            let mut entry = json!({ "level": level, "message": message });
+            if let c @ Value::Object(_) = context {
                 entry["context"] = c;
             }
             let entries = store(entry).await?;
             Ok(json!({ "id": entries.first().map(|e| e.id.as_str()) }))
         }
-        "logBatch" => {
-            let entries = store(json!({ "logs": arg(&args, 0)? })).await?;
+        Call::LogBatch(logs) => {
+            let entries = store(json!({ "logs": logs })).await?;
             let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
             Ok(json!({ "accepted": entries.len(), "ids": ids }))
         }
-        "logRequest" => {
-            let request: worker::Request = args
-                .get(0)
-                .dyn_into::<worker::web_sys::Request>()
-                .map_err(|_| ApiError::InvalidEntry("argument 1: a Request".into()))?
-                .into();
-            let mut request = forwarded(&request)?;
-            // The same fields the forwarded path takes from X-Log-* headers, validated alike.
-            let data = arg(&args, 1)?;
-            for (field, header) in [
-                ("level", LOG_LEVEL_HEADER),
-                ("message", LOG_MESSAGE_HEADER),
-                ("data", LOG_DATA_HEADER),
-            ] {
-                request.headers.retain(|(n, _)| n != header);
-                match &data[field] {
-                    Value::Null => {}
-                    Value::String(s) if field != "data" => {
-                        request.headers.push((header.into(), s.clone()))
-                    }
-                    v @ Value::Object(_) if field == "data" => {
-                        request.headers.push((header.into(), v.to_string()))
-                    }
-                    _ => {
-                        return Err(ApiError::InvalidEntry(format!(
-                            "argument 2: {field}: must be {}",
-                            if field == "data" {
-                                "an object"
-                            } else {
-                                "a string"
-                            }
-                        )))
-                    }
-                }
-            }
-            let entry = store_request(ctx, caller, request, Source::Rpc, flags).await?;
+        Call::LogRequest { request, options } => {
+            let request = with_log_fields(forwarded(&request)?, &options)?;
+            let entry = store_request(ctx, caller, request, Source::Rpc, &flags).await?;
             Ok(json!({ "id": entry.id }))
         }
-        "query" => {
-            let q = parse_query(&filter_pairs(&arg(&args, 0)?)?, now_ms())?;
+        Call::Query(filters) => {
+            let q = parse_query(&filter_pairs(&filters)?, now_ms())?;
             if q.app_id
                 .as_deref()
                 .is_some_and(|a| a != caller.app.app_id.as_str())
@@ -164,8 +245,8 @@ async fn call(
             page.as_object_mut().map(|p| p.remove("d1"));
             Ok(page)
         }
-        "stats" => {
-            let days = match arg(&args, 0)? {
+        Call::Stats(days) => {
+            let days = match days {
                 Value::Null => Vec::new(),
                 d => vec![(
                     "days".to_string(),
@@ -176,11 +257,46 @@ async fn call(
             counts.as_object_mut().map(|c| c.remove("d1"));
             Ok(counts)
         }
-        other => Err(ApiError::NotFound {
-            method: "RPC".into(),
-            path: other.to_string(),
-        }),
     }
+}
+
+/// `logRequest`'s options as the forwarded path's `X-Log-*` headers, validated alike: `level`
+/// and `message` strings, `context` (or `data`, its earlier name) an object.
+fn with_log_fields(
+    mut request: crate::ingest::enrich::ForwardedRequest,
+    options: &Value,
+) -> Result<crate::ingest::enrich::ForwardedRequest, ApiError> {
+    let context = match (&options["context"], &options["data"]) {
+        (Value::Null, data) => data,
+        (context, _) => context,
+    };
+    for (field, value, header) in [
+        ("level", &options["level"], LOG_LEVEL_HEADER),
+        ("message", &options["message"], LOG_MESSAGE_HEADER),
+        ("context", context, LOG_DATA_HEADER),
+    ] {
+        request.headers.retain(|(n, _)| n != header);
+        match value {
+            Value::Null => {}
+            Value::String(s) if field != "context" => {
+                request.headers.push((header.into(), s.clone()))
+            }
+            v @ Value::Object(_) if field == "context" => {
+                request.headers.push((header.into(), v.to_string()))
+            }
+            _ => {
+                return Err(ApiError::InvalidEntry(format!(
+                    "argument 2: {field}: must be {}",
+                    if field == "context" {
+                        "an object"
+                    } else {
+                        "a string"
+                    }
+                )))
+            }
+        }
+    }
+    Ok(request)
 }
 
 /// The Tail Worker handler: a producer's trace items (one per invocation) become entries of the

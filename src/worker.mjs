@@ -69,6 +69,25 @@ class AppLogger extends RpcTarget {
   }
 }
 
+// The worker-logs design's RPC interface, for trusted bindings: any worker bound to it writes and
+// reads any app by its id, with no key (`log(app_id, level, message, context?)`,
+// `logBatch(app_id, logs)`, `query(app_id, filters?)`). It refuses every call unless the var
+// RPC_SERVICE_ENABLED is true (src/entrypoint.rs); LoggerRpc.forApp(key) is the keyed alternative.
+export class LoggerService extends WorkerEntrypoint {
+  #call(method, args) {
+    return rust.rpc_service(this.env, this.ctx, method, args);
+  }
+  log(...args) {
+    return this.#call("log", args);
+  }
+  logBatch(...args) {
+    return this.#call("logBatch", args);
+  }
+  query(...args) {
+    return this.#call("query", args);
+  }
+}
+
 // A `DurableObject` class around the Rust object `Rust`: its Rust half, built again when the
 // wasm instance was replaced, and `fetch`. Each class below adds the calls its object answers.
 function rustObject(Rust) {

@@ -60,6 +60,18 @@ export default {
       }
     }
 
+    // A call to the logger's trusted LoggerService entrypoint: {method, args} in (the app id
+    // first among the args, as the worker-logs design has it), the result or the error out.
+    if (fixture && url.pathname === "/_service") {
+      const { method, args } = await request.json();
+      try {
+        const data = await env.LOGGER_SERVICE[method](...args);
+        return Response.json({ ok: true, data });
+      } catch (e) {
+        return Response.json({ ok: false, error: String(e.message) }, { status: 400 });
+      }
+    }
+
     const response = Response.json({ ok: true, served: url.pathname });
     // The fixture logs only the requests a test asked it to log.
     if (!fixture || request.headers.has("x-fixture-log-key")) {

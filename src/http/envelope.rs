@@ -37,19 +37,11 @@ impl Ctx {
     }
 }
 
-/// A runtime failure that reaches a handler unmapped. What fails at run time is D1, KV, a
-/// Durable Object or the network: storage the client may retry against (503). Only our own
-/// (de)serialization failing is a bug (500 `INTERNAL`).
+/// A runtime failure that reaches a handler unmapped, sorted as the platform sorts it
+/// (`PlatformError`'s `From<worker::Error>`).
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
-        match e {
-            worker::Error::SerdeJsonError(_)
-            | worker::Error::SerdeWasmBindgenError(_)
-            | worker::Error::Json(_)
-            | worker::Error::BadEncoding
-            | worker::Error::Utf8Error(_) => ApiError::Internal(e.to_string()),
-            other => ApiError::StorageUnavailable(other.to_string()),
-        }
+        crate::platform::PlatformError::from(e).into()
     }
 }
 

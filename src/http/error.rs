@@ -4,6 +4,7 @@
 //! `{ "ok": false, "error": { "code", "message", "request_id" } }`. Codes are part of the API
 //! contract; clients match on them, so they never change meaning.
 
+use crate::platform::error::PlatformError;
 use serde_json::{json, Value};
 use thiserror::Error;
 
@@ -65,6 +66,8 @@ pub enum ApiError {
     #[error("{0}")]
     AppMismatch(String),
     #[error("{0}")]
+    OriginNotAllowed(String),
+    #[error("{0}")]
     InvalidApp(String),
     #[error("app {0:?} already exists")]
     AppExists(String),
@@ -118,6 +121,7 @@ impl ApiError {
             ApiError::TooManyEntries { .. } => "TOO_MANY_ENTRIES",
             ApiError::Unauthorized(_) => "UNAUTHORIZED",
             ApiError::AppMismatch(_) => "APP_MISMATCH",
+            ApiError::OriginNotAllowed(_) => "ORIGIN_NOT_ALLOWED",
             ApiError::InvalidApp(_) => "INVALID_APP",
             ApiError::AppExists(_) => "APP_EXISTS",
             ApiError::AppNotFound(_) => "APP_NOT_FOUND",
@@ -151,7 +155,7 @@ impl ApiError {
             | ApiError::InvalidHealthUrls(_)
             | ApiError::InvalidApp(_) => 400,
             ApiError::Unauthorized(_) => 401,
-            ApiError::AppMismatch(_) => 403,
+            ApiError::AppMismatch(_) | ApiError::OriginNotAllowed(_) => 403,
             ApiError::AppNotFound(_)
             | ApiError::DeadLetterNotFound(_)
             | ApiError::LogNotFound(_)
@@ -191,6 +195,20 @@ impl ApiError {
     }
 }
 
+impl From<PlatformError> for ApiError {
+    fn from(e: PlatformError) -> Self {
+        match e {
+            PlatformError::ConfigInvalid(m) => ApiError::ConfigInvalid(m),
+            PlatformError::Unavailable(m) => ApiError::StorageUnavailable(m),
+            PlatformError::Internal(m) => ApiError::Internal(m),
+            PlatformError::BadBody(m) => ApiError::InvalidEntry(m),
+            PlatformError::BodyTooLarge { size, limit } => {
+                ApiError::PayloadTooLarge { size, limit }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +244,7 @@ mod tests {
             ApiError::TooManyEntries { count: 2, limit: 1 },
             ApiError::Unauthorized(s()),
             ApiError::AppMismatch(s()),
+            ApiError::OriginNotAllowed(s()),
             ApiError::InvalidApp(s()),
             ApiError::AppExists(s()),
             ApiError::AppNotFound(s()),
@@ -272,13 +291,10 @@ mod tests {
             code_fn.matches("=> \"").count(),
             "every() misses a kind"
         );
-        let docs = [
-            (
-                "docs/ARCHITECTURE.md",
-                include_str!("../../docs/ARCHITECTURE.md"),
-            ),
-            ("README.md", include_str!("../../README.md")),
-        ];
+        let docs = [(
+            "docs/reference/errors.md",
+            include_str!("../../docs/reference/errors.md"),
+        )];
         for (name, doc) in docs {
             let table = documented(doc);
             for e in &errors {

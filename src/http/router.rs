@@ -5,6 +5,7 @@
 //! and path. Errors from any handler become the JSON error envelope
 //! here, in one place.
 
+use crate::config::cors::CorsOrigins;
 use crate::http::api;
 use crate::http::envelope::{self, Ctx};
 use crate::http::error::ApiError;
@@ -14,27 +15,74 @@ use worker::{Env, Method, Request, Response, Result};
 
 pub async fn handle(req: Request, env: Env, exec: worker::Context) -> Result<Response> {
     let request_id = envelope::request_id(&req);
-    let result = match load_config(&env) {
+    let origin = envelope::header(&req, "origin");
+    let (result, cors) = match load_config(&env) {
         Ok(config) => {
+            let cors = config.cors_origins.clone();
             let ctx = Ctx {
                 env,
                 config,
                 request_id: request_id.clone(),
                 exec: std::rc::Rc::new(exec),
             };
-            route(req, &ctx).await
+            (route(req, &ctx).await, cors)
         }
-        Err(e) => Err(e),
+        Err(e) => (Err(e.into()), CorsOrigins::Off),
     };
-    match result {
-        Ok(resp) => Ok(resp),
-        Err(e) => envelope::error(&e, &request_id),
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => envelope::error(&e, &request_id)?,
+    };
+    Ok(with_cors(resp, &cors, origin.as_deref()))
+}
+
+/// An answer with the CORS headers its origin may have (`config::cors`). A WebSocket upgrade
+/// and the dashboard's files are left as they are: browsers apply no CORS to the one, and the
+/// other is served to its own origin (its headers are the asset binding's, immutable).
+fn with_cors(mut resp: Response, cors: &CorsOrigins, origin: Option<&str>) -> Response {
+    if resp.status_code() == 101 {
+        return resp;
     }
+    for (name, value) in cors.response_headers(origin) {
+        if resp.headers_mut().set(name, &value).is_err() {
+            break;
+        }
+    }
+    resp
+}
+
+/// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is answered
+/// before routing: 204 with what the origin may send, or 403 `ORIGIN_NOT_ALLOWED`.
+fn preflight(req: &Request, ctx: &Ctx) -> Option<std::result::Result<Response, ApiError>> {
+    let origin = envelope::header(req, "origin")?;
+    if req.method() != Method::Options
+        || !req
+            .headers()
+            .has("access-control-request-method")
+            .unwrap_or(false)
+    {
+        return None;
+    }
+    Some(match ctx.config.cors_origins.preflight(&origin) {
+        Ok(headers) => Response::empty()
+            .map(|r| r.with_status(204))
+            .and_then(|mut r| {
+                for (name, value) in headers {
+                    r.headers_mut().set(name, &value)?;
+                }
+                envelope::with_request_id(r, &ctx.request_id)
+            })
+            .map_err(ApiError::from),
+        Err(why) => Err(ApiError::OriginNotAllowed(why)),
+    })
 }
 
 async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiError> {
     if req.headers().has(LOG_KEY_HEADER).unwrap_or(false) {
         return api::forwarded::ingest(req, ctx).await;
+    }
+    if let Some(answer) = preflight(&req, ctx) {
+        return answer;
     }
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();

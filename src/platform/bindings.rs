@@ -4,7 +4,7 @@
 //! (503) rather than a storage failure.
 
 use crate::config::Config;
-use crate::http::error::ApiError;
+use crate::platform::error::PlatformError;
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{D1Database, Env, KvStore, ObjectNamespace};
@@ -26,11 +26,11 @@ pub const METER_BINDING: &str = "USAGE_METER";
 thread_local! {
     /// The configuration, parsed once per isolate: vars and secrets are fixed for the lifetime of
     /// an isolate (a change is a new deployment, hence new isolates).
-    static CONFIG: RefCell<Option<Result<Rc<Config>, ApiError>>> = const { RefCell::new(None) };
+    static CONFIG: RefCell<Option<Result<Rc<Config>, PlatformError>>> = const { RefCell::new(None) };
 }
 
 /// The configuration from wrangler vars and secrets, parsed and checked once per isolate.
-pub fn load_config(env: &Env) -> Result<Rc<Config>, ApiError> {
+pub fn load_config(env: &Env) -> Result<Rc<Config>, PlatformError> {
     if let Some(known) = CONFIG.with(|c| c.borrow().clone()) {
         return known;
     }
@@ -41,47 +41,62 @@ pub fn load_config(env: &Env) -> Result<Rc<Config>, ApiError> {
             .map(|v| v.to_string())
     })
     .map(Rc::new)
-    .map_err(|e| ApiError::ConfigInvalid(e.to_string()));
+    .map_err(|e| PlatformError::ConfigInvalid(e.to_string()));
     CONFIG.with(|c| *c.borrow_mut() = Some(parsed.clone()));
     parsed
 }
 
-fn missing(kind: &str, name: &str, e: worker::Error) -> ApiError {
-    ApiError::ConfigInvalid(format!("{kind} binding {name}: {e}"))
+fn missing(kind: &str, name: &str, e: worker::Error) -> PlatformError {
+    PlatformError::ConfigInvalid(format!("{kind} binding {name}: {e}"))
 }
 
 /// The D1 database of the logs.
 /// The D1 database with a tally of its statements (see `d1::Metered`).
-pub fn metered_db(env: &Env) -> Result<super::d1::Metered, ApiError> {
+pub fn metered_db(env: &Env) -> Result<super::d1::Metered, PlatformError> {
     Ok(super::d1::Metered::new(logs_db(env)?))
 }
 
-pub fn logs_db(env: &Env) -> Result<D1Database, ApiError> {
+pub fn logs_db(env: &Env) -> Result<D1Database, PlatformError> {
     env.d1(DB_BINDING).map_err(|e| missing("D1", DB_BINDING, e))
 }
 
 /// The dead-letter namespace.
-pub fn dead_letters(env: &Env) -> Result<KvStore, ApiError> {
+pub fn dead_letters(env: &Env) -> Result<KvStore, PlatformError> {
     env.kv(DEAD_LETTER_BINDING)
         .map_err(|e| missing("KV", DEAD_LETTER_BINDING, e))
 }
 
-fn objects(env: &Env, binding: &str) -> Result<ObjectNamespace, ApiError> {
+fn objects(env: &Env, binding: &str) -> Result<ObjectNamespace, PlatformError> {
     env.durable_object(binding)
         .map_err(|e| missing("Durable Object", binding, e))
 }
 
 /// The LogBatcher namespace.
-pub fn batchers(env: &Env) -> Result<ObjectNamespace, ApiError> {
+pub fn batchers(env: &Env) -> Result<ObjectNamespace, PlatformError> {
     objects(env, BATCHER_BINDING)
 }
 
 /// The TailHub namespace.
-pub fn tail_hubs(env: &Env) -> Result<ObjectNamespace, ApiError> {
+pub fn tail_hubs(env: &Env) -> Result<ObjectNamespace, PlatformError> {
     objects(env, TAIL_BINDING)
 }
 
 /// The HealthChecker namespace.
-pub fn health_checkers(env: &Env) -> Result<ObjectNamespace, ApiError> {
+pub fn health_checkers(env: &Env) -> Result<ObjectNamespace, PlatformError> {
     objects(env, HEALTH_BINDING)
+}
+
+/// A runtime failure. What fails at run time is D1, KV, a Durable Object or the network: storage
+/// the caller may retry against (`Unavailable`). Only our own (de)serialization failing is a bug.
+impl From<worker::Error> for PlatformError {
+    fn from(e: worker::Error) -> Self {
+        match e {
+            worker::Error::SerdeJsonError(_)
+            | worker::Error::SerdeWasmBindgenError(_)
+            | worker::Error::Json(_)
+            | worker::Error::BadEncoding
+            | worker::Error::Utf8Error(_) => PlatformError::Internal(e.to_string()),
+            other => PlatformError::Unavailable(other.to_string()),
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Shell: the runtime's clock, alarm times and CSPRNG.
 
-use crate::http::error::ApiError;
+use crate::platform::error::PlatformError;
 use wasm_bindgen::JsValue;
 use worker::ScheduledTime;
 
@@ -15,8 +15,9 @@ pub fn alarm_at(ms: i64) -> ScheduledTime {
 }
 
 /// Bytes from the platform's CSPRNG (`crypto.getRandomValues`).
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], PlatformError> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut buf)
+        .map_err(|e| PlatformError::Internal(format!("no randomness: {e}")))?;
     Ok(buf)
 }

@@ -1,7 +1,7 @@
 //! Shell: reading rows from D1, with every D1 failure as `STORAGE_UNAVAILABLE`, and [`Metered`],
 //! D1 with a tally of what it reports for each statement.
 
-use crate::http::error::ApiError;
+use crate::platform::error::PlatformError;
 use crate::store::usage::Usage;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
@@ -111,7 +111,7 @@ pub async fn d1_rows<T: DeserializeOwned>(
     table: &str,
     sql: &str,
     params: &[JsValue],
-) -> Result<Vec<T>, ApiError> {
+) -> Result<Vec<T>, PlatformError> {
     Ok(d1_read(db, table, sql, params).await?.0)
 }
 
@@ -121,8 +121,8 @@ pub async fn d1_read<T: DeserializeOwned>(
     table: &str,
     sql: &str,
     params: &[JsValue],
-) -> Result<(Vec<T>, u64), ApiError> {
-    let unavailable = |e: worker::Error| ApiError::StorageUnavailable(format!("D1: {e}"));
+) -> Result<(Vec<T>, u64), PlatformError> {
+    let unavailable = |e: worker::Error| PlatformError::Unavailable(format!("D1: {e}"));
     let statement = db.prepare(sql).bind(params).map_err(unavailable)?;
     let (result, read) = db.all_read(table, statement).await.map_err(unavailable)?;
     Ok((result.results().map_err(unavailable)?, read))

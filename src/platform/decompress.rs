@@ -4,7 +4,7 @@
 //! by chunk and given up on past `max` bytes: a small body that inflates to gigabytes (a zip
 //! bomb) costs at most `max`.
 
-use crate::http::error::ApiError;
+use crate::platform::error::PlatformError;
 use futures::future::join;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -22,18 +22,18 @@ extern "C" {
     fn writable(this: &DecompressionStream) -> worker::web_sys::WritableStream;
 }
 
-fn invalid(format: &str, e: JsValue) -> ApiError {
+fn invalid(format: &str, e: JsValue) -> PlatformError {
     let why = e
         .dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .unwrap_or_else(|| format!("{e:?}"));
-    ApiError::InvalidEntry(format!(
+    PlatformError::BadBody(format!(
         "Content-Encoding: {format}: the body does not decompress ({why})"
     ))
 }
 
 /// `body` decompressed from `format` ("gzip" or "deflate"); `PAYLOAD_TOO_LARGE` past `max`.
-pub async fn decompress(body: &[u8], format: &str, max: usize) -> Result<Vec<u8>, ApiError> {
+pub async fn decompress(body: &[u8], format: &str, max: usize) -> Result<Vec<u8>, PlatformError> {
     let stream = DecompressionStream::new(format).map_err(|e| invalid(format, e))?;
     let writer = stream
         .writable()
@@ -62,7 +62,7 @@ pub async fn decompress(body: &[u8], format: &str, max: usize) -> Result<Vec<u8>
             let size = out.len() + bytes.length() as usize;
             if size > max {
                 let _ = reader.cancel();
-                return Err(ApiError::PayloadTooLarge { size, limit: max });
+                return Err(PlatformError::BodyTooLarge { size, limit: max });
             }
             out.extend(bytes.to_vec());
         }

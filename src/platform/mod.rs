@@ -8,6 +8,7 @@ pub mod bindings;
 pub mod clock;
 pub mod d1;
 pub mod decompress;
+pub mod error;
 pub mod kv;
 pub mod rpc;
 
@@ -16,3 +17,4 @@ pub use bindings::{
 };
 pub use clock::{alarm_at, now_ms, random_bytes};
 pub use d1::{d1_read, d1_rows};
+pub use error::PlatformError;

@@ -240,12 +240,20 @@ pub fn parse_levels(value: &str) -> Result<Vec<Level>, ApiError> {
     Ok(levels)
 }
 
-/// A time bound: RFC 3339 or ms since the epoch (the same forms entries are accepted in, without
-/// the "one day ahead" limit of an entry's own time).
+/// A time bound: RFC 3339, ms since the epoch (the same forms entries are accepted in, without
+/// the "one day ahead" limit of an entry's own time), or a date (`2026-12-08`, its midnight UTC,
+/// as the worker-logs design's clients send it: `until=2026-12-08` ends before that day).
 fn time_param(value: &str, now_ms: i64) -> Result<i64, String> {
     let v = match value.parse::<i64>() {
         Ok(ms) => Value::from(ms),
-        Err(_) => Value::from(value),
+        Err(_) => match chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+            Ok(day) if value.len() == 10 => Value::from(
+                day.and_time(chrono::NaiveTime::MIN)
+                    .and_utc()
+                    .timestamp_millis(),
+            ),
+            _ => Value::from(value),
+        },
     };
     // Far-future bounds are fine for a query: check against a clock a century ahead.
     parse_timestamp(&v, now_ms.saturating_add(100 * 365 * 86_400_000))
@@ -622,9 +630,10 @@ pub fn with_cf_facts(table: &str, rows: &str) -> String {
     )
 }
 
-/// A stored row as the API returns it: `headers` and `data` as JSON objects, not text, and
+/// A stored row as the API returns it: `headers` and `context` as JSON objects, not text, and
 /// given back what the firehose left out: `received_at` where it was the entry's time, what the
-/// URL says (`model::request_url`).
+/// URL says (`model::request_url`). The custom data is stored in the `data` column (routes and
+/// your own SQL name it so) and answered as `context`, the name it is sent and filtered by.
 pub fn present(mut row: Value) -> Value {
     if let Some(obj) = row.as_object_mut() {
         // Not stored when it is the entry's own time (`store::insert`).
@@ -641,9 +650,16 @@ pub fn present(mut row: Value) -> Value {
             }
         }
         restore(obj);
+        if let Some(context) = obj.remove("data") {
+            obj.insert(CONTEXT_FIELD.into(), context);
+        }
     }
     row
 }
+
+/// The name an entry's custom data has in every answer (query pages, single entries, the live
+/// tail, RPC): the one ingest takes (`context`) and filters use (`context.<path>`).
+pub const CONTEXT_FIELD: &str = "context";
 
 /// Splits the rows of `page_sql` (at most `limit + 1`, fewer when cut by bytes) into the page,
 /// newest first, and the cursor of the next one. A page cut by bytes always has a cursor (the
@@ -776,6 +792,20 @@ mod tests {
         assert_eq!(parsed.route.as_deref(), Some("errors"));
         assert_eq!(parsed.limit, 10);
         assert_eq!(q(&[]).unwrap().limit, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn a_date_alone_is_its_midnight_utc() {
+        let parsed = q(&[("since", "2025-06-01"), ("until", "2025-06-02")]).unwrap();
+        assert_eq!(parsed.since, Some(1_748_736_000_000));
+        assert_eq!(parsed.until, Some(1_748_736_000_000 + 86_400_000));
+        for bad in ["2025-6-1", "2025-06-31", "2025-06-01T", "20250601"] {
+            assert_eq!(
+                q(&[("since", bad)]).unwrap_err().code(),
+                "INVALID_TIMESTAMP",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

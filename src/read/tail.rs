@@ -137,7 +137,11 @@ pub fn entry_object(row: &[Value]) -> Value {
             }
             _ => v.clone(),
         };
-        m.insert((*name).to_string(), v);
+        let name = match *name {
+            "data" => crate::read::query::CONTEXT_FIELD,
+            other => other,
+        };
+        m.insert(name.to_string(), v);
     }
     Value::Object(m)
 }
@@ -261,7 +265,10 @@ mod tests {
         assert_eq!(m["type"], "log");
         assert_eq!(m["n"], 3);
         assert_eq!(m["entry"]["app_id"], "shop");
-        assert!(m["entry"]["data"].is_object(), "custom data as an object");
+        assert!(
+            m["entry"]["context"].is_object(),
+            "custom data as an object"
+        );
         assert_eq!(parse_ack(r#"{"type":"ack","n":7}"#), Some(7));
         assert_eq!(parse_ack(r#"{"type":"hello"}"#), None);
         assert_eq!(parse_ack("nonsense"), None);

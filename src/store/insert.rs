@@ -935,6 +935,9 @@ mod tests {
         let row: Vec<Value> = serde_json::from_str(&a.to_row_json()).unwrap();
         let mut sent: serde_json::Map<String, Value> =
             COLUMNS.iter().map(|c| c.to_string()).zip(row).collect();
+        // The custom data is answered as `context`, the name it is sent by.
+        let context = sent.remove("data").unwrap();
+        sent.insert(crate::read::query::CONTEXT_FIELD.into(), context);
         // The sample's headers have no Host header; a stored entry says so, and is given none.
         assert_eq!(read(&a), Value::Object(sent.clone()));
         let mut c = a.clone();

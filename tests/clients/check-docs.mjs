@@ -1,4 +1,5 @@
-// The documentation check (scripts/test): docs/*.md must stay true to the repository.
+// The documentation check (scripts/test): every Markdown file git knows (README.md, docs/**, and
+// the rest) must stay true to the repository.
 // - Every ```mermaid block parses, with Mermaid itself (npm `mermaid`, in Debian's chromium
 //   through playwright-core: Mermaid needs a DOM).
 // - Every file or directory a document names in backquotes (`src/…`, `wrangler.toml`) or links to
@@ -6,19 +7,26 @@
 // - Every route it names (`GET /logs`, `/admin/status`) is one the router serves
 //   (src/http/router.rs).
 // - Every var, binding or code in capitals (`MAX_BATCH_SIZE`, `LOGS_KV`, `INVALID_JSON`) is
-//   one wrangler.toml, src/config.rs, src/http/error.rs or scripts/bench (its own env) knows.
+//   one wrangler.toml, src/config/mod.rs, src/http/error.rs or scripts/bench (its own env) knows.
+// - The reference pages hold both ways: docs/reference/http-api.md lists exactly the router's
+//   routes, docs/reference/configuration.md exactly the vars src/config/mod.rs reads. (The error
+//   codes' table, docs/reference/errors.md, is held to ApiError by a unit test in
+//   src/http/error.rs.)
 // Prints what it checked; exits non-zero with every problem found.
 
 import { launch } from "./chromium.mjs";
-import { readFileSync, readdirSync, existsSync } from "node:fs";
+import { readFileSync, existsSync } from "node:fs";
 import { join, dirname, resolve } from "node:path";
+import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const read = (p) => readFileSync(join(root, p), "utf8");
-const docs = readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`);
+// Tracked and new (not ignored) Markdown files: node_modules, target/ and the like are ignored.
+const docs = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "*.md"], { cwd: root, encoding: "utf8" })
+  .split("\n").filter((f) => f && existsSync(join(root, f))).sort();
 const problems = [];
-const counts = { mermaid: 0, files: 0, routes: 0, names: 0 };
+const counts = { mermaid: 0, files: 0, routes: 0, names: 0, reference: 0 };
 
 // The router's routes as [method, segments], a segment null where it is a parameter.
 const router = read("src/http/router.rs");
@@ -49,7 +57,7 @@ function routeExists(method, path) {
 
 // Names in capitals the code knows: vars and bindings, secrets, error codes.
 const known = new Set();
-for (const text of [read("wrangler.toml"), read("src/config.rs"), read("src/http/error.rs"), read("scripts/bench")]) {
+for (const text of [read("wrangler.toml"), read("src/config/mod.rs") + read("src/config/cors.rs"), read("src/http/error.rs"), read("scripts/bench"), read("scripts/lib.sh"), read("scripts/dev"), read("examples/support/rest_ab.rs")]) {
   for (const [name] of text.matchAll(/\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g)) known.add(name);
 }
 
@@ -76,7 +84,7 @@ for (const doc of docs) {
     } else if (/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(=.*)?$/.test(token)) {
       counts.names++;
       const name = token.replace(/=.*$/, "");
-      if (!known.has(name)) problems.push(`${doc}: ${name} is no var, binding or error code (wrangler.toml, src/config.rs, src/http/error.rs)`);
+      if (!known.has(name)) problems.push(`${doc}: ${name} is no var, binding or error code (wrangler.toml, src/config/mod.rs, src/http/error.rs)`);
     }
   }
   for (const [, target] of prose.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
@@ -85,6 +93,37 @@ for (const doc of docs) {
     if (!existsSync(resolve(join(root, dirname(doc)), target))) problems.push(`${doc}: the link ${target} leads nowhere`);
   }
 }
+
+// The route table: `| \`METHOD\` | \`/path\` |` rows, against the router's routes (a parameter
+// is `:name` here and any segment there; `*` a rest of the path, `..` there).
+const show = (m, pattern) => `${m} /${pattern.map((p) => (p === null ? ":" : p === ".." ? "*" : p)).join("/")}`;
+const served = new Set(routes.map(([m, p]) => show(m, p)));
+const listed = new Set();
+for (const [, m, path] of read("docs/reference/http-api.md").matchAll(/^\| `([A-Z]+)` \| `(\/[^`]*)` \|/gm)) {
+  if (m === "OPTIONS") continue; // CORS preflight: answered on every path before routing
+  const segs = path.replace(/^\/|\/$/g, "").split("/").filter(Boolean).map((s) => (s.startsWith(":") ? null : s === "*" ? ".." : s));
+  listed.add(show(m, segs));
+}
+for (const r of served) {
+  counts.reference++;
+  // HEAD is served with GET (the dashboard's files); the table names GET.
+  if (!listed.has(r) && !(r.startsWith("HEAD ") && listed.has(r.replace(/^HEAD/, "GET")))) problems.push(`docs/reference/http-api.md: the router serves ${r}, which the table lacks`);
+}
+for (const r of listed) if (!served.has(r)) problems.push(`docs/reference/http-api.md: lists ${r}, which the router does not serve`);
+
+// The configuration table: every var src/config/mod.rs reads, and nothing else.
+const configRs = read("src/config/mod.rs");
+const read_vars = new Set([...configRs.matchAll(/"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"/g)].map((m) => m[1]));
+const configDoc = read("docs/reference/configuration.md");
+const documented = new Set();
+for (const [row] of configDoc.matchAll(/^\| `[A-Z][^|]*\|/gm)) {
+  for (const [, name] of row.matchAll(/`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`/g)) documented.add(name);
+}
+for (const v of read_vars) {
+  counts.reference++;
+  if (!documented.has(v) && !new RegExp(`\`${v}\``).test(configDoc)) problems.push(`docs/reference/configuration.md: src/config/mod.rs reads ${v}, which the page does not document`);
+}
+for (const v of documented) if (!read_vars.has(v)) problems.push(`docs/reference/configuration.md: documents ${v}, which src/config/mod.rs does not read`);
 
 const browser = await launch();
 try {
@@ -112,7 +151,7 @@ try {
   await browser.close();
 }
 
-console.log(`docs: ${docs.join(", ")}: ${counts.mermaid} Mermaid blocks, ${counts.files} files, ${counts.routes} routes, ${counts.names} names checked`);
+console.log(`docs: ${docs.length} Markdown files: ${counts.mermaid} Mermaid blocks, ${counts.files} files, ${counts.routes} routes, ${counts.names} names, ${counts.reference} reference rows checked`);
 if (problems.length) {
   console.error(problems.map((p) => `  ${p}`).join("\n"));
   process.exit(1);

@@ -99,7 +99,7 @@ fn opentelemetry_sdks_export_over_otlp_http_in_json_and_protobuf() {
             (&failed["level"], &failed["source"]),
             (&json!("ERROR"), &json!("otlp"))
         );
-        let data = &failed["data"];
+        let data = &failed["context"];
         assert_eq!(data["order_id"], "o-1", "{failed:#?}");
         assert_eq!(data["http"]["status_code"], 502, "dotted names are paths");
         assert_eq!(
@@ -116,8 +116,8 @@ fn opentelemetry_sdks_export_over_otlp_http_in_json_and_protobuf() {
     let got = rows(&logger, &app, &format!("{run} otel py"), 2);
     let failed = by_message(&got, "payment failed");
     assert_eq!(failed["level"], "ERROR");
-    assert_eq!(failed["data"]["order_id"], "o-4", "{failed:#?}");
-    assert_eq!(failed["data"]["resource"]["service"]["name"], "otel-py");
+    assert_eq!(failed["context"]["order_id"], "o-4", "{failed:#?}");
+    assert_eq!(failed["context"]["resource"]["service"]["name"], "otel-py");
     // A service's logs, by its name.
     let q = logger.call(
         "GET",
@@ -179,7 +179,7 @@ fn loki_clients_push_in_json_and_snappy_protobuf() {
             (&json!("ERROR"), &json!("loki"))
         );
         assert_eq!(
-            failed["data"]["job"],
+            failed["context"]["job"],
             format!("winston-loki-{mode}"),
             "{failed:#?}"
         );
@@ -189,7 +189,7 @@ fn loki_clients_push_in_json_and_snappy_protobuf() {
     let full = by_message(&got, "disk almost full");
     assert_eq!(full["level"], "WARN", "{full:#?}");
     assert_eq!(
-        (&full["data"]["job"], &full["data"]["volume"]),
+        (&full["context"]["job"], &full["context"]["volume"]),
         (&json!("py-loki"), &json!("data"))
     );
 }
@@ -201,7 +201,7 @@ fn winston_and_pino_log_over_http_as_configured() {
     for (client, mode) in [("winston", "single"), ("winston-batch", "batch")] {
         node(&logger, &key, &run, client);
         let got = rows(&logger, &app, &format!("{run} winston {mode}"), 3);
-        assert_eq!(by_message(&got, "started")["data"]["order_id"], "o-2");
+        assert_eq!(by_message(&got, "started")["context"]["order_id"], "o-2");
         assert_eq!(by_message(&got, "slow")["level"], "WARN");
         assert_eq!(by_message(&got, "failed")["level"], "ERROR");
     }
@@ -209,8 +209,8 @@ fn winston_and_pino_log_over_http_as_configured() {
     let got = rows(&logger, &app, &format!("{run} pino"), 3);
     let started = by_message(&got, "started");
     assert_eq!(started["level"], "INFO");
-    assert_eq!(started["data"]["order_id"], "o-3", "{started:#?}");
-    assert_eq!(started["data"]["service"], "pino-app");
+    assert_eq!(started["context"]["order_id"], "o-3", "{started:#?}");
+    assert_eq!(started["context"]["service"], "pino-app");
     assert_eq!(by_message(&got, "down")["level"], "ERROR", "pino's fatal");
 }
 
@@ -263,7 +263,7 @@ fn json_logger_shapes_encodings_and_keys_are_accepted() {
         assert_eq!(by_message(&got, suffix)["level"], level, "{suffix}");
     }
     assert_eq!(
-        by_message(&got, "warning")["data"]["order_id"],
+        by_message(&got, "warning")["context"]["order_id"],
         7,
         "extra fields are kept"
     );

@@ -472,7 +472,7 @@ fn dead_letters_keep_every_field_and_replay_them_as_sent() {
     let rows = logger.wait_for_rows(&app, 2, LAND);
     for row in &rows {
         let sent = by_message(&sent, row["message"].as_str().unwrap());
-        let data = row["data"].clone();
+        let data = row["context"].clone();
         assert_eq!(data, context);
         assert_eq!(row["id"], sent[0]);
         assert_eq!(row["timestamp"], sent[1]);

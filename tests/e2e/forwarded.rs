@@ -59,7 +59,7 @@ fn a_forwarded_request_becomes_one_enriched_row_without_secrets() {
     for field in ["country", "asn", "tls_version", "http_protocol"] {
         assert!(!row[field].is_null(), "{field} missing from {row:#?}");
     }
-    let data = row["data"].clone();
+    let data = row["context"].clone();
     assert_eq!(data, json!({"user": {"id": 42}, "cart": [1, 2]}));
     let headers = row["headers"].clone();
     assert_eq!(headers["x-custom-header"], "kept-value");

@@ -104,7 +104,10 @@ fn the_alarm_checks_each_url_records_results_and_logs_failures() {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let has = |url: &str| logs.iter().any(|l| l["data"]["health_check"]["url"] == url);
+        let has = |url: &str| {
+            logs.iter()
+                .any(|l| l["context"]["health_check"]["url"] == url)
+        };
         if has(&down) && has(&gone) && has(&nowhere) {
             Ok(logs)
         } else {
@@ -112,7 +115,7 @@ fn the_alarm_checks_each_url_records_results_and_logs_failures() {
         }
     });
     for l in &logs {
-        let url = l["data"]["health_check"]["url"].as_str().unwrap();
+        let url = l["context"]["health_check"]["url"].as_str().unwrap();
         let want = if url == gone { "WARN" } else { "ERROR" };
         assert_eq!(l["level"], want, "{l}");
         assert_ne!(url, up, "a healthy URL logs nothing");

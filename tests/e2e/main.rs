@@ -10,6 +10,7 @@ mod batching;
 mod clients;
 mod cost;
 mod dashboard;
+mod design_api;
 mod failures;
 mod forwarded;
 mod health;

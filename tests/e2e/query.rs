@@ -177,7 +177,7 @@ fn every_filter_alone_and_combined_gives_the_known_answer() {
     );
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["data"]["message"], seeds[5].message);
-    assert_eq!(r.body["data"]["data"]["user"]["id"], seeds[5].user);
+    assert_eq!(r.body["data"]["context"]["user"]["id"], seeds[5].user);
     assert_eq!(r.body["data"]["timestamp"], seeds[5].timestamp);
     let r = logger.call("GET", "/logs/no-such-id", &[("x-api-key", &key)], None);
     assert_eq!((r.status, r.code()), (404, "LOG_NOT_FOUND"));

@@ -39,7 +39,7 @@ fn a_single_entry_lands_with_its_fields() {
     assert_eq!(row["request_id"], "hdr-req-7");
     assert_eq!(row["timestamp"], 1_767_323_045_678i64);
     assert!(row["received_at"].as_i64().unwrap() > row["timestamp"].as_i64().unwrap());
-    let data = row["data"].clone();
+    let data = row["context"].clone();
     assert_eq!(data, json!({"query": "SELECT 1", "ms": 5012}));
     assert!(row["method"].is_null());
 }

@@ -44,7 +44,7 @@ fn a_parent_logs_queries_and_counts_over_rpc_for_its_own_app() {
         (&low["level"], &low["source"]),
         (&json!("WARN"), &json!("rpc"))
     );
-    assert_eq!(low["data"], json!({"volume": "data"}));
+    assert_eq!(low["context"], json!({"volume": "data"}));
 
     let page = rpc(
         &logger,
@@ -129,7 +129,7 @@ fn log_request_stores_the_parents_own_request_enriched_like_the_fetch_path() {
     );
     assert_eq!(row["user_agent"], "rpc-agent/1.0");
     assert_eq!(row["request_id"], "req-rpc-7");
-    assert_eq!(row["data"], json!({"cart": {"items": 2}}));
+    assert_eq!(row["context"], json!({"cart": {"items": 2}}));
     assert!(row["colo"].is_string(), "request.cf came along: {row:#?}");
     let stored = serde_json::to_string(row).unwrap();
     assert!(

@@ -70,7 +70,7 @@ fn a_producers_invocations_become_entries_with_no_code_in_the_producer() {
             (&hello["level"], &hello["source"]),
             (&json!("INFO"), &json!("tail"))
         );
-        assert_eq!(hello["data"], json!({"user": {"id": 42}}), "{hello:#?}");
+        assert_eq!(hello["context"], json!({"user": {"id": 42}}), "{hello:#?}");
         assert_eq!(
             hello["path"], "/shop/ok",
             "the invocation's request on every entry"
@@ -81,17 +81,17 @@ fn a_producers_invocations_become_entries_with_no_code_in_the_producer() {
         let invocation = by("GET /shop/ok 200");
         assert_eq!(invocation["level"], "INFO");
         assert_eq!(
-            invocation["data"]["invocation"]["outcome"], "ok",
+            invocation["context"]["invocation"]["outcome"], "ok",
             "{invocation:#?}"
         );
-        assert_eq!(invocation["data"]["invocation"]["status"], 200);
+        assert_eq!(invocation["context"]["invocation"]["status"], 200);
 
         // A thrown exception: an ERROR entry and a failed invocation.
         let _ = invoke(&logger, prefix, "throw", &run);
         let got = entries_of(&logger, &app, &format!("{run}-throw"), 3);
         let failed = got
             .iter()
-            .find(|r| r["data"]["invocation"].is_object())
+            .find(|r| r["context"]["invocation"].is_object())
             .unwrap_or_else(|| panic!("no invocation entry in {got:#?}"));
         assert_eq!(failed["level"], "ERROR", "{failed:#?}");
         if prefix == "/_producer_nb" {
@@ -106,10 +106,10 @@ fn a_producers_invocations_become_entries_with_no_code_in_the_producer() {
                 .unwrap_or_else(|| panic!("no exception entry in {got:#?}"));
             assert_eq!(thrown["level"], "ERROR");
             assert!(
-                thrown["data"]["exception"]["stack"].is_string(),
+                thrown["context"]["exception"]["stack"].is_string(),
                 "{thrown:#?}"
             );
-            assert_eq!(failed["data"]["invocation"]["outcome"], "exception");
+            assert_eq!(failed["context"]["invocation"]["outcome"], "exception");
         }
     }
 }

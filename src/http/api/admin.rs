@@ -30,7 +30,7 @@ pub const MAX_STATUS_SHARDS: u32 = 100;
 pub const PAGE: u64 = 100;
 
 fn store(ctx: &Ctx) -> Result<KvStore, ApiError> {
-    dead_letters(&ctx.env)
+    Ok(dead_letters(&ctx.env)?)
 }
 
 fn unavailable(e: KvError) -> ApiError {

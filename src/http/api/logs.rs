@@ -94,16 +94,28 @@ impl Origin {
     }
 }
 
-/// The app a request logs for, by its key.
+/// The app a request logs for, by its key (none for the trusted `LoggerService`).
 pub struct Caller {
     pub app: AppRecord,
-    key: String,
+    key: Option<String>,
 }
 
 impl Caller {
     pub async fn of(req: &Request, ctx: &Ctx) -> Result<Caller, ApiError> {
         let (app, key) = client(req, ctx).await?;
-        Ok(Caller { app, key })
+        Ok(Caller {
+            app,
+            key: Some(key),
+        })
+    }
+
+    /// The caller of the trusted `LoggerService`: the app it names, which must exist and not
+    /// be being deleted.
+    pub async fn trusted(ctx: &Ctx, app_id: &crate::model::app::AppId) -> Result<Caller, ApiError> {
+        match Registry::new(&ctx.env)?.get(app_id).await? {
+            Some(app) if app.deleting_since.is_none() => Ok(Caller { app, key: None }),
+            _ => Err(ApiError::AppNotFound(app_id.as_str().to_string())),
+        }
     }
 
     /// The caller of a key given another way (`from`: `X-Log-Key`, RPC).
@@ -113,13 +125,13 @@ impl Caller {
             .await?;
         Ok(Caller {
             app,
-            key: key.to_string(),
+            key: Some(key.to_string()),
         })
     }
 
     /// The key's secret forms to keep out of stored entries, with the admin key.
     pub fn secrets<'a>(&'a self, ctx: &'a Ctx) -> Vec<&'a str> {
-        let mut secrets = vec![self.key.as_str()];
+        let mut secrets: Vec<&str> = self.key.as_deref().into_iter().collect();
         secrets.extend(ctx.config.admin_api_key.as_deref());
         secrets
     }

@@ -3,8 +3,11 @@
 //! Owns every tunable's name, default and valid range. Does not read `Env` itself: the shell
 //! hands in a lookup function, so parsing is pure and unit-tested on the host.
 
+pub mod cors;
+
 use crate::model::entry::clip;
 use crate::store::route::Routes;
+use cors::CorsOrigins;
 use thiserror::Error;
 
 /// Every knob the logger reads. Defaults live in [`Config::default`] and nowhere else.
@@ -73,6 +76,11 @@ pub struct Config {
     /// The fraction of a producer's plain invocations kept (`TAIL_SAMPLE_RATE`); failed ones
     /// are always kept (`ingest::tail::keep`).
     pub tail_sample_rate: f64,
+    /// Browser origins that may call the API (`CORS_ORIGINS`); none by default.
+    pub cors_origins: CorsOrigins,
+    /// Serve the trusted `LoggerService` RPC entrypoint (`RPC_SERVICE_ENABLED`): any worker
+    /// bound to it writes and reads any app without a key, so it is off unless asked for.
+    pub rpc_service_enabled: bool,
 }
 
 impl Default for Config {
@@ -109,6 +117,8 @@ impl Default for Config {
             tail_max_unacked: 10_000,
             tail_apps: Vec::new(),
             tail_sample_rate: 1.0,
+            cors_origins: CorsOrigins::Off,
+            rpc_service_enabled: false,
         }
     }
 }
@@ -273,6 +283,15 @@ impl Config {
             tail_max_unacked: int(&lookup, "TAIL_MAX_UNACKED", d.tail_max_unacked, 1, 100_000)?,
             tail_apps: tail_apps(&lookup)?,
             tail_sample_rate: fraction(&lookup, "TAIL_SAMPLE_RATE", d.tail_sample_rate)?,
+            cors_origins: match lookup("CORS_ORIGINS") {
+                None => d.cors_origins,
+                Some(raw) => CorsOrigins::parse(&raw).map_err(|reason| ConfigError {
+                    name: "CORS_ORIGINS",
+                    value: clip(&raw, 120).to_string(),
+                    reason,
+                })?,
+            },
+            rpc_service_enabled: boolean(&lookup, "RPC_SERVICE_ENABLED", d.rpc_service_enabled)?,
         })
     }
 }
