@@ -44,7 +44,6 @@
 
 pub mod batch;
 pub mod config;
-pub mod entrypoint;
 pub mod http;
 pub mod ingest;
 pub mod model;

@@ -25,13 +25,13 @@ export default class Worker extends WorkerEntrypoint {
   scheduled(event) {
     return rust.scheduled(event, this.env, this.ctx);
   }
-  // A Tail Worker producer's trace items (src/ingest/tail.rs).
+  // A Tail Worker producer's trace items (src/http/tail_worker.rs, src/ingest/tail_worker.rs).
   tail(events) {
     return rust.tail(events, this.env);
   }
 }
 
-// RPC for parent workers (src/entrypoint.rs): a parent binds `entrypoint = "LoggerRpc"` and
+// RPC for parent workers (src/http/rpc.rs): a parent binds `entrypoint = "LoggerRpc"` and
 // calls `env.LOGGER.forApp(key)` (its app key, a secret of the parent) for a stub that acts for
 // that key's app: `await env.LOGGER.forApp(env.LOG_API_KEY).log("info", "hi")`. Each method hands
 // its arguments to Rust as they came.
@@ -72,7 +72,7 @@ class AppLogger extends RpcTarget {
 // The worker-logs design's RPC interface, for trusted bindings: any worker bound to it writes and
 // reads any app by its id, with no key (`log(app_id, level, message, context?)`,
 // `logBatch(app_id, logs)`, `query(app_id, filters?)`). It refuses every call unless the var
-// RPC_SERVICE_ENABLED is true (src/entrypoint.rs); LoggerRpc.forApp(key) is the keyed alternative.
+// RPC_SERVICE_ENABLED is true (src/http/rpc.rs); LoggerRpc.forApp(key) is the keyed alternative.
 export class LoggerService extends WorkerEntrypoint {
   #call(method, args) {
     return rust.rpc_service(this.env, this.ctx, method, args);

@@ -57,10 +57,17 @@ impl Isolation {
 /// Writes rows `0..len` through `write`, isolating the rows that fail alone. `singles` are
 /// written one by one first (rows that failed before: cornering them again by bisection would
 /// cost two writes per halving, on their own it costs one).
-pub async fn isolate<F, Fut>(len: usize, singles: &[usize], budget: u32, mut write: F) -> Isolation
+pub async fn isolate<F, Fut, E>(
+    len: usize,
+    singles: &[usize],
+    budget: u32,
+    mut write: F,
+) -> Isolation
 where
     F: FnMut(Range<usize>) -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<(), E>>,
+    // The write's error as D1 words it: whether it is the rows' own is read from the words.
+    E: std::fmt::Display,
 {
     let mut out = Isolation::default();
     // Ranges still to write, the last one first: the bulk (everything but the singles, in
@@ -89,7 +96,7 @@ where
             continue;
         }
         out.writes += 1;
-        match write(range.clone()).await {
+        match write(range.clone()).await.map_err(|e| e.to_string()) {
             Ok(()) => out.written.push(range),
             Err(e) if !is_row_error(&e) => {
                 out.deferred.extend(range);

@@ -9,6 +9,11 @@
 //!   request that tipped it over;
 //! - after a flush, entries that remain re-arm it relative to the oldest of them.
 
+/// A shard that may not take more: which limit it reached, with the figures.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{0}")]
+pub struct Full(pub String);
+
 /// Policy knobs, taken from `Config`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchPolicy {
@@ -74,20 +79,20 @@ impl BatchPolicy {
             .min(self.retry_max_ms)
     }
 
-    /// Whether a shard holding `held` may take `incoming` more. `Err` carries the reason; the
+    /// Whether a shard holding `held` may take `incoming` more. `Err` says which limit; the
     /// shard answers 503 `BACKPRESSURE` rather than accept what it may not be able to keep.
-    pub fn admit(&self, held: Load, incoming: Load) -> Result<(), String> {
+    pub fn admit(&self, held: Load, incoming: Load) -> Result<(), Full> {
         if held.entries + incoming.entries > self.max_buffered_entries {
-            return Err(format!(
+            return Err(Full(format!(
                 "{} entries buffered, {} more offered, limit {}",
                 held.entries, incoming.entries, self.max_buffered_entries
-            ));
+            )));
         }
         if held.bytes + incoming.bytes > self.max_buffered_bytes {
-            return Err(format!(
+            return Err(Full(format!(
                 "{} bytes buffered, {} more offered, limit {}",
                 held.bytes, incoming.bytes, self.max_buffered_bytes
-            ));
+            )));
         }
         Ok(())
     }
@@ -173,10 +178,12 @@ mod tests {
         assert!(P
             .admit(l(91, 100), l(10, 100))
             .unwrap_err()
+            .0
             .contains("entries"));
         assert!(P
             .admit(l(1, 9_000), l(1, 1_001))
             .unwrap_err()
+            .0
             .contains("bytes"));
     }
 

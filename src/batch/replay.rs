@@ -8,7 +8,7 @@
 
 use crate::batch::dead_letter::{after_replay, DeadLetter};
 use crate::config::Config;
-use crate::http::error::ApiError;
+use crate::platform::error::PlatformError;
 use crate::platform::kv::put_json;
 use crate::platform::{metered_db, now_ms};
 use crate::store::tables::ensure_schemas;
@@ -46,7 +46,7 @@ pub async fn replay(
     kv: &KvStore,
     key: &str,
     record: &DeadLetter,
-) -> Result<Replayed, ApiError> {
+) -> Result<Replayed, PlatformError> {
     let db = metered_db(env)?;
     let blocked = ensure_schemas(&db, &config.routes.tables(), now_ms())
         .await
@@ -75,7 +75,7 @@ pub async fn replay(
         .map(|(_, e)| e.clone())
         .or(outcome.outage.clone());
     let unavailable =
-        |e: worker::kv::KvError| ApiError::StorageUnavailable(format!("dead-letter store: {e}"));
+        |e: worker::kv::KvError| PlatformError::Unavailable(format!("dead-letter store: {e}"));
     match after_replay(
         record,
         &left,

@@ -7,6 +7,12 @@
 //! stays usable from servers, scripts and the dashboard the worker serves itself (same origin).
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Why a `CORS_ORIGINS` value, or a preflight's origin, is refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{0}")]
+pub struct CorsError(pub String);
 
 /// Which origins may call the API from a browser.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +41,7 @@ pub const MAX_AGE_SECS: u32 = 600;
 impl CorsOrigins {
     /// `CORS_ORIGINS`: empty (off), `*`, or a comma list of origins such as
     /// `https://app.example, http://localhost:5173`.
-    pub fn parse(raw: &str) -> Result<CorsOrigins, String> {
+    pub fn parse(raw: &str) -> Result<CorsOrigins, CorsError> {
         let raw = raw.trim();
         if raw.is_empty() {
             return Ok(CorsOrigins::Off);
@@ -72,12 +78,12 @@ impl CorsOrigins {
     }
 
     /// The answer to a preflight from `origin`: its headers, or why it is refused.
-    pub fn preflight(&self, origin: &str) -> Result<Vec<(&'static str, String)>, String> {
+    pub fn preflight(&self, origin: &str) -> Result<Vec<(&'static str, String)>, CorsError> {
         if !self.allows(origin) {
-            return Err(match self {
+            return Err(CorsError(match self {
                 CorsOrigins::Off => "cross-origin requests are off: set CORS_ORIGINS".into(),
                 _ => "this origin is not in CORS_ORIGINS".into(),
-            });
+            }));
         }
         let mut headers = self.response_headers(Some(origin));
         headers.push(("access-control-allow-methods", ALLOW_METHODS.into()));
@@ -88,8 +94,12 @@ impl CorsOrigins {
 }
 
 /// One origin as browsers send it: `http` or `https`, a host, an optional port, no path.
-fn origin(text: &str) -> Result<String, String> {
-    let bad = || format!("{text:?} is not an origin like https://app.example (scheme, host, port)");
+fn origin(text: &str) -> Result<String, CorsError> {
+    let bad = || {
+        CorsError(format!(
+            "{text:?} is not an origin like https://app.example (scheme, host, port)"
+        ))
+    };
     let lower = text.to_ascii_lowercase();
     let rest = lower
         .strip_prefix("https://")
@@ -165,7 +175,7 @@ mod tests {
             "https://a b",
         ] {
             let e = CorsOrigins::parse(bad).unwrap_err();
-            assert!(e.contains("not an origin"), "{bad}: {e}");
+            assert!(e.0.contains("not an origin"), "{bad}: {e}");
         }
         assert_eq!(
             CorsOrigins::parse("HTTPS://App.Example:8443").unwrap(),

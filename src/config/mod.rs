@@ -71,10 +71,10 @@ pub struct Config {
     pub tail_max_unacked: u64,
     /// Which app a Tail Worker producer's events go to (`TAIL_APPS`, a JSON object of script
     /// name to app id; `"*"` for any other script). Empty: each script logs to the app named
-    /// like it (`ingest::tail::app_for`).
+    /// like it (`ingest::tail_worker::app_for`).
     pub tail_apps: Vec<(String, String)>,
     /// The fraction of a producer's plain invocations kept (`TAIL_SAMPLE_RATE`); failed ones
-    /// are always kept (`ingest::tail::keep`).
+    /// are always kept (`ingest::tail_worker::keep`).
     pub tail_sample_rate: f64,
     /// Browser origins that may call the API (`CORS_ORIGINS`); none by default.
     pub cors_origins: CorsOrigins,
@@ -138,162 +138,207 @@ pub const MIN_ADMIN_KEY_LEN: usize = 16;
 impl Config {
     /// Builds the configuration from a variable lookup (`None` = not set, so the default holds).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let d = Config::default();
-        let admin_api_key = match lookup("ADMIN_API_KEY") {
-            None => None,
-            Some(k) if k.is_empty() => None,
-            Some(k) if k.len() < MIN_ADMIN_KEY_LEN => {
-                return Err(ConfigError {
-                    name: "ADMIN_API_KEY",
-                    value: "<redacted>".into(),
-                    reason: format!("must be at least {MIN_ADMIN_KEY_LEN} characters"),
-                })
-            }
-            Some(k) => Some(k),
+        let mut c = Config {
+            admin_api_key: admin_api_key(&lookup)?,
+            ..Config::default()
         };
-        Ok(Config {
-            max_batch_size: int(&lookup, "MAX_BATCH_SIZE", d.max_batch_size, 1, 10_000)?,
-            batch_interval_ms: int(
-                &lookup,
-                "BATCH_INTERVAL_MS",
-                d.batch_interval_ms,
-                10,
-                3_600_000,
-            )?,
-            sharding_bucket_ms: int(
-                &lookup,
-                "SHARDING_BUCKET_MS",
-                d.sharding_bucket_ms,
-                1_000,
-                86_400_000,
-            )?,
-            shard_fanout: int(&lookup, "SHARD_FANOUT", d.shard_fanout, 1, 64)?,
-            log_client_ip: boolean(&lookup, "LOG_CLIENT_IP", d.log_client_ip)?,
-            // 100 MB is Cloudflare's own request body ceiling on the free and pro plans.
-            max_body_bytes: int(
-                &lookup,
-                "MAX_BODY_BYTES",
-                d.max_body_bytes,
-                1_024,
-                100_000_000,
-            )?,
-            max_entries_per_request: int(
-                &lookup,
-                "MAX_ENTRIES_PER_REQUEST",
-                d.max_entries_per_request,
-                1,
-                10_000,
-            )?,
-            max_message_bytes: int(
-                &lookup,
-                "MAX_MESSAGE_BYTES",
-                d.max_message_bytes,
-                64,
-                1_000_000,
-            )?,
-            max_log_data_bytes: int(
-                &lookup,
-                "MAX_LOG_DATA_BYTES",
-                d.max_log_data_bytes,
-                64,
-                65_536,
-            )?,
-            max_retries: int(&lookup, "MAX_RETRIES", d.max_retries, 1, 100)?,
-            retry_base_ms: int(&lookup, "RETRY_BASE_MS", d.retry_base_ms, 10, 600_000)?,
-            retry_max_ms: int(&lookup, "RETRY_MAX_MS", d.retry_max_ms, 10, 3_600_000)?,
-            max_buffered_entries: int(
-                &lookup,
-                "MAX_BUFFERED_ENTRIES",
-                d.max_buffered_entries,
-                1,
-                10_000_000,
-            )?,
-            // A SQLite-backed Durable Object holds up to 10 GB; stay far below it.
-            max_buffered_bytes: int(
-                &lookup,
-                "MAX_BUFFERED_BYTES",
-                d.max_buffered_bytes,
-                1_024,
-                1_000_000_000,
-            )?,
-            debug_flags: boolean(&lookup, "DEBUG_FLAGS", d.debug_flags)?,
-            health_check_allow_private: boolean(
-                &lookup,
-                "HEALTH_CHECK_ALLOW_PRIVATE",
-                d.health_check_allow_private,
-            )?,
-            admin_api_key,
-            routes: routes(&lookup)?,
-            max_db_bytes: int(
-                &lookup,
-                "MAX_DB_BYTES",
-                d.max_db_bytes,
-                100_000,
-                10_000_000_000,
-            )?,
-            prune_chunk_rows: int(
-                &lookup,
-                "PRUNE_CHUNK_ROWS",
-                d.prune_chunk_rows,
-                100,
-                100_000,
-            )?,
-            // A Worker invocation may make 1,000 subrequests (50 on the free plan).
-            prune_max_statements: int(
-                &lookup,
-                "PRUNE_MAX_STATEMENTS",
-                d.prune_max_statements,
-                1,
-                900,
-            )?,
-            app_id_reserve_ms: int(
-                &lookup,
-                "APP_ID_RESERVE_MS",
-                d.app_id_reserve_ms,
-                0,
-                30 * 86_400_000,
-            )?,
-            health_check_interval_ms: int(
-                &lookup,
-                "HEALTH_CHECK_INTERVAL_MS",
-                d.health_check_interval_ms,
-                1_000,
-                86_400_000,
-            )?,
-            // A round checks every URL at once, so it lasts about one timeout at most.
-            health_check_timeout_ms: int(
-                &lookup,
-                "HEALTH_CHECK_TIMEOUT_MS",
-                d.health_check_timeout_ms,
-                100,
-                25_000,
-            )?,
-            max_health_urls: int(&lookup, "MAX_HEALTH_URLS", d.max_health_urls, 1, 50)?,
-            // A hub holds its sockets with the hibernation API; 100 is ten times what Cloudflare's
-            // and Loki's own tails allow.
-            tail_max_connections: int(
-                &lookup,
-                "TAIL_MAX_CONNECTIONS",
-                d.tail_max_connections,
-                1,
-                10_000,
-            )?,
-            // A LogBatcher publishes a request's entries at once (up to MAX_ENTRIES_PER_REQUEST),
-            // faster than any acknowledgement can come back: the window holds several of those.
-            tail_max_unacked: int(&lookup, "TAIL_MAX_UNACKED", d.tail_max_unacked, 1, 100_000)?,
-            tail_apps: tail_apps(&lookup)?,
-            tail_sample_rate: fraction(&lookup, "TAIL_SAMPLE_RATE", d.tail_sample_rate)?,
-            cors_origins: match lookup("CORS_ORIGINS") {
-                None => d.cors_origins,
-                Some(raw) => CorsOrigins::parse(&raw).map_err(|reason| ConfigError {
-                    name: "CORS_ORIGINS",
-                    value: clip(&raw, 120).to_string(),
-                    reason,
-                })?,
-            },
-            rpc_service_enabled: boolean(&lookup, "RPC_SERVICE_ENABLED", d.rpc_service_enabled)?,
-        })
+        batching(&lookup, &mut c)?;
+        ingest_limits(&lookup, &mut c)?;
+        storage(&lookup, &mut c)?;
+        health_checks(&lookup, &mut c)?;
+        tails(&lookup, &mut c)?;
+        edge(&lookup, &mut c)?;
+        Ok(c)
     }
+}
+
+/// `ADMIN_API_KEY`: none (the admin API is off) or a key long enough not to be guessed.
+fn admin_api_key(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    match lookup("ADMIN_API_KEY") {
+        None => Ok(None),
+        Some(k) if k.is_empty() => Ok(None),
+        Some(k) if k.len() < MIN_ADMIN_KEY_LEN => Err(ConfigError {
+            name: "ADMIN_API_KEY",
+            value: "<redacted>".into(),
+            reason: format!("must be at least {MIN_ADMIN_KEY_LEN} characters"),
+        }),
+        Some(k) => Ok(Some(k)),
+    }
+}
+
+/// LogBatchers: when they flush, how they retry, what they may hold, fault injection.
+fn batching(lookup: &impl Fn(&str) -> Option<String>, c: &mut Config) -> Result<(), ConfigError> {
+    c.max_batch_size = int(&lookup, "MAX_BATCH_SIZE", c.max_batch_size, 1, 10_000)?;
+    c.batch_interval_ms = int(
+        &lookup,
+        "BATCH_INTERVAL_MS",
+        c.batch_interval_ms,
+        10,
+        3_600_000,
+    )?;
+    c.sharding_bucket_ms = int(
+        &lookup,
+        "SHARDING_BUCKET_MS",
+        c.sharding_bucket_ms,
+        1_000,
+        86_400_000,
+    )?;
+    c.shard_fanout = int(&lookup, "SHARD_FANOUT", c.shard_fanout, 1, 64)?;
+    c.max_retries = int(&lookup, "MAX_RETRIES", c.max_retries, 1, 100)?;
+    c.retry_base_ms = int(&lookup, "RETRY_BASE_MS", c.retry_base_ms, 10, 600_000)?;
+    c.retry_max_ms = int(&lookup, "RETRY_MAX_MS", c.retry_max_ms, 10, 3_600_000)?;
+    c.max_buffered_entries = int(
+        &lookup,
+        "MAX_BUFFERED_ENTRIES",
+        c.max_buffered_entries,
+        1,
+        10_000_000,
+    )?;
+    // A SQLite-backed Durable Object holds up to 10 GB; stay far below it.
+    c.max_buffered_bytes = int(
+        &lookup,
+        "MAX_BUFFERED_BYTES",
+        c.max_buffered_bytes,
+        1_024,
+        1_000_000_000,
+    )?;
+    c.debug_flags = boolean(&lookup, "DEBUG_FLAGS", c.debug_flags)?;
+    Ok(())
+}
+
+/// What one ingest request may carry, and what a forwarded one keeps.
+fn ingest_limits(
+    lookup: &impl Fn(&str) -> Option<String>,
+    c: &mut Config,
+) -> Result<(), ConfigError> {
+    c.log_client_ip = boolean(&lookup, "LOG_CLIENT_IP", c.log_client_ip)?;
+    // 100 MB is Cloudflare's own request body ceiling on the free and pro plans.
+    c.max_body_bytes = int(
+        &lookup,
+        "MAX_BODY_BYTES",
+        c.max_body_bytes,
+        1_024,
+        100_000_000,
+    )?;
+    c.max_entries_per_request = int(
+        &lookup,
+        "MAX_ENTRIES_PER_REQUEST",
+        c.max_entries_per_request,
+        1,
+        10_000,
+    )?;
+    c.max_message_bytes = int(
+        &lookup,
+        "MAX_MESSAGE_BYTES",
+        c.max_message_bytes,
+        64,
+        1_000_000,
+    )?;
+    c.max_log_data_bytes = int(
+        &lookup,
+        "MAX_LOG_DATA_BYTES",
+        c.max_log_data_bytes,
+        64,
+        65_536,
+    )?;
+    Ok(())
+}
+
+/// D1: the log tables and their retention, the space cap, pruning, deleted apps' ids.
+fn storage(lookup: &impl Fn(&str) -> Option<String>, c: &mut Config) -> Result<(), ConfigError> {
+    c.routes = routes(&lookup)?;
+    c.max_db_bytes = int(
+        &lookup,
+        "MAX_DB_BYTES",
+        c.max_db_bytes,
+        100_000,
+        10_000_000_000,
+    )?;
+    c.prune_chunk_rows = int(
+        &lookup,
+        "PRUNE_CHUNK_ROWS",
+        c.prune_chunk_rows,
+        100,
+        100_000,
+    )?;
+    // A Worker invocation may make 1,000 subrequests (50 on the free plan).
+    c.prune_max_statements = int(
+        &lookup,
+        "PRUNE_MAX_STATEMENTS",
+        c.prune_max_statements,
+        1,
+        900,
+    )?;
+    c.app_id_reserve_ms = int(
+        &lookup,
+        "APP_ID_RESERVE_MS",
+        c.app_id_reserve_ms,
+        0,
+        30 * 86_400_000,
+    )?;
+    Ok(())
+}
+
+/// Health checks of apps' URLs.
+fn health_checks(
+    lookup: &impl Fn(&str) -> Option<String>,
+    c: &mut Config,
+) -> Result<(), ConfigError> {
+    c.health_check_allow_private = boolean(
+        &lookup,
+        "HEALTH_CHECK_ALLOW_PRIVATE",
+        c.health_check_allow_private,
+    )?;
+    c.health_check_interval_ms = int(
+        &lookup,
+        "HEALTH_CHECK_INTERVAL_MS",
+        c.health_check_interval_ms,
+        1_000,
+        86_400_000,
+    )?;
+    // A round checks every URL at once, so it lasts about one timeout at most.
+    c.health_check_timeout_ms = int(
+        &lookup,
+        "HEALTH_CHECK_TIMEOUT_MS",
+        c.health_check_timeout_ms,
+        100,
+        25_000,
+    )?;
+    c.max_health_urls = int(&lookup, "MAX_HEALTH_URLS", c.max_health_urls, 1, 50)?;
+    Ok(())
+}
+
+/// Live tails and Tail Worker producers.
+fn tails(lookup: &impl Fn(&str) -> Option<String>, c: &mut Config) -> Result<(), ConfigError> {
+    // A hub holds its sockets with the hibernation API; 100 is ten times what Cloudflare's
+    // and Loki's own tails allow.
+    c.tail_max_connections = int(
+        &lookup,
+        "TAIL_MAX_CONNECTIONS",
+        c.tail_max_connections,
+        1,
+        10_000,
+    )?;
+    // A LogBatcher publishes a request's entries at once (up to MAX_ENTRIES_PER_REQUEST),
+    // faster than any acknowledgement can come back: the window holds several of those.
+    c.tail_max_unacked = int(&lookup, "TAIL_MAX_UNACKED", c.tail_max_unacked, 1, 100_000)?;
+    c.tail_apps = tail_apps(&lookup)?;
+    c.tail_sample_rate = fraction(&lookup, "TAIL_SAMPLE_RATE", c.tail_sample_rate)?;
+    Ok(())
+}
+
+/// Who may call from where: CORS and the trusted RPC entrypoint.
+fn edge(lookup: &impl Fn(&str) -> Option<String>, c: &mut Config) -> Result<(), ConfigError> {
+    c.cors_origins = match lookup("CORS_ORIGINS") {
+        None => c.cors_origins.clone(),
+        Some(raw) => CorsOrigins::parse(&raw).map_err(|e| ConfigError {
+            name: "CORS_ORIGINS",
+            value: clip(&raw, 120).to_string(),
+            reason: e.0,
+        })?,
+    };
+    c.rpc_service_enabled = boolean(&lookup, "RPC_SERVICE_ENABLED", c.rpc_service_enabled)?;
+    Ok(())
 }
 
 fn tail_apps(

@@ -1,9 +1,9 @@
 //! Shell: what every handler shares: its context, request ids, headers and query strings, admin
 //! authentication, debug flags, and the JSON envelope of every answer.
 
+use crate::batch::fault_injection::{self, DebugFlags};
 use crate::config::Config;
 use crate::http::error::ApiError;
-use crate::ingest::debug::{self, DebugFlags};
 use crate::model::app::constant_time_eq;
 use crate::model::id::{is_request_id, new_id};
 use crate::platform::{now_ms, random_bytes};
@@ -24,6 +24,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The ingest use case over this invocation's bindings and configuration.
+    pub fn intake(&self) -> crate::ingest::intake::Intake<'_> {
+        crate::ingest::intake::Intake {
+            env: &self.env,
+            config: &self.config,
+        }
+    }
+
     /// Gathers what `db` counted for the usage meter, and hands what the isolate gathered over
     /// after the answer is sent, every `usage::HAND_OVER_MS` at most: metering never makes a
     /// read wait, nor calls the meter per read (`store::usage_meter`).
@@ -117,7 +125,7 @@ pub fn debug_flags(
     req: &Request,
     config: &Config,
 ) -> Result<(DebugFlags, Option<Value>), ApiError> {
-    let Some(raw) = header(req, debug::HEADER) else {
+    let Some(raw) = header(req, fault_injection::HEADER) else {
         return Ok((DebugFlags::default(), None));
     };
     if !config.debug_flags {
@@ -133,4 +141,22 @@ pub fn debug_flags(
 pub fn with_request_id(mut resp: Response, request_id: &str) -> worker::Result<Response> {
     resp.headers_mut().set(REQUEST_ID_HEADER, request_id)?;
     Ok(resp)
+}
+
+/// What a request says about the entries it carries: its `X-Request-ID` (for entries without a
+/// request id of their own) and the colo that received it (their shard's).
+pub fn origin(req: &Request) -> crate::ingest::intake::Origin {
+    crate::ingest::intake::Origin {
+        request_id: header(req, REQUEST_ID_HEADER).filter(|r| is_request_id(r)),
+        colo: cf_facts(req).colo,
+    }
+}
+
+/// The logged parts of `request.cf`; empty when the runtime supplies none.
+pub fn cf_facts(req: &Request) -> crate::ingest::enrich::CfFacts {
+    js_sys::Reflect::get(req.inner(), &"cf".into())
+        .ok()
+        .filter(|v| v.is_object())
+        .and_then(|v| serde_wasm_bindgen::from_value(v).ok())
+        .unwrap_or_default()
 }

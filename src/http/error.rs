@@ -4,7 +4,12 @@
 //! `{ "ok": false, "error": { "code", "message", "request_id" } }`. Codes are part of the API
 //! contract; clients match on them, so they never change meaning.
 
+use crate::batch::fault_injection::InvalidFlags;
+use crate::ingest::error::IngestError;
+use crate::model::error::ModelError;
 use crate::platform::error::PlatformError;
+use crate::read::error::ReadError;
+use crate::store::error::StoreError;
 use serde_json::{json, Value};
 use thiserror::Error;
 
@@ -192,6 +197,99 @@ impl ApiError {
                 "request_id": request_id,
             }
         })
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::InvalidJson(m) => ApiError::InvalidJson(m),
+            IngestError::InvalidEntry(m) => ApiError::InvalidEntry(m),
+            IngestError::InvalidProtobuf(m) => ApiError::InvalidProtobuf(m),
+            IngestError::UnsupportedEncoding(m) => ApiError::UnsupportedEncoding(m),
+            IngestError::InvalidLevel(m) => ApiError::InvalidLevel(m),
+            IngestError::InvalidTimestamp(m) => ApiError::InvalidTimestamp(m),
+            IngestError::MessageTooLong(m) => ApiError::MessageTooLong(m),
+            IngestError::InvalidLogData(m) => ApiError::InvalidLogData(m),
+            IngestError::EmptyBatch => ApiError::EmptyBatch,
+            IngestError::NestingTooDeep(m) => ApiError::NestingTooDeep(m),
+            IngestError::PayloadTooLarge { size, limit } => {
+                ApiError::PayloadTooLarge { size, limit }
+            }
+            IngestError::TooManyEntries { count, limit } => {
+                ApiError::TooManyEntries { count, limit }
+            }
+            IngestError::Backpressure(m, secs) => ApiError::Backpressure(m, secs),
+            IngestError::Model(e) => e.into(),
+            IngestError::Platform(e) => e.into(),
+            IngestError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<InvalidFlags> for ApiError {
+    fn from(e: InvalidFlags) -> Self {
+        ApiError::InvalidDebugFlags(e.0)
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::InvalidFilter(m) => ApiError::InvalidFilter(m),
+            ReadError::InvalidLevel(m) => ApiError::InvalidLevel(m),
+            ReadError::InvalidTimestamp(m) => ApiError::InvalidTimestamp(m),
+            ReadError::InvalidLimit(m) => ApiError::InvalidLimit(m),
+            ReadError::InvalidCursor(m) => ApiError::InvalidCursor(m),
+            ReadError::InvalidHealthUrls(m) => ApiError::InvalidHealthUrls(m),
+            ReadError::SearchDisabled => ApiError::SearchDisabled,
+            ReadError::Model(e) => e.into(),
+            ReadError::Platform(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unauthorized(m) => ApiError::Unauthorized(m),
+            StoreError::AppExists(m) => ApiError::AppExists(m),
+            StoreError::InvalidPrune(m) => ApiError::InvalidPrune(m),
+            StoreError::InvalidTimestamp(m) => ApiError::InvalidTimestamp(m),
+            StoreError::Model(e) => e.into(),
+            StoreError::Platform(e) => e.into(),
+        }
+    }
+}
+
+/// The stable code a stage's error is answered with, for the stages' own unit tests (the
+/// mapping lives here, at the edge, once).
+#[cfg(test)]
+macro_rules! code_in_tests {
+    ($($stage:ty),*) => {$(
+        impl $stage {
+            pub fn code(&self) -> &'static str {
+                ApiError::from(self.clone()).code()
+            }
+        }
+    )*};
+}
+#[cfg(test)]
+code_in_tests!(
+    IngestError,
+    ReadError,
+    StoreError,
+    ModelError,
+    PlatformError,
+    InvalidFlags
+);
+
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::InvalidApp(m) => ApiError::InvalidApp(m),
+            ModelError::InvalidJson(m) => ApiError::InvalidJson(m),
+        }
     }
 }
 

@@ -73,7 +73,7 @@ fn preflight(req: &Request, ctx: &Ctx) -> Option<std::result::Result<Response, A
                 envelope::with_request_id(r, &ctx.request_id)
             })
             .map_err(ApiError::from),
-        Err(why) => Err(ApiError::OriginNotAllowed(why)),
+        Err(why) => Err(ApiError::OriginNotAllowed(why.0)),
     })
 }
 
@@ -103,7 +103,7 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
     };
     match (segments.as_slice(), &method) {
         ([""] | ["ui", ..], Method::Get | Method::Head) => api::dashboard::file(req, ctx).await,
-        (["health"], Method::Get) => api::health::get(ctx).await,
+        (["health"], Method::Get) => api::service_health::get(ctx).await,
         (["health"], _) => not_allowed("GET"),
         (["health", id], Method::Get) => api::health_urls::status(req, ctx, id).await,
         (["health", _], _) => not_allowed("GET"),
@@ -118,9 +118,9 @@ async fn route(req: Request, ctx: &Ctx) -> std::result::Result<Response, ApiErro
         (["v1", "logs"], _) => not_allowed("POST"),
         (["loki", "api", "v1", "push"], Method::Post) => api::loki::push(req, ctx).await,
         (["loki", "api", "v1", "push"], _) => not_allowed("POST"),
-        (["tail"], Method::Get) => api::tail::connect(req, ctx).await,
+        (["tail"], Method::Get) => api::live_tail::connect(req, ctx).await,
         (["tail"], _) => not_allowed("GET"),
-        (["tail", "token"], Method::Post) => api::tail::token(req, ctx).await,
+        (["tail", "token"], Method::Post) => api::live_tail::token(req, ctx).await,
         (["tail", "token"], _) => not_allowed("POST"),
         (["stats", id], Method::Get) => api::stats::get(req, ctx, id).await,
         (["stats", _], _) => not_allowed("GET"),

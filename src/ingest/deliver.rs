@@ -5,9 +5,9 @@
 //! `BACKPRESSURE`, passed on to the client with its `Retry-After`. Does not decide shards
 //! (`shard`) or what a LogBatcher does with the rows (`batch::log_batcher`).
 
+use crate::batch::fault_injection::{poison_row, DebugFlags, Faults};
 use crate::batch::log_batcher::protocol::{BatcherError, BatcherStub, IngestRequest};
-use crate::http::error::ApiError;
-use crate::ingest::debug::{poison_row, DebugFlags, Faults};
+use crate::ingest::error::IngestError;
 use crate::ingest::shard::{group_by_shard, Part};
 use crate::model::entry::LogEntry;
 use crate::platform::batchers;
@@ -20,7 +20,7 @@ pub async fn deliver_entries(
     env: &Env,
     entries: &[LogEntry],
     flags: &DebugFlags,
-) -> Result<(), ApiError> {
+) -> Result<(), IngestError> {
     let parts = if flags.poison {
         group_by_shard(entries, |e| poison_row(&e.to_row_json()))
     } else {
@@ -30,7 +30,7 @@ pub async fn deliver_entries(
 }
 
 /// Sends every part to its shard. `Ok` means all of them are in a durable buffer.
-pub async fn deliver(env: &Env, parts: &[Part], faults: Faults) -> Result<(), ApiError> {
+pub async fn deliver(env: &Env, parts: &[Part], faults: Faults) -> Result<(), IngestError> {
     let ns = batchers(env)?;
     let results = join_all(parts.iter().map(|p| send(&ns, p, faults))).await;
     let mut refusals = Vec::new();
@@ -51,15 +51,17 @@ pub async fn deliver(env: &Env, parts: &[Part], faults: Faults) -> Result<(), Ap
         }
     }
     if !refusals.is_empty() {
-        return Err(ApiError::StorageUnavailable(format!(
-            "{} of {} shard(s) did not accept their entries: {}",
-            refusals.len(),
-            parts.len(),
-            refusals.join("; ")
-        )));
+        return Err(IngestError::Platform(
+            crate::platform::error::PlatformError::Unavailable(format!(
+                "{} of {} shard(s) did not accept their entries: {}",
+                refusals.len(),
+                parts.len(),
+                refusals.join("; ")
+            )),
+        ));
     }
     match backpressure {
-        Some((why, secs)) => Err(ApiError::Backpressure(why, secs)),
+        Some((why, secs)) => Err(IngestError::Backpressure(why, secs)),
         None => Ok(()),
     }
 }

@@ -5,7 +5,7 @@
 //! the client's address. Does not read the runtime's request itself; the shell copies its method,
 //! URL, headers and `cf` object into a [`ForwardedRequest`].
 
-use crate::http::error::ApiError;
+use crate::ingest::error::IngestError;
 pub use crate::model::entry::CfFacts;
 use crate::model::entry::{clip, LogEntry, RequestFields, Source};
 use crate::model::id::is_request_id;
@@ -95,7 +95,7 @@ pub struct EnrichOptions<'a> {
 }
 
 /// Builds the entry for a forwarded request, or says which control header is wrong.
-pub fn enrich(req: &ForwardedRequest, opts: &EnrichOptions<'_>) -> Result<LogEntry, ApiError> {
+pub fn enrich(req: &ForwardedRequest, opts: &EnrichOptions<'_>) -> Result<LogEntry, IngestError> {
     // The firehose relies on these being the URL's own (`model::request_url`).
     let url = url_parts(&req.url);
     let path = url.as_ref().map(|u| u.path.clone());
@@ -103,14 +103,14 @@ pub fn enrich(req: &ForwardedRequest, opts: &EnrichOptions<'_>) -> Result<LogEnt
         None => Level::Info,
         Some(raw) => raw
             .parse()
-            .map_err(|e| ApiError::InvalidLevel(format!("X-Log-Level: {e}")))?,
+            .map_err(|e| IngestError::InvalidLevel(format!("X-Log-Level: {e}")))?,
     };
     let message = match req.header(LOG_MESSAGE_HEADER) {
         Some(m) if !m.trim().is_empty() => m.to_string(),
         _ => format!("{} {}", req.method, path.as_deref().unwrap_or("/")),
     };
     if message.len() > opts.max_message_bytes {
-        return Err(ApiError::MessageTooLong(format!(
+        return Err(IngestError::MessageTooLong(format!(
             "X-Log-Message: is {} bytes; the limit is {}",
             message.len(),
             opts.max_message_bytes
@@ -156,24 +156,24 @@ pub fn enrich(req: &ForwardedRequest, opts: &EnrichOptions<'_>) -> Result<LogEnt
 }
 
 /// `X-Log-Data`: a JSON object of at most `max_bytes`.
-pub fn parse_log_data(raw: &str, max_bytes: usize) -> Result<Map<String, Value>, ApiError> {
+pub fn parse_log_data(raw: &str, max_bytes: usize) -> Result<Map<String, Value>, IngestError> {
     if raw.len() > max_bytes {
-        return Err(ApiError::InvalidLogData(format!(
+        return Err(IngestError::InvalidLogData(format!(
             "X-Log-Data: is {} bytes; the limit is {max_bytes}",
             raw.len()
         )));
     }
     if text_nesting(raw.as_bytes()) > MAX_NESTING {
-        return Err(ApiError::NestingTooDeep(format!(
+        return Err(IngestError::NestingTooDeep(format!(
             "X-Log-Data: nests deeper than {MAX_NESTING} levels"
         )));
     }
     match serde_json::from_str(raw) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::InvalidLogData(
+        Ok(_) => Err(IngestError::InvalidLogData(
             "X-Log-Data: must be a JSON object".into(),
         )),
-        Err(e) => Err(ApiError::InvalidLogData(format!(
+        Err(e) => Err(IngestError::InvalidLogData(format!(
             "X-Log-Data: is not valid JSON ({e})"
         ))),
     }
@@ -251,7 +251,7 @@ mod tests {
     }
 
     /// Enrichment followed by the prepare step every forwarded entry takes (redaction).
-    fn enrich(req: &ForwardedRequest, opts: &EnrichOptions<'_>) -> Result<LogEntry, ApiError> {
+    fn enrich(req: &ForwardedRequest, opts: &EnrichOptions<'_>) -> Result<LogEntry, IngestError> {
         let config = crate::config::Config::from_lookup(|_| None).unwrap();
         let mut e = super::enrich(req, opts)?;
         Prepare::new(&config, opts.app_id, opts.now_ms, None, &[ADMIN, KEY]).apply(&mut e);

@@ -11,7 +11,7 @@
 //!
 //! Does not authenticate or deliver (`http::api::loki`).
 
-use crate::http::error::ApiError;
+use crate::ingest::error::IngestError;
 use crate::ingest::protobuf::{Fields, WireError};
 use crate::ingest::rest::{Draft, Limits};
 use crate::model::entry::clip;
@@ -33,13 +33,13 @@ pub struct Line {
 const LEVEL_LABELS: [&str; 4] = ["level", "severity", "detected_level", "lvl"];
 const ID_LABELS: [&str; 3] = ["request_id", "trace_id", "traceID"];
 
-fn wire(e: WireError) -> ApiError {
-    ApiError::InvalidProtobuf(format!("PushRequest: {e}"))
+fn wire(e: WireError) -> IngestError {
+    IngestError::InvalidProtobuf(format!("PushRequest: {e}"))
 }
 
 /// A stream selector's labels (`{app="shop", level="info"}`), Prometheus' text form.
-pub fn parse_labels(text: &str) -> Result<Map<String, Value>, ApiError> {
-    let bad = |why: &str| ApiError::InvalidEntry(format!("labels {text:?}: {why}"));
+pub fn parse_labels(text: &str) -> Result<Map<String, Value>, IngestError> {
+    let bad = |why: &str| IngestError::InvalidEntry(format!("labels {text:?}: {why}"));
     let inner = text
         .trim()
         .strip_prefix('{')
@@ -80,7 +80,7 @@ pub fn parse_labels(text: &str) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// The lines of a protobuf `PushRequest` (already decompressed).
-pub fn decode_protobuf(body: &[u8]) -> Result<Vec<Line>, ApiError> {
+pub fn decode_protobuf(body: &[u8]) -> Result<Vec<Line>, IngestError> {
     let mut out = Vec::new();
     let mut push = Fields::new(body);
     while let Some((n, stream)) = push.next_field().map_err(wire)? {
@@ -141,11 +141,11 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Vec<Line>, ApiError> {
 
 /// The lines of a JSON push: `{"streams": [{"stream": {...}, "values": [["<ns>", "line",
 /// {metadata}?], ...]}]}`.
-pub fn decode_json(body: &Value) -> Result<Vec<Line>, ApiError> {
+pub fn decode_json(body: &Value) -> Result<Vec<Line>, IngestError> {
     let streams = body
         .get("streams")
         .and_then(Value::as_array)
-        .ok_or_else(|| ApiError::InvalidEntry("a push is {\"streams\": [...]}".into()))?;
+        .ok_or_else(|| IngestError::InvalidEntry("a push is {\"streams\": [...]}".into()))?;
     let mut out = Vec::new();
     for (s, stream) in streams.iter().enumerate() {
         // The labels as an object, or as Loki's selector string (also the older push's
@@ -155,7 +155,7 @@ pub fn decode_json(body: &Value) -> Result<Vec<Line>, ApiError> {
             (Value::String(t), _) | (Value::Null, Value::String(t)) => parse_labels(t)?,
             (Value::Null, Value::Null) => Map::new(),
             _ => {
-                return Err(ApiError::InvalidEntry(format!(
+                return Err(IngestError::InvalidEntry(format!(
                     "streams[{s}].stream: an object of labels, or {{name=\"value\"}}"
                 )))
             }
@@ -165,9 +165,9 @@ pub fn decode_json(body: &Value) -> Result<Vec<Line>, ApiError> {
             for (i, e) in entries.iter().enumerate() {
                 let at = format!("streams[{s}].entries[{i}]");
                 let ms = crate::model::time::parse_timestamp(&e["ts"], i64::MAX / 2)
-                    .map_err(|why| ApiError::InvalidTimestamp(format!("{at}.ts: {why}")))?;
+                    .map_err(|why| IngestError::InvalidTimestamp(format!("{at}.ts: {why}")))?;
                 let line = e["line"].as_str().ok_or_else(|| {
-                    ApiError::InvalidEntry(format!("{at}.line: the line, a string"))
+                    IngestError::InvalidEntry(format!("{at}.line: the line, a string"))
                 })?;
                 out.push(Line {
                     labels: labels.clone(),
@@ -179,7 +179,7 @@ pub fn decode_json(body: &Value) -> Result<Vec<Line>, ApiError> {
             continue;
         }
         let values = stream["values"].as_array().ok_or_else(|| {
-            ApiError::InvalidEntry(format!("streams[{s}].values: must be an array"))
+            IngestError::InvalidEntry(format!("streams[{s}].values: must be an array"))
         })?;
         for (i, v) in values.iter().enumerate() {
             let at = format!("streams[{s}].values[{i}]");
@@ -189,13 +189,13 @@ pub fn decode_json(body: &Value) -> Result<Vec<Line>, ApiError> {
                 _ => None,
             }
             .ok_or_else(|| {
-                ApiError::InvalidTimestamp(format!(
+                IngestError::InvalidTimestamp(format!(
                     "{at}[0]: nanoseconds since the epoch, as a string"
                 ))
             })?;
             let line = v[1]
                 .as_str()
-                .ok_or_else(|| ApiError::InvalidEntry(format!("{at}[1]: the line, a string")))?;
+                .ok_or_else(|| IngestError::InvalidEntry(format!("{at}[1]: the line, a string")))?;
             let metadata = v[2].as_object().cloned().unwrap_or_default();
             out.push(Line {
                 labels: labels.clone(),
@@ -209,12 +209,12 @@ pub fn decode_json(body: &Value) -> Result<Vec<Line>, ApiError> {
 }
 
 /// The entries of pushed lines.
-pub fn drafts(lines: Vec<Line>, limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, ApiError> {
+pub fn drafts(lines: Vec<Line>, limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, IngestError> {
     if lines.is_empty() {
-        return Err(ApiError::EmptyBatch);
+        return Err(IngestError::EmptyBatch);
     }
     if lines.len() > limits.max_entries {
-        return Err(ApiError::TooManyEntries {
+        return Err(IngestError::TooManyEntries {
             count: lines.len(),
             limit: limits.max_entries,
         });
@@ -235,7 +235,7 @@ pub fn drafts(lines: Vec<Line>, limits: &Limits, now_ms: i64) -> Result<Vec<Draf
             let request_id = text(&ID_LABELS).filter(|r| is_request_id(r));
             let ms = i64::try_from(l.nanos / 1_000_000).unwrap_or(i64::MAX);
             let timestamp = parse_timestamp(&ms.into(), now_ms)
-                .map_err(|e| ApiError::InvalidTimestamp(format!("line {i}: {e}")))?;
+                .map_err(|e| IngestError::InvalidTimestamp(format!("line {i}: {e}")))?;
             let message = match l.line.trim() {
                 "" => "(empty line)".to_string(),
                 _ => clip(&l.line, limits.max_message_bytes).to_string(),
@@ -332,16 +332,16 @@ mod tests {
     fn bad_pushes_are_refused_with_their_reason() {
         assert!(matches!(
             decode_json(&json!({"stream": []})),
-            Err(ApiError::InvalidEntry(_))
+            Err(IngestError::InvalidEntry(_))
         ));
         let bad_time = json!({"streams": [{"stream": {}, "values": [["soon", "x"]]}]});
         assert!(matches!(
             decode_json(&bad_time),
-            Err(ApiError::InvalidTimestamp(_))
+            Err(IngestError::InvalidTimestamp(_))
         ));
         assert!(matches!(
             drafts(Vec::new(), &L, NOW),
-            Err(ApiError::EmptyBatch)
+            Err(IngestError::EmptyBatch)
         ));
         let line = |n: i128| Line {
             labels: Map::new(),
@@ -351,17 +351,17 @@ mod tests {
         };
         assert!(matches!(
             drafts(vec![line(0); 4], &L, NOW),
-            Err(ApiError::TooManyEntries { .. })
+            Err(IngestError::TooManyEntries { .. })
         ));
         assert!(matches!(
             drafts(vec![line(5)], &L, NOW),
-            Err(ApiError::InvalidTimestamp(_))
+            Err(IngestError::InvalidTimestamp(_))
         ));
         let d = drafts(vec![line(i128::from(NOW) * 1_000_000)], &L, NOW).unwrap();
         assert_eq!(d[0].message.len(), 20, "clipped, not refused");
         assert!(matches!(
             decode_protobuf(&[0x0a, 0x03, 0x0a, 0x05]),
-            Err(ApiError::InvalidProtobuf(_))
+            Err(IngestError::InvalidProtobuf(_))
         ));
     }
 }

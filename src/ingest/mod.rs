@@ -1,7 +1,8 @@
 //! Ingest: raw input becomes log entries, stamped with their shard and handed to LogBatchers.
-pub mod debug;
 pub mod deliver;
 pub mod enrich;
+pub mod error;
+pub mod intake;
 pub mod loki;
 pub mod otlp;
 pub mod prepare;
@@ -9,4 +10,4 @@ pub mod protobuf;
 pub mod rest;
 pub mod shard;
 pub mod snappy;
-pub mod tail;
+pub mod tail_worker;

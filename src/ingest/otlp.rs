@@ -20,7 +20,7 @@
 //!
 //! Does not authenticate or deliver (`http::api::otlp`).
 
-use crate::http::error::ApiError;
+use crate::ingest::error::IngestError;
 use crate::ingest::protobuf::{Fields, Wire, WireError};
 use crate::ingest::rest::{Draft, Limits};
 use crate::model::entry::clip;
@@ -34,12 +34,12 @@ use serde_json::{json, Map, Value};
 /// is refused past `MAX_NESTING` anyway; this also bounds the reader's recursion).
 const MAX_VALUE_DEPTH: usize = MAX_NESTING + 2;
 
-fn wire(e: WireError) -> ApiError {
-    ApiError::InvalidProtobuf(format!("ExportLogsServiceRequest: {e}"))
+fn wire(e: WireError) -> IngestError {
+    IngestError::InvalidProtobuf(format!("ExportLogsServiceRequest: {e}"))
 }
 
 /// Protobuf `ExportLogsServiceRequest` as OTLP's JSON mapping writes it.
-pub fn decode_protobuf(body: &[u8]) -> Result<Value, ApiError> {
+pub fn decode_protobuf(body: &[u8]) -> Result<Value, IngestError> {
     let resource_logs = repeated(body, 1, resource_logs)?;
     Ok(json!({ "resourceLogs": resource_logs }))
 }
@@ -48,8 +48,8 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Value, ApiError> {
 fn repeated(
     message: &[u8],
     number: u64,
-    read: fn(&[u8]) -> Result<Value, ApiError>,
-) -> Result<Vec<Value>, ApiError> {
+    read: fn(&[u8]) -> Result<Value, IngestError>,
+) -> Result<Vec<Value>, IngestError> {
     let mut out = Vec::new();
     let mut f = Fields::new(message);
     while let Some((n, v)) = f.next_field().map_err(wire)? {
@@ -60,7 +60,7 @@ fn repeated(
     Ok(out)
 }
 
-fn resource_logs(m: &[u8]) -> Result<Value, ApiError> {
+fn resource_logs(m: &[u8]) -> Result<Value, IngestError> {
     let mut out = Map::new();
     let mut scopes = Vec::new();
     let mut f = Fields::new(m);
@@ -78,7 +78,7 @@ fn resource_logs(m: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::Object(out))
 }
 
-fn scope_logs(m: &[u8]) -> Result<Value, ApiError> {
+fn scope_logs(m: &[u8]) -> Result<Value, IngestError> {
     let mut out = Map::new();
     let mut records = Vec::new();
     let mut f = Fields::new(m);
@@ -110,7 +110,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn log_record(m: &[u8]) -> Result<Value, ApiError> {
+fn log_record(m: &[u8]) -> Result<Value, IngestError> {
     let mut out = Map::new();
     let mut attributes = Vec::new();
     let mut f = Fields::new(m);
@@ -161,11 +161,11 @@ fn log_record(m: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::Object(out))
 }
 
-fn key_value(m: &[u8]) -> Result<Value, ApiError> {
+fn key_value(m: &[u8]) -> Result<Value, IngestError> {
     key_value_at(m, 0)
 }
 
-fn key_value_at(m: &[u8], depth: usize) -> Result<Value, ApiError> {
+fn key_value_at(m: &[u8], depth: usize) -> Result<Value, IngestError> {
     let (mut key, mut value) = (String::new(), Value::Null);
     let mut f = Fields::new(m);
     while let Some((n, v)) = f.next_field().map_err(wire)? {
@@ -178,9 +178,9 @@ fn key_value_at(m: &[u8], depth: usize) -> Result<Value, ApiError> {
     Ok(json!({ "key": key, "value": value }))
 }
 
-fn any_value(m: &[u8], depth: usize) -> Result<Value, ApiError> {
+fn any_value(m: &[u8], depth: usize) -> Result<Value, IngestError> {
     if depth > MAX_VALUE_DEPTH {
-        return Err(ApiError::NestingTooDeep(format!(
+        return Err(IngestError::NestingTooDeep(format!(
             "an attribute or body nests deeper than {MAX_NESTING} levels"
         )));
     }
@@ -377,9 +377,9 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// The entries of an `ExportLogsServiceRequest` (JSON mapping).
-pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Export, ApiError> {
+pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Export, IngestError> {
     let Some(resources) = request.get("resourceLogs").and_then(Value::as_array) else {
-        return Err(ApiError::InvalidEntry(
+        return Err(IngestError::InvalidEntry(
             "an ExportLogsServiceRequest has resourceLogs: [...]".into(),
         ));
     };
@@ -388,82 +388,106 @@ pub fn drafts(request: &Value, limits: &Limits, now_ms: i64) -> Result<Export, A
     for (r, resource) in resources.iter().enumerate() {
         let resource_attrs = attributes(&resource["resource"]["attributes"]);
         for (s, scope) in array(resource, "scopeLogs").iter().enumerate() {
-            let name = scope["scope"]["name"].as_str().filter(|n| !n.is_empty());
             for (i, record) in array(scope, "logRecords").iter().enumerate() {
                 if out.len() == limits.max_entries {
-                    return Err(ApiError::TooManyEntries {
+                    return Err(IngestError::TooManyEntries {
                         count: count_records(resources),
                         limit: limits.max_entries,
                     });
                 }
                 let at = format!("resourceLogs[{r}].scopeLogs[{s}].logRecords[{i}]");
-                let level = record["severityNumber"]
-                    .as_u64()
-                    .and_then(severity_level)
-                    .or_else(|| record["severityText"].as_str().and_then(Level::from_alias))
-                    .unwrap_or(Level::Info);
-                let event = record["eventName"].as_str().filter(|e| !e.is_empty());
-                let message = match plain(&record["body"]) {
-                    Value::String(s) if !s.trim().is_empty() => s,
-                    Value::Null | Value::String(_) => event.unwrap_or("(no body)").to_string(),
-                    other => other.to_string(),
+                let shared = Shared {
+                    resource: &resource_attrs,
+                    scope,
                 };
-                let message = clip(&message, limits.max_message_bytes).to_string();
-                let timestamp = match nanos_ms(&record["timeUnixNano"])
-                    .or_else(|| nanos_ms(&record["observedTimeUnixNano"]))
-                    .map(|ms| parse_timestamp(&ms.into(), now_ms))
-                {
-                    None => None,
-                    Some(Ok(t)) => Some(t),
-                    Some(Err(e)) => {
-                        rejected.push(format!("{at}.timeUnixNano: {e}"));
-                        continue;
-                    }
-                };
-                let mut context = attributes(&record["attributes"]);
-                if !resource_attrs.is_empty() {
-                    context.insert("resource".into(), Value::Object(resource_attrs.clone()));
+                match record_draft(record, &shared, limits, now_ms) {
+                    Ok(d) => out.push(d),
+                    Err(Rejected(why)) => rejected.push(format!("{at}{why}")),
                 }
-                if let Some(name) = name {
-                    let mut scope_info = json!({ "name": name });
-                    if let Some(v) = scope["scope"]["version"].as_str().filter(|v| !v.is_empty()) {
-                        scope_info["version"] = v.into();
-                    }
-                    context.insert("scope".into(), scope_info);
-                }
-                let id = |key: &str| {
-                    record[key]
-                        .as_str()
-                        .filter(|t| !t.is_empty() && t.bytes().any(|b| b != b'0'))
-                };
-                if let Some(span) = id("spanId") {
-                    context.insert("span_id".into(), span.into());
-                }
-                if let Some(e) = event {
-                    context.insert("event_name".into(), e.into());
-                }
-                if context.values().map(nesting).max().unwrap_or(0) + 1 > MAX_NESTING {
-                    rejected.push(format!(
-                        "{at}: attributes nest deeper than {MAX_NESTING} levels"
-                    ));
-                    continue;
-                }
-                out.push(Draft {
-                    level,
-                    message,
-                    timestamp,
-                    request_id: id("traceId")
-                        .filter(|t| is_request_id(t))
-                        .map(str::to_string),
-                    context: (!context.is_empty()).then_some(context),
-                    client_id: None,
-                });
             }
         }
     }
     Ok(Export {
         drafts: out,
         rejected,
+    })
+}
+
+/// What a record shares with the others of its resource and scope.
+struct Shared<'a> {
+    resource: &'a Map<String, Value>,
+    scope: &'a Value,
+}
+
+/// Why one record is refused alone (counted in `partialSuccess`): the rest of its place, such
+/// as `.timeUnixNano: …`.
+struct Rejected(String);
+
+/// One record's entry: its level, message, time, trace id as the request id, and its
+/// attributes with the resource's, the scope, the span and the event name as context.
+fn record_draft(
+    record: &Value,
+    shared: &Shared<'_>,
+    limits: &Limits,
+    now_ms: i64,
+) -> Result<Draft, Rejected> {
+    let level = record["severityNumber"]
+        .as_u64()
+        .and_then(severity_level)
+        .or_else(|| record["severityText"].as_str().and_then(Level::from_alias))
+        .unwrap_or(Level::Info);
+    let event = record["eventName"].as_str().filter(|e| !e.is_empty());
+    let message = match plain(&record["body"]) {
+        Value::String(s) if !s.trim().is_empty() => s,
+        Value::Null | Value::String(_) => event.unwrap_or("(no body)").to_string(),
+        other => other.to_string(),
+    };
+    let message = clip(&message, limits.max_message_bytes).to_string();
+    let timestamp = match nanos_ms(&record["timeUnixNano"])
+        .or_else(|| nanos_ms(&record["observedTimeUnixNano"]))
+        .map(|ms| parse_timestamp(&ms.into(), now_ms))
+    {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => return Err(Rejected(format!(".timeUnixNano: {e}"))),
+    };
+    let id = |key: &str| {
+        record[key]
+            .as_str()
+            .filter(|t| !t.is_empty() && t.bytes().any(|b| b != b'0'))
+    };
+    let mut context = attributes(&record["attributes"]);
+    if !shared.resource.is_empty() {
+        context.insert("resource".into(), Value::Object(shared.resource.clone()));
+    }
+    let scope = &shared.scope["scope"];
+    if let Some(name) = scope["name"].as_str().filter(|n| !n.is_empty()) {
+        let mut scope_info = json!({ "name": name });
+        if let Some(v) = scope["version"].as_str().filter(|v| !v.is_empty()) {
+            scope_info["version"] = v.into();
+        }
+        context.insert("scope".into(), scope_info);
+    }
+    if let Some(span) = id("spanId") {
+        context.insert("span_id".into(), span.into());
+    }
+    if let Some(e) = event {
+        context.insert("event_name".into(), e.into());
+    }
+    if context.values().map(nesting).max().unwrap_or(0) + 1 > MAX_NESTING {
+        return Err(Rejected(format!(
+            ": attributes nest deeper than {MAX_NESTING} levels"
+        )));
+    }
+    Ok(Draft {
+        level,
+        message,
+        timestamp,
+        request_id: id("traceId")
+            .filter(|t| is_request_id(t))
+            .map(str::to_string),
+        context: (!context.is_empty()).then_some(context),
+        client_id: None,
     })
 }
 
@@ -621,7 +645,7 @@ mod tests {
     fn bad_requests_are_refused_with_their_reason() {
         assert!(matches!(
             decode_protobuf(&[0x0a, 0x09, 0x01]),
-            Err(ApiError::InvalidProtobuf(_))
+            Err(IngestError::InvalidProtobuf(_))
         ));
         let empty = drafts(&json!({"resourceLogs": []}), &L, NOW).unwrap();
         assert!(
@@ -630,12 +654,12 @@ mod tests {
         );
         assert!(matches!(
             drafts(&json!({"logs": []}), &L, NOW),
-            Err(ApiError::InvalidEntry(_))
+            Err(IngestError::InvalidEntry(_))
         ));
         let many = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [{}, {}, {}, {}]}]}]});
         assert!(matches!(
             drafts(&many, &L, NOW),
-            Err(ApiError::TooManyEntries { count: 4, limit: 3 })
+            Err(IngestError::TooManyEntries { count: 4, limit: 3 })
         ));
         // A record that cannot be stored is rejected alone, and the answer says so.
         let mixed = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
@@ -676,7 +700,7 @@ mod tests {
             .0;
         assert!(matches!(
             decode_protobuf(&body),
-            Err(ApiError::NestingTooDeep(_))
+            Err(IngestError::NestingTooDeep(_))
         ));
     }
 }

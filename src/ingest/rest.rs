@@ -8,7 +8,7 @@
 //! top-level field (winston's and pino's metadata, `order_id`) is kept in `context`. Does not
 //! authenticate, assign ids or route; the shell does that with the typed drafts.
 
-use crate::http::error::ApiError;
+use crate::ingest::error::IngestError;
 use crate::model::entry::{LogEntry, RequestFields, Source};
 use crate::model::id::{is_request_id, MAX_REQUEST_ID_LEN};
 use crate::model::json::{nesting, text_nesting, MAX_NESTING};
@@ -67,9 +67,12 @@ impl Draft {
 }
 
 /// Checks the declared size before the body is read at all.
-pub fn check_declared_size(content_length: Option<usize>, limits: &Limits) -> Result<(), ApiError> {
+pub fn check_declared_size(
+    content_length: Option<usize>,
+    limits: &Limits,
+) -> Result<(), IngestError> {
     match content_length {
-        Some(size) if size > limits.max_body_bytes => Err(ApiError::PayloadTooLarge {
+        Some(size) if size > limits.max_body_bytes => Err(IngestError::PayloadTooLarge {
             size,
             limit: limits.max_body_bytes,
         }),
@@ -88,9 +91,9 @@ pub fn declared_size(header: Option<&str>) -> Option<usize> {
 }
 
 /// Parses and validates a whole body.
-pub fn parse_body(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, ApiError> {
+pub fn parse_body(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, IngestError> {
     if body.len() > limits.max_body_bytes {
-        return Err(ApiError::PayloadTooLarge {
+        return Err(IngestError::PayloadTooLarge {
             size: body.len(),
             limit: limits.max_body_bytes,
         });
@@ -114,39 +117,39 @@ pub fn parse_body(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft
     Ok(drafts)
 }
 
-fn too_deep(at: &str) -> ApiError {
-    ApiError::NestingTooDeep(format!(
+fn too_deep(at: &str) -> IngestError {
+    IngestError::NestingTooDeep(format!(
         "{at}context: nests deeper than {MAX_NESTING} levels"
     ))
 }
 
 /// Any body the fast path declined: a single entry, a bare array, or a batch with a problem.
-fn parse_general(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, ApiError> {
+fn parse_general(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft>, IngestError> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => match ndjson(body) {
             Some(lines) => Value::Array(lines?),
-            None => return Err(ApiError::InvalidJson(e.to_string())),
+            None => return Err(IngestError::InvalidJson(e.to_string())),
         },
     };
     let (items, batch): (Vec<Value>, bool) = match value {
         Value::Object(mut obj) if obj.contains_key("logs") => match obj.remove("logs") {
             Some(Value::Array(items)) => (items, true),
-            _ => return Err(ApiError::InvalidEntry("logs: must be an array".into())),
+            _ => return Err(IngestError::InvalidEntry("logs: must be an array".into())),
         },
         Value::Array(items) => (items, true),
         single @ Value::Object(_) => (vec![single], false),
         _ => {
-            return Err(ApiError::InvalidEntry(
+            return Err(IngestError::InvalidEntry(
                 "body must be a log entry object or { \"logs\": [ ... ] }".into(),
             ))
         }
     };
     if items.is_empty() {
-        return Err(ApiError::EmptyBatch);
+        return Err(IngestError::EmptyBatch);
     }
     if items.len() > limits.max_entries {
-        return Err(ApiError::TooManyEntries {
+        return Err(IngestError::TooManyEntries {
             count: items.len(),
             limit: limits.max_entries,
         });
@@ -167,7 +170,7 @@ fn parse_general(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft>
 
 /// A body of several lines, each a JSON value (NDJSON, as pino and log shippers write it), or
 /// `None` when it is not several lines; blank lines are skipped.
-fn ndjson(body: &[u8]) -> Option<Result<Vec<Value>, ApiError>> {
+fn ndjson(body: &[u8]) -> Option<Result<Vec<Value>, IngestError>> {
     let lines: Vec<&[u8]> = body
         .split(|b| *b == b'\n')
         .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
@@ -181,7 +184,7 @@ fn ndjson(body: &[u8]) -> Option<Result<Vec<Value>, ApiError>> {
             .enumerate()
             .map(|(i, l)| {
                 serde_json::from_slice(l)
-                    .map_err(|e| ApiError::InvalidJson(format!("line {}: {e}", i + 1)))
+                    .map_err(|e| IngestError::InvalidJson(format!("line {}: {e}", i + 1)))
             })
             .collect(),
     )
@@ -250,80 +253,23 @@ fn parse_batch_fast(body: &[u8], limits: &Limits, now_ms: i64) -> Option<Vec<Dra
         .collect()
 }
 
-fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Draft, ApiError> {
+fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Draft, IngestError> {
     let Value::Object(mut obj) = item else {
-        return Err(ApiError::InvalidEntry(format!(
+        return Err(IngestError::InvalidEntry(format!(
             "{}: must be an object",
             at.trim_end_matches('.')
         )));
     };
-    let level = match obj.remove("level") {
-        None | Some(Value::Null) => Level::Info,
-        Some(Value::String(s)) => Level::from_alias(&s).ok_or_else(|| {
-            ApiError::InvalidLevel(format!(
-                "{at}level: {}, or another logger's name for one (warning, fatal, trace, ...)",
-                UnknownLevel(s)
-            ))
-        })?,
-        // pino's numbers.
-        Some(Value::Number(n)) => n.as_f64().and_then(Level::from_pino).ok_or_else(|| {
-            ApiError::InvalidLevel(format!(
-                "{at}level: {n} is not a pino level (10 trace to 60 fatal)"
-            ))
-        })?,
-        Some(_) => {
-            return Err(ApiError::InvalidLevel(format!(
-                "{at}level: must be a string or a pino number"
-            )))
-        }
-    };
-    // pino writes the message as `msg` (kept as custom data when `message` is there too).
-    let message = match obj.remove("message").or_else(|| obj.remove("msg")) {
-        Some(Value::String(s)) if !s.trim().is_empty() => s,
-        Some(Value::String(_)) => {
-            return Err(ApiError::InvalidEntry(format!(
-                "{at}message: must not be empty"
-            )))
-        }
-        None | Some(Value::Null) => {
-            return Err(ApiError::InvalidEntry(format!("{at}message: is required")))
-        }
-        Some(_) => {
-            return Err(ApiError::InvalidEntry(format!(
-                "{at}message: must be a string"
-            )))
-        }
-    };
-    if message.len() > limits.max_message_bytes {
-        return Err(ApiError::MessageTooLong(format!(
-            "{at}message: is {} bytes; the limit is {}",
-            message.len(),
-            limits.max_message_bytes
-        )));
-    }
-    let timestamp = match obj.remove("timestamp") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            parse_timestamp(&v, now_ms)
-                .map_err(|e| ApiError::InvalidTimestamp(format!("{at}timestamp: {e}")))?,
-        ),
-    };
-    // pino's `time` (milliseconds) or a `ts` when there is no `timestamp`; one that is no time
-    // (a logger's own field) stays custom data.
-    let timestamp = timestamp.or_else(|| {
-        ["time", "ts"].into_iter().find_map(|k| {
-            let t = parse_timestamp(obj.get(k)?, now_ms).ok()?;
-            obj.remove(k);
-            Some(t)
-        })
-    });
+    let level = entry_level(obj.remove("level"), at)?;
+    let message = entry_message(&mut obj, at, limits)?;
+    let timestamp = entry_time(&mut obj, at, now_ms)?;
     let request_id = short_id(obj.remove("request_id"), at, "request_id")?;
     let client_id = short_id(obj.remove("id"), at, "id")?;
     let mut context = match obj.remove("context") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
         Some(_) => {
-            return Err(ApiError::InvalidEntry(format!(
+            return Err(IngestError::InvalidEntry(format!(
                 "{at}context: must be an object"
             )))
         }
@@ -345,12 +291,92 @@ fn parse_entry(item: Value, at: &str, limits: &Limits, now_ms: i64) -> Result<Dr
     })
 }
 
+/// An entry's `level`: a level's name or another logger's (default INFO), or a pino number.
+fn entry_level(v: Option<Value>, at: &str) -> Result<Level, IngestError> {
+    match v {
+        None | Some(Value::Null) => Ok(Level::Info),
+        Some(Value::String(s)) => Level::from_alias(&s).ok_or_else(|| {
+            IngestError::InvalidLevel(format!(
+                "{at}level: {}, or another logger's name for one (warning, fatal, trace, ...)",
+                UnknownLevel(s)
+            ))
+        }),
+        // pino's numbers.
+        Some(Value::Number(n)) => n.as_f64().and_then(Level::from_pino).ok_or_else(|| {
+            IngestError::InvalidLevel(format!(
+                "{at}level: {n} is not a pino level (10 trace to 60 fatal)"
+            ))
+        }),
+        Some(_) => Err(IngestError::InvalidLevel(format!(
+            "{at}level: must be a string or a pino number"
+        ))),
+    }
+}
+
+/// An entry's `message` (pino writes it as `msg`, which stays custom data when `message` is
+/// there too): a non-empty string within `MAX_MESSAGE_BYTES`.
+fn entry_message(
+    obj: &mut Map<String, Value>,
+    at: &str,
+    limits: &Limits,
+) -> Result<String, IngestError> {
+    let message = match obj.remove("message").or_else(|| obj.remove("msg")) {
+        Some(Value::String(s)) if !s.trim().is_empty() => s,
+        Some(Value::String(_)) => {
+            return Err(IngestError::InvalidEntry(format!(
+                "{at}message: must not be empty"
+            )))
+        }
+        None | Some(Value::Null) => {
+            return Err(IngestError::InvalidEntry(format!(
+                "{at}message: is required"
+            )))
+        }
+        Some(_) => {
+            return Err(IngestError::InvalidEntry(format!(
+                "{at}message: must be a string"
+            )))
+        }
+    };
+    if message.len() > limits.max_message_bytes {
+        return Err(IngestError::MessageTooLong(format!(
+            "{at}message: is {} bytes; the limit is {}",
+            message.len(),
+            limits.max_message_bytes
+        )));
+    }
+    Ok(message)
+}
+
+/// An entry's own time: `timestamp`, else pino's `time` (milliseconds) or a `ts`; one of those
+/// that is no time (a logger's own field) stays custom data.
+fn entry_time(
+    obj: &mut Map<String, Value>,
+    at: &str,
+    now_ms: i64,
+) -> Result<Option<i64>, IngestError> {
+    let timestamp = match obj.remove("timestamp") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            parse_timestamp(&v, now_ms)
+                .map_err(|e| IngestError::InvalidTimestamp(format!("{at}timestamp: {e}")))?,
+        ),
+    };
+    Ok(timestamp.or_else(|| {
+        ["time", "ts"].into_iter().find_map(|k| {
+            let t = parse_timestamp(obj.get(k)?, now_ms).ok()?;
+            obj.remove(k);
+            Some(t)
+        })
+    }))
+}
+
 /// An optional id field (`request_id`, `id`): absent, null, or a string [`is_request_id`] accepts.
-fn short_id(v: Option<Value>, at: &str, field: &str) -> Result<Option<String>, ApiError> {
+fn short_id(v: Option<Value>, at: &str, field: &str) -> Result<Option<String>, IngestError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if is_request_id(&s) => Ok(Some(s)),
-        Some(_) => Err(ApiError::InvalidEntry(format!(
+        Some(_) => Err(IngestError::InvalidEntry(format!(
             "{at}{field}: must be a string of 1 to {MAX_REQUEST_ID_LEN} printable characters"
         ))),
     }
@@ -369,12 +395,12 @@ mod tests {
         max_message_bytes: 100,
     };
 
-    fn parse(v: Value) -> Result<Vec<Draft>, ApiError> {
+    fn parse(v: Value) -> Result<Vec<Draft>, IngestError> {
         parse_body(v.to_string().as_bytes(), &L, NOW)
     }
 
     /// The general path alone (what `parse_body` does when the fast one declines).
-    fn parse_general(v: &Value) -> Result<Vec<Draft>, ApiError> {
+    fn parse_general(v: &Value) -> Result<Vec<Draft>, IngestError> {
         let Some(Value::Array(items)) = v.get("logs").cloned() else {
             panic!("a batch");
         };
@@ -624,12 +650,12 @@ mod tests {
         );
         let six: Vec<Value> = (0..6).map(|i| json!({"message": i.to_string()})).collect();
         let e = parse(json!({ "logs": six })).unwrap_err();
-        assert_eq!(e, ApiError::TooManyEntries { count: 6, limit: 5 });
+        assert_eq!(e, IngestError::TooManyEntries { count: 6, limit: 5 });
         let e = parse(json!({"message": "x".repeat(101)})).unwrap_err();
         assert_eq!(e.code(), "MESSAGE_TOO_LONG");
         assert_eq!(
             parse(json!({"logs": []})).unwrap_err(),
-            ApiError::EmptyBatch
+            IngestError::EmptyBatch
         );
     }
 
@@ -698,6 +724,7 @@ mod tests {
         assert_eq!(parse_timestamp(&json!(1.7e12), NOW), Ok(1_700_000_000_000));
         assert!(parse_timestamp(&json!(1_700_000_000), NOW)
             .unwrap_err()
+            .0
             .contains("milliseconds"));
         assert!(parse_timestamp(&json!(NOW + 2 * MAX_CLOCK_SKEW_MS), NOW).is_err());
         assert!(parse_timestamp(&json!("yesterday"), NOW).is_err());

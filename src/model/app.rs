@@ -4,7 +4,7 @@
 //! bits, so a fast hash is enough (there is nothing to brute-force), and lookups stay one hash and
 //! one KV read. Comparison is constant-time. Does not touch KV; `registry` does.
 
-use crate::http::error::ApiError;
+use crate::model::error::ModelError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -20,7 +20,7 @@ pub const MAX_APP_NAME_LEN: usize = 100;
 pub struct AppId(String);
 
 impl AppId {
-    pub fn parse(raw: &str) -> Result<AppId, ApiError> {
+    pub fn parse(raw: &str) -> Result<AppId, ModelError> {
         let ok = (1..=64).contains(&raw.len())
             && raw
                 .bytes()
@@ -32,7 +32,7 @@ impl AppId {
         if ok {
             Ok(AppId(raw.to_string()))
         } else {
-            Err(ApiError::InvalidApp(format!(
+            Err(ModelError::InvalidApp(format!(
                 "app_id {raw:?}: must be 1 to 64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit"
             )))
         }
@@ -117,13 +117,13 @@ pub struct NewApp {
 }
 
 impl NewApp {
-    pub fn parse(body: &[u8]) -> Result<NewApp, ApiError> {
+    pub fn parse(body: &[u8]) -> Result<NewApp, ModelError> {
         let v: Value =
-            serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+            serde_json::from_slice(body).map_err(|e| ModelError::InvalidJson(e.to_string()))?;
         let app_id = match v.get("app_id") {
             Some(Value::String(s)) => AppId::parse(s)?,
             _ => {
-                return Err(ApiError::InvalidApp(
+                return Err(ModelError::InvalidApp(
                     "app_id: is required (a string)".into(),
                 ))
             }
@@ -134,7 +134,7 @@ impl NewApp {
                 s.trim().to_string()
             }
             Some(_) => {
-                return Err(ApiError::InvalidApp(format!(
+                return Err(ModelError::InvalidApp(format!(
                     "name: must be a non-empty string of at most {MAX_APP_NAME_LEN} bytes"
                 )))
             }

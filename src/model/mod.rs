@@ -3,6 +3,7 @@ pub mod app;
 pub mod columns;
 pub mod credential;
 pub mod entry;
+pub mod error;
 pub mod id;
 pub mod json;
 pub mod level;

@@ -10,7 +10,6 @@
 //!
 //! Does not run SQL or authenticate (`api::query` does).
 
-use crate::http::error::ApiError;
 use crate::model::columns::{CF_COLUMNS, COLUMNS};
 use crate::model::id::is_request_id;
 use crate::model::id::is_uuid;
@@ -19,6 +18,8 @@ use crate::model::level::Level;
 use crate::model::request_url::restore;
 use crate::model::sql::quoted;
 use crate::model::time::parse_timestamp;
+use crate::platform::error::PlatformError;
+use crate::read::error::ReadError;
 use crate::store::schema::{cf_table, fts_table, CF_COLUMN};
 use serde_json::Value;
 
@@ -54,8 +55,8 @@ impl Cursor {
             .collect()
     }
 
-    pub fn decode(s: &str) -> Result<Cursor, ApiError> {
-        let bad = || ApiError::InvalidCursor(format!("cursor {s:?} is not one this API returned"));
+    pub fn decode(s: &str) -> Result<Cursor, ReadError> {
+        let bad = || ReadError::InvalidCursor(format!("cursor {s:?} is not one this API returned"));
         if !s.len().is_multiple_of(2) || s.len() > 200 {
             return Err(bad());
         }
@@ -103,8 +104,8 @@ pub struct LogQuery {
 /// The filters of an RPC `query({...})` as the query string's pairs: strings and numbers as
 /// they are, a list (`level: ["WARN", "ERROR"]`) joined by commas, and `context: {user: {id: 42}}`
 /// as `context.user.id=42` (a `"context.user.id"` key works too).
-pub fn filter_pairs(filters: &Value) -> Result<Vec<(String, String)>, ApiError> {
-    fn scalar(name: &str, v: &Value) -> Result<String, ApiError> {
+pub fn filter_pairs(filters: &Value) -> Result<Vec<(String, String)>, ReadError> {
+    fn scalar(name: &str, v: &Value) -> Result<String, ReadError> {
         match v {
             Value::String(s) => Ok(s.clone()),
             Value::Number(n) => Ok(n.to_string()),
@@ -114,12 +115,12 @@ pub fn filter_pairs(filters: &Value) -> Result<Vec<(String, String)>, ApiError> 
                 .map(|i| scalar(name, i))
                 .collect::<Result<Vec<_>, _>>()
                 .map(|v| v.join(",")),
-            _ => Err(ApiError::InvalidFilter(format!(
+            _ => Err(ReadError::InvalidFilter(format!(
                 "{name}: a string, a number or a list of them"
             ))),
         }
     }
-    fn context(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) -> Result<(), ApiError> {
+    fn context(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) -> Result<(), ReadError> {
         match v {
             Value::Object(m) => m
                 .iter()
@@ -143,7 +144,7 @@ pub fn filter_pairs(filters: &Value) -> Result<Vec<(String, String)>, ApiError> 
             }
         }
         _ => {
-            return Err(ApiError::InvalidFilter(
+            return Err(ReadError::InvalidFilter(
                 "filters: an object such as {level: \"ERROR\", search: \"timeout\"}".into(),
             ))
         }
@@ -151,7 +152,7 @@ pub fn filter_pairs(filters: &Value) -> Result<Vec<(String, String)>, ApiError> 
     Ok(out)
 }
 
-pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, ApiError> {
+pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, ReadError> {
     let mut q = LogQuery {
         limit: DEFAULT_LIMIT,
         ..LogQuery::default()
@@ -160,7 +161,7 @@ pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, 
     for (name, value) in pairs {
         if let Some(path) = name.strip_prefix("context.") {
             if q.context.len() >= MAX_CONTEXT_FILTERS {
-                return Err(ApiError::InvalidFilter(format!(
+                return Err(ReadError::InvalidFilter(format!(
                     "at most {MAX_CONTEXT_FILTERS} context filters"
                 )));
             }
@@ -168,7 +169,7 @@ pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, 
             continue;
         }
         if seen.contains(&name.as_str()) {
-            return Err(ApiError::InvalidFilter(format!(
+            return Err(ReadError::InvalidFilter(format!(
                 "{name}: given more than once"
             )));
         }
@@ -177,7 +178,7 @@ pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, 
             "level" => q.levels = parse_levels(value)?,
             "since" | "until" => {
                 let ms = time_param(value, now_ms)
-                    .map_err(|e| ApiError::InvalidTimestamp(format!("{name}: {e}")))?;
+                    .map_err(|e| ReadError::InvalidTimestamp(format!("{name}: {e}")))?;
                 if name == "since" {
                     q.since = Some(ms);
                 } else {
@@ -186,7 +187,7 @@ pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, 
             }
             "request_id" => {
                 if !is_request_id(value) {
-                    return Err(ApiError::InvalidFilter(
+                    return Err(ReadError::InvalidFilter(
                         "request_id: 1 to 128 printable characters".into(),
                     ));
                 }
@@ -201,14 +202,14 @@ pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, 
                     .ok()
                     .filter(|l| (1..=MAX_LIMIT).contains(l))
                     .ok_or_else(|| {
-                        ApiError::InvalidLimit(format!(
+                        ReadError::InvalidLimit(format!(
                             "limit: {value:?} is not a number from 1 to {MAX_LIMIT}"
                         ))
                     })?;
             }
             "cursor" => q.cursor = Some(Cursor::decode(value)?),
             other => {
-                return Err(ApiError::InvalidFilter(format!(
+                return Err(ReadError::InvalidFilter(format!(
                     "unknown parameter {other:?}; expected level, since, until, request_id, \
                      search, context.<path>, route, limit, cursor or app_id"
                 )))
@@ -217,7 +218,7 @@ pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, 
     }
     if let (Some(s), Some(u)) = (q.since, q.until) {
         if s >= u {
-            return Err(ApiError::InvalidTimestamp(
+            return Err(ReadError::InvalidTimestamp(
                 "since must be before until".into(),
             ));
         }
@@ -227,12 +228,12 @@ pub fn parse_query(pairs: &[(String, String)], now_ms: i64) -> Result<LogQuery, 
 
 /// A `level` parameter: one level or a comma list, case-insensitive, each once (also the live
 /// tail's filter).
-pub fn parse_levels(value: &str) -> Result<Vec<Level>, ApiError> {
+pub fn parse_levels(value: &str) -> Result<Vec<Level>, ReadError> {
     let mut levels = Vec::new();
     for l in value.split(',').map(str::trim) {
         let level: Level = l
             .parse()
-            .map_err(|e| ApiError::InvalidLevel(format!("level: {e}")))?;
+            .map_err(|e| ReadError::InvalidLevel(format!("level: {e}")))?;
         if !levels.contains(&level) {
             levels.push(level);
         }
@@ -243,7 +244,7 @@ pub fn parse_levels(value: &str) -> Result<Vec<Level>, ApiError> {
 /// A time bound: RFC 3339, ms since the epoch (the same forms entries are accepted in, without
 /// the "one day ahead" limit of an entry's own time), or a date (`2026-12-08`, its midnight UTC,
 /// as the worker-logs design's clients send it: `until=2026-12-08` ends before that day).
-fn time_param(value: &str, now_ms: i64) -> Result<i64, String> {
+fn time_param(value: &str, now_ms: i64) -> Result<i64, crate::model::time::TimeError> {
     let v = match value.parse::<i64>() {
         Ok(ms) => Value::from(ms),
         Err(_) => match chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
@@ -261,9 +262,9 @@ fn time_param(value: &str, now_ms: i64) -> Result<i64, String> {
 
 /// `user.id` → `$.user.id`; numeric segments index arrays (`items.0` → `$.items[0]`). Segments
 /// are letters, digits, `_` and `-`, so the path needs no quoting (it is bound, never spliced).
-fn json_path(path: &str) -> Result<String, ApiError> {
+fn json_path(path: &str) -> Result<String, ReadError> {
     let bad = || {
-        ApiError::InvalidFilter(format!(
+        ReadError::InvalidFilter(format!(
             "context.{path}: a path of 1 to {MAX_PATH_SEGMENTS} segments of letters, digits, '_' or '-'"
         ))
     };
@@ -294,9 +295,9 @@ fn json_path(path: &str) -> Result<String, ApiError> {
 /// that start with it; `"a few words"` matches them in a row. Each term becomes a quoted FTS5
 /// string, so no input is read as FTS5 syntax (`OR`, `NEAR`, `-`, columns ...). Words are
 /// matched as SQLite's unicode61 tokenizer splits them: case-insensitive, split at punctuation.
-pub fn fts_expression(search: &str) -> Result<String, ApiError> {
+pub fn fts_expression(search: &str) -> Result<String, ReadError> {
     if search.chars().count() > MAX_SEARCH_CHARS {
-        return Err(ApiError::InvalidFilter(format!(
+        return Err(ReadError::InvalidFilter(format!(
             "search: at most {MAX_SEARCH_CHARS} characters"
         )));
     }
@@ -327,12 +328,12 @@ pub fn fts_expression(search: &str) -> Result<String, ApiError> {
         }
     }
     if terms.is_empty() {
-        return Err(ApiError::InvalidFilter(
+        return Err(ReadError::InvalidFilter(
             "search: no word to search for".into(),
         ));
     }
     if terms.len() > MAX_SEARCH_TERMS {
-        return Err(ApiError::InvalidFilter(format!(
+        return Err(ReadError::InvalidFilter(format!(
             "search: at most {MAX_SEARCH_TERMS} terms"
         )));
     }
@@ -407,30 +408,33 @@ pub fn page_sql(
     page_sql_at(table, app_id, q, route_table, search, FEW_HITS)
 }
 
-/// [`page_sql`] with a search's rows looked up when it has at most `few_hits` hits.
-fn page_sql_at(
-    table: &str,
-    app_id: &str,
+/// The statement's bound values, numbered as they are added (`?1` is the app).
+struct Binds(Vec<Param>);
+
+impl Binds {
+    fn bind(&mut self, p: Param) -> String {
+        self.0.push(p);
+        format!("?{}", self.0.len())
+    }
+}
+
+/// The clauses a search and a request id add, and the search's MATCH parameter if any.
+///
+/// A search: the matching rowids are read from the index once. With many hits (a common word)
+/// the app's rows are walked newest first along the key, each kept when its `seq` is among them,
+/// until the page is full, which ends early; with few (at most FEW_HITS, a rare word) their
+/// times are key lookups instead, as for a request id. Which way is told by counting the hits,
+/// in the statement itself (`one_of_two_plans`).
+fn text_clauses(
     q: &LogQuery,
-    route_table: Option<&str>,
+    fts: &str,
     search: bool,
-    few_hits: u32,
-) -> (String, Vec<Param>) {
-    let mut params = vec![Param::Text(app_id.to_string())];
-    let bind = |p: Param, params: &mut Vec<Param>| {
-        params.push(p);
-        format!("?{}", params.len())
-    };
-    let mut clauses = vec!["l.app_id = ?1".to_string()];
-    let fts = quoted(&fts_table(table));
-    // A search: the matching rowids are read from the index once. With many hits (a common
-    // word) the app's rows are walked newest first along the key, each kept when its `seq` is
-    // among them, until the page is full, which ends early; with few (at most FEW_HITS, a rare
-    // word) their times are key lookups instead, as for a request id. Which way is told by
-    // counting the hits, in the statement itself (`one_of_two_plans`).
+    binds: &mut Binds,
+    clauses: &mut Vec<String>,
+) -> Option<String> {
     let mut searched = None;
     if let Some(m) = match_expression(q) {
-        let m = bind(Param::Text(m), &mut params);
+        let m = binds.bind(Param::Text(m));
         clauses.push(format!(
             "l.seq IN (SELECT rowid FROM {fts} WHERE {fts} MATCH {m})"
         ));
@@ -439,43 +443,48 @@ fn page_sql_at(
     if let Some(r) = &q.request_id {
         clauses.push(format!(
             "l.request_id = {}",
-            bind(Param::Text(r.clone()), &mut params)
+            binds.bind(Param::Text(r.clone()))
         ));
         // A request id has few entries: the index gives their times, and each time is a key
         // lookup (`app_id = ?1 AND timestamp IN (...)`), so the lookup reads a few rows however
         // many the app has. `seq` then tells the entry from others of the same millisecond.
         // (With a search too, the search's expression holds the request id as well.)
         if let Some(phrase) = request_id_phrase(r).filter(|_| search && q.search.is_none()) {
-            let m = bind(Param::Text(phrase), &mut params);
+            let m = binds.bind(Param::Text(phrase));
             clauses.push(format!(
                 "l.timestamp IN (SELECT ts FROM {fts} WHERE {fts} MATCH {m}) \
                  AND l.seq IN (SELECT rowid FROM {fts} WHERE {fts} MATCH {m})"
             ));
         }
     }
+    searched
+}
+
+/// The clauses of the other filters: levels, the time range, context values, a route, and the
+/// cursor (strictly after the previous page's last entry).
+fn value_clauses(
+    q: &LogQuery,
+    route_table: Option<&str>,
+    binds: &mut Binds,
+    clauses: &mut Vec<String>,
+) {
     if !q.levels.is_empty() {
         let marks: Vec<String> = q
             .levels
             .iter()
-            .map(|l| bind(Param::Text(l.as_str().into()), &mut params))
+            .map(|l| binds.bind(Param::Text(l.as_str().into())))
             .collect();
         clauses.push(format!("l.level IN ({})", marks.join(", ")));
     }
     if let Some(s) = q.since {
-        clauses.push(format!(
-            "l.timestamp >= {}",
-            bind(Param::Int(s), &mut params)
-        ));
+        clauses.push(format!("l.timestamp >= {}", binds.bind(Param::Int(s))));
     }
     if let Some(u) = q.until {
-        clauses.push(format!(
-            "l.timestamp < {}",
-            bind(Param::Int(u), &mut params)
-        ));
+        clauses.push(format!("l.timestamp < {}", binds.bind(Param::Int(u))));
     }
     for (path, value) in &q.context {
-        let p = bind(Param::Text(path.clone()), &mut params);
-        let v = bind(Param::Text(value.clone()), &mut params);
+        let p = binds.bind(Param::Text(path.clone()));
+        let v = binds.bind(Param::Text(value.clone()));
         clauses.push(format!("CAST(l.data ->> {p} AS TEXT) = {v}"));
     }
     if let Some(rt) = route_table {
@@ -486,12 +495,28 @@ fn page_sql_at(
         ));
     }
     if let Some(c) = &q.cursor {
-        let t = bind(Param::Int(c.timestamp), &mut params);
-        let id = bind(Param::Text(c.id.clone()), &mut params);
+        let t = binds.bind(Param::Int(c.timestamp));
+        let id = binds.bind(Param::Text(c.id.clone()));
         clauses.push(format!(
             "(l.timestamp < {t} OR (l.timestamp = {t} AND l.id < {id}))"
         ));
     }
+}
+
+/// [`page_sql`] with a search's rows looked up when it has at most `few_hits` hits.
+fn page_sql_at(
+    table: &str,
+    app_id: &str,
+    q: &LogQuery,
+    route_table: Option<&str>,
+    search: bool,
+    few_hits: u32,
+) -> (String, Vec<Param>) {
+    let mut binds = Binds(vec![Param::Text(app_id.to_string())]);
+    let mut clauses = vec!["l.app_id = ?1".to_string()];
+    let fts = quoted(&fts_table(table));
+    let searched = text_clauses(q, &fts, search, &mut binds, &mut clauses);
+    value_clauses(q, route_table, &mut binds, &mut clauses);
     let from = format!("{} AS l", quoted(table));
     let rows = |clauses: &[String], limit: &str| {
         format!(
@@ -515,7 +540,7 @@ fn page_sql_at(
     // hold less than MAX_PAGE_BYTES (so the first row always comes, however big). The running
     // sum over the page's rows costs D1 three reads a row where the plain page costs one (a
     // count or an outer ORDER BY would cost more still: `paginate` orders the rows instead).
-    let cap = bind(Param::Int(MAX_PAGE_BYTES as i64), &mut params);
+    let cap = binds.bind(Param::Int(MAX_PAGE_BYTES as i64));
     let rows = format!(
         "SELECT *, sum({ROW_BYTES}) OVER (ORDER BY timestamp DESC, id DESC \
          ROWS UNBOUNDED PRECEDING) AS page_bytes FROM ({})",
@@ -526,7 +551,7 @@ fn page_sql_at(
         &PAGE_COLUMNS,
         &format!("page_bytes - {ROW_BYTES} < {cap}"),
     );
-    (sql, params)
+    (sql, binds.0)
 }
 
 /// The columns of a page's rows (`page_sql`): an entry's, and the page's running weight.
@@ -564,7 +589,8 @@ pub fn as_json_rows(rows: &str, names: &[&str], filter: &str) -> String {
 pub fn rows_from_json(
     rows: Vec<serde_json::Map<String, Value>>,
     names: &[&str],
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, PlatformError> {
+    let bug = |what: String| PlatformError::Internal(what);
     rows.into_iter()
         .map(|row| {
             let mut out = serde_json::Map::with_capacity(names.len());
@@ -573,16 +599,18 @@ pub fn rows_from_json(
                 let text = row
                     .get(&format!("j{i}"))
                     .and_then(Value::as_str)
-                    .ok_or_else(|| format!("a row without its part j{i}"))?;
-                let values: Vec<Value> =
-                    serde_json::from_str(text).map_err(|e| format!("a row's part j{i}: {e}"))?;
+                    .ok_or_else(|| bug(format!("a row without its part j{i}")))?;
+                let values: Vec<Value> = serde_json::from_str(text)
+                    .map_err(|e| bug(format!("a row's part j{i}: {e}")))?;
                 for v in values {
-                    let name = names.next().ok_or("a row with more values than columns")?;
+                    let name = names
+                        .next()
+                        .ok_or_else(|| bug("a row with more values than columns".into()))?;
                     out.insert((*name).to_string(), v);
                 }
             }
             if names.next().is_some() {
-                return Err("a row with fewer values than columns".into());
+                return Err(bug("a row with fewer values than columns".into()));
             }
             Ok(Value::Object(out))
         })
@@ -755,7 +783,7 @@ mod tests {
     const NOW: i64 = 1_750_000_000_000;
     const T0: i64 = 1_740_000_000_000;
 
-    fn q(pairs: &[(&str, &str)]) -> Result<LogQuery, ApiError> {
+    fn q(pairs: &[(&str, &str)]) -> Result<LogQuery, ReadError> {
         let pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))

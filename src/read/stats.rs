@@ -5,9 +5,9 @@
 //! Owns the `days` parameter, the statement, and the answer's shape (every day of the range, in
 //! order, zeros included). Does not authenticate or run SQL (`api::stats`).
 
-use crate::http::error::ApiError;
 use crate::model::level::Level;
 use crate::model::sql::quoted;
+use crate::read::error::ReadError;
 use crate::store::schema::{DAY_MS, STATS_TABLE};
 use serde_json::{json, Map, Value};
 
@@ -15,7 +15,7 @@ pub const DEFAULT_DAYS: i64 = 7;
 pub const MAX_DAYS: i64 = 366;
 
 /// The number of days asked for (today and the days before it).
-pub fn parse_days(pairs: &[(String, String)]) -> Result<i64, ApiError> {
+pub fn parse_days(pairs: &[(String, String)]) -> Result<i64, ReadError> {
     let mut days = DEFAULT_DAYS;
     for (name, value) in pairs {
         match name.as_str() {
@@ -25,13 +25,13 @@ pub fn parse_days(pairs: &[(String, String)]) -> Result<i64, ApiError> {
                     .ok()
                     .filter(|d| (1..=MAX_DAYS).contains(d))
                     .ok_or_else(|| {
-                        ApiError::InvalidFilter(format!(
+                        ReadError::InvalidFilter(format!(
                             "days: {value:?} is not a number from 1 to {MAX_DAYS}"
                         ))
                     })?
             }
             other => {
-                return Err(ApiError::InvalidFilter(format!(
+                return Err(ReadError::InvalidFilter(format!(
                     "unknown parameter {other:?}; expected days"
                 )))
             }

@@ -8,11 +8,12 @@
 //! same id never reads an old app's logs.
 
 use crate::config::Config;
-use crate::http::error::ApiError;
 use crate::model::app::{app_id_free, AppId, AppRecord, DeletionProgress};
+use crate::platform::error::PlatformError;
 use crate::platform::{health_checkers, metered_db, tail_hubs};
 use crate::read::health_checker::protocol::CheckerStub;
 use crate::read::tail_hub::protocol::{CloseRequest, HubStub};
+use crate::store::error::StoreError;
 use crate::store::registry::Registry;
 use crate::store::tables::purge_app;
 use crate::store::usage::Work;
@@ -42,7 +43,7 @@ pub async fn begin(
     registry: &Registry,
     app_id: &AppId,
     now: i64,
-) -> Result<Option<Progress>, ApiError> {
+) -> Result<Option<Progress>, StoreError> {
     let Some(record) = registry.begin_delete(app_id, now).await? else {
         return Ok(None);
     };
@@ -51,16 +52,23 @@ pub async fn begin(
     let tails_closed = match hub.revoke(&CloseRequest { reason }).await {
         Ok(c) => c.tails,
         Err(e) => {
-            return Err(ApiError::StorageUnavailable(format!(
-                "ending the app's live tails: {e}"
-            )))
+            return Err(StoreError::Platform(
+                crate::platform::error::PlatformError::Unavailable(format!(
+                    "ending the app's live tails: {e}"
+                )),
+            ))
         }
     };
-    let checker = CheckerStub::new(health_checkers(env)?.get_by_name(app_id.as_str())?);
-    checker
-        .stop()
-        .await
-        .map_err(|e| ApiError::StorageUnavailable(format!("stopping health checks: {e}")))?;
+    let checker = CheckerStub::new(
+        health_checkers(env)?
+            .get_by_name(app_id.as_str())
+            .map_err(PlatformError::from)?,
+    );
+    checker.stop().await.map_err(|e| {
+        StoreError::Platform(crate::platform::error::PlatformError::Unavailable(format!(
+            "stopping health checks: {e}"
+        )))
+    })?;
     let mut p = purge(env, config, registry, &record, now).await?;
     p.tails_closed = tails_closed;
     Ok(Some(p))
@@ -73,7 +81,7 @@ pub async fn purge(
     registry: &Registry,
     record: &AppRecord,
     now: i64,
-) -> Result<Progress, ApiError> {
+) -> Result<Progress, StoreError> {
     let since = record.deleting_since.unwrap_or(now);
     let db = metered_db(env)?;
     let purging = purge_app(
@@ -84,7 +92,11 @@ pub async fn purge(
         config.prune_max_statements,
     )
     .await
-    .map_err(|e| ApiError::StorageUnavailable(e.to_string()));
+    .map_err(|e| {
+        StoreError::Platform(crate::platform::error::PlatformError::Unavailable(
+            e.to_string(),
+        ))
+    });
     meter(env, Work::Purge, &db).await;
     let (deleted_rows, purged) = purging?;
     let id_free = app_id_free(since, purged, config.app_id_reserve_ms as i64, now);

@@ -13,6 +13,7 @@
 
 use crate::model::columns::COLUMNS;
 use crate::model::level::Level;
+use crate::store::route::{invalid, Invalid};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
@@ -42,17 +43,19 @@ fn column_index(name: &str) -> Option<usize> {
 
 impl Field {
     /// Parses `level`, `data.user.id` or `headers.accept`.
-    pub fn parse(s: &str) -> Result<Field, String> {
+    pub fn parse(s: &str) -> Result<Field, Invalid> {
         if let Some(i) = column_index(s) {
             return Ok(Field::Column(i));
         }
         if let Some(path) = s.strip_prefix("data.") {
             let segments: Vec<String> = path.split('.').map(str::to_string).collect();
             if segments.len() > MAX_PATH_SEGMENTS {
-                return Err(format!("{s:?} is deeper than {MAX_PATH_SEGMENTS} segments"));
+                return Err(invalid!(
+                    "{s:?} is deeper than {MAX_PATH_SEGMENTS} segments"
+                ));
             }
             if let Some(bad) = segments.iter().find(|seg| !is_segment(seg)) {
-                return Err(format!(
+                return Err(invalid!(
                     "{s:?}: path segment {bad:?} must be 1 to 64 letters, digits, '_' or '-'"
                 ));
             }
@@ -67,9 +70,9 @@ impl Field {
             {
                 return Ok(Field::Header(name.to_ascii_lowercase()));
             }
-            return Err(format!("{s:?}: not a header name"));
+            return Err(invalid!("{s:?}: not a header name"));
         }
-        Err(format!(
+        Err(invalid!(
             "unknown field {s:?}; fields are the logged columns ({}), data.<path> or headers.<name>",
             COLUMNS.join(", ")
         ))
@@ -160,7 +163,7 @@ pub enum Filter {
 
 impl Filter {
     /// Parses a filter; errors start with the place in the filter (`filter.all[0].op: ...`).
-    pub fn parse(v: &Value) -> Result<Filter, String> {
+    pub fn parse(v: &Value) -> Result<Filter, Invalid> {
         let mut count = 0;
         parse_at(v, "filter", 0, &mut count)
     }
@@ -176,12 +179,12 @@ impl Filter {
     }
 }
 
-fn parse_at(v: &Value, at: &str, depth: usize, count: &mut usize) -> Result<Filter, String> {
+fn parse_at(v: &Value, at: &str, depth: usize, count: &mut usize) -> Result<Filter, Invalid> {
     if depth > MAX_DEPTH {
-        return Err(format!("{at}: nested deeper than {MAX_DEPTH} levels"));
+        return Err(invalid!("{at}: nested deeper than {MAX_DEPTH} levels"));
     }
     let Value::Object(obj) = v else {
-        return Err(format!(
+        return Err(invalid!(
             "{at}: must be an object ({{\"field\", \"op\", \"value\"}}, all, any or not)"
         ));
     };
@@ -190,7 +193,7 @@ fn parse_at(v: &Value, at: &str, depth: usize, count: &mut usize) -> Result<Filt
         .find(|k| obj.contains_key(*k));
     if let Some(k) = combinator {
         if obj.len() != 1 {
-            return Err(format!("{at}: {k:?} must be the object's only key"));
+            return Err(invalid!("{at}: {k:?} must be the object's only key"));
         }
         let inner = &obj[k];
         let here = format!("{at}.{k}");
@@ -203,10 +206,10 @@ fn parse_at(v: &Value, at: &str, depth: usize, count: &mut usize) -> Result<Filt
             )?)));
         }
         let Value::Array(items) = inner else {
-            return Err(format!("{here}: must be an array of filters"));
+            return Err(invalid!("{here}: must be an array of filters"));
         };
         if items.is_empty() {
-            return Err(format!("{here}: must not be empty"));
+            return Err(invalid!("{here}: must not be empty"));
         }
         let parsed = items
             .iter()
@@ -221,29 +224,29 @@ fn parse_at(v: &Value, at: &str, depth: usize, count: &mut usize) -> Result<Filt
     }
     *count += 1;
     if *count > MAX_CONDITIONS {
-        return Err(format!("{at}: more than {MAX_CONDITIONS} conditions"));
+        return Err(invalid!("{at}: more than {MAX_CONDITIONS} conditions"));
     }
     parse_condition(obj, at).map(Filter::Cond)
 }
 
-fn parse_condition(obj: &Map<String, Value>, at: &str) -> Result<Condition, String> {
+fn parse_condition(obj: &Map<String, Value>, at: &str) -> Result<Condition, Invalid> {
     if let Some(k) = obj
         .keys()
         .find(|k| !matches!(k.as_str(), "field" | "op" | "value"))
     {
-        return Err(format!(
+        return Err(invalid!(
             "{at}: unknown key {k:?} (a condition has field, op and value; combine with all, any, not)"
         ));
     }
     let field_name = obj
         .get("field")
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("{at}.field: required, a string"))?;
-    let field = Field::parse(field_name).map_err(|e| format!("{at}.field: {e}"))?;
+        .ok_or_else(|| invalid!("{at}.field: required, a string"))?;
+    let field = Field::parse(field_name).map_err(|e| invalid!("{at}.field: {e}"))?;
     let op_name = obj
         .get("op")
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("{at}.op: required, a string"))?;
+        .ok_or_else(|| invalid!("{at}.op: required, a string"))?;
     let op = OPS
         .iter()
         .find(|(n, _)| *n == op_name)
@@ -269,12 +272,12 @@ fn is_scalar(v: &Value) -> bool {
     matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
 }
 
-fn check_value(op: Op, v: Option<&Value>, at: &str) -> Result<Value, String> {
+fn check_value(op: Op, v: Option<&Value>, at: &str) -> Result<Value, Invalid> {
     match op {
         Op::Exists => match v {
             None => Ok(Value::Bool(true)),
             Some(Value::Bool(b)) => Ok(Value::Bool(*b)),
-            Some(_) => Err(format!("{at}: exists takes true or false")),
+            Some(_) => Err(invalid!("{at}: exists takes true or false")),
         },
         Op::In | Op::NotIn => match v {
             Some(Value::Array(items))
@@ -282,37 +285,37 @@ fn check_value(op: Op, v: Option<&Value>, at: &str) -> Result<Value, String> {
             {
                 Ok(Value::Array(items.clone()))
             }
-            _ => Err(format!(
+            _ => Err(invalid!(
                 "{at}: must be a list of 1 to {MAX_LIST} strings, numbers or booleans"
             )),
         },
         Op::Prefix | Op::Suffix => match v {
             Some(Value::String(s)) if !s.is_empty() => Ok(Value::String(s.clone())),
-            _ => Err(format!("{at}: must be a non-empty string")),
+            _ => Err(invalid!("{at}: must be a non-empty string")),
         },
         Op::Eq | Op::Ne | Op::Contains => match v {
             Some(v) if is_scalar(v) => Ok(v.clone()),
-            Some(Value::Null) | None => Err(format!(
+            Some(Value::Null) | None => Err(invalid!(
                 "{at}: required, a string, number or boolean (use op exists for missing fields)"
             )),
-            Some(_) => Err(format!("{at}: must be a string, number or boolean")),
+            Some(_) => Err(invalid!("{at}: must be a string, number or boolean")),
         },
         Op::Gt | Op::Gte | Op::Lt | Op::Lte => match v {
             Some(v @ (Value::String(_) | Value::Number(_))) => Ok(v.clone()),
-            _ => Err(format!("{at}: must be a number or a string")),
+            _ => Err(invalid!("{at}: must be a number or a string")),
         },
     }
 }
 
 /// Level values are written in canonical upper case and must name a level.
-fn level_values(v: Value, at: &str) -> Result<Value, String> {
-    let one = |v: &Value| -> Result<Value, String> {
+fn level_values(v: Value, at: &str) -> Result<Value, Invalid> {
+    let one = |v: &Value| -> Result<Value, Invalid> {
         let s = v
             .as_str()
-            .ok_or_else(|| format!("{at}: a level is a string"))?;
+            .ok_or_else(|| invalid!("{at}: a level is a string"))?;
         s.parse::<Level>()
             .map(|l| Value::String(l.as_str().into()))
-            .map_err(|e| format!("{at}: {e}"))
+            .map_err(|e| invalid!("{at}: {e}"))
     };
     match v {
         Value::Array(items) => items
@@ -512,7 +515,7 @@ mod tests {
     }
 
     fn error(filter: Value) -> String {
-        Filter::parse(&filter).unwrap_err()
+        Filter::parse(&filter).unwrap_err().0
     }
 
     #[test]

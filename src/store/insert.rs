@@ -325,26 +325,50 @@ pub struct StatsKeys {
 /// isolated as poison, so it is never counted either. (Run on every flush: the common row is
 /// read only as far as its level.)
 pub fn stats_keys<S: AsRef<str>>(rows: &[S]) -> StatsKeys {
-    use std::collections::{HashMap, HashSet};
-    use std::hash::BuildHasherDefault;
-    type Quick = BuildHasherDefault<KeyHasher>;
-    struct Group<'a> {
-        app: &'a Cow<'a, str>,
-        day: i64,
-        level: &'a Cow<'a, str>,
-        located: bool,
-        times: (i64, i64),
-        keys: Vec<(i64, &'a Cow<'a, str>)>,
-    }
     let leads: Vec<Lead<'_>> = rows
         .iter()
         .filter_map(|r| scan_lead(r.as_ref()).or_else(|| parse_lead(r.as_ref())))
         .collect();
+    let groups = group_leads(&leads);
+    let mut out = StatsKeys {
+        groups: String::with_capacity(groups.len() * 80 + 2),
+        keys: String::with_capacity(leads.len() * 56 + groups.len() * 3 + 2),
+    };
+    out.groups.push('[');
+    out.keys.push('[');
+    for (i, g) in groups.iter().enumerate() {
+        if i > 0 {
+            out.groups.push(',');
+            out.keys.push(',');
+        }
+        push_group(&mut out.groups, g);
+        push_keys(&mut out.keys, g);
+    }
+    out.groups.push(']');
+    out.keys.push(']');
+    out
+}
+
+type Quick = std::hash::BuildHasherDefault<KeyHasher>;
+
+/// The entries of one (app, day, level, located) group of a flush.
+struct Group<'a> {
+    app: &'a Cow<'a, str>,
+    day: i64,
+    level: &'a Cow<'a, str>,
+    located: bool,
+    times: (i64, i64),
+    keys: Vec<(i64, &'a Cow<'a, str>)>,
+}
+
+/// Each entry once, in its group, groups in the order they first appear.
+fn group_leads<'a>(leads: &'a [Lead<'a>]) -> Vec<Group<'a>> {
+    use std::collections::{HashMap, HashSet};
     let mut seen: HashSet<(&str, Option<i64>, &str), Quick> =
         HashSet::with_capacity_and_hasher(leads.len(), Quick::default());
     let mut index: HashMap<(&str, i64, &str, bool), usize, Quick> = HashMap::default();
     let mut groups: Vec<Group<'_>> = Vec::new();
-    for l in &leads {
+    for l in leads {
         let located = locates_row(&l.id, l.timestamp);
         // A located row is the same entry only with the same time; another is the same by id.
         if !seen.insert((&l.app_id, located.then_some(l.timestamp), &l.id)) {
@@ -369,63 +393,62 @@ pub fn stats_keys<S: AsRef<str>>(rows: &[S]) -> StatsKeys {
         g.times = (g.times.0.min(l.timestamp), g.times.1.max(l.timestamp));
         g.keys.push((l.timestamp, &l.id));
     }
-    // Scanned values hold no quote or backslash: written as they are.
-    let text = |out: &mut String, v: &str, plain: bool| {
-        if plain {
+    groups
+}
+
+/// A JSON string: scanned values (borrowed) hold no quote or backslash and are written as they
+/// are; parsed ones are escaped.
+// The `Cow`'s variant is the point: it says whether the text needs escaping.
+#[allow(clippy::ptr_arg)]
+fn push_text(out: &mut String, v: &Cow<'_, str>) {
+    match v {
+        Cow::Borrowed(plain) => {
             out.push('"');
-            out.push_str(v);
+            out.push_str(plain);
             out.push('"');
-        } else {
-            out.push_str(&serde_json::Value::from(v).to_string());
         }
-    };
-    let is_plain = |v: &Cow<'_, str>| matches!(v, Cow::Borrowed(_));
-    let mut out = StatsKeys {
-        groups: String::with_capacity(groups.len() * 80 + 2),
-        keys: String::with_capacity(leads.len() * 56 + groups.len() * 3 + 2),
-    };
-    out.groups.push('[');
-    out.keys.push('[');
-    for (i, g) in groups.iter().enumerate() {
-        if i > 0 {
-            out.groups.push(',');
-            out.keys.push(',');
+        Cow::Owned(any) => out.push_str(&serde_json::Value::from(any.as_str()).to_string()),
+    }
+}
+
+/// `[app_id, day, level, located, entries, first timestamp, last timestamp]`.
+fn push_group(o: &mut String, g: &Group<'_>) {
+    o.push('[');
+    push_text(o, g.app);
+    o.push(',');
+    push_int(o, g.day);
+    o.push(',');
+    push_text(o, g.level);
+    o.push_str(if g.located { ",true," } else { ",false," });
+    push_int(o, g.keys.len() as i64);
+    o.push(',');
+    push_int(o, g.times.0);
+    o.push(',');
+    push_int(o, g.times.1);
+    o.push(']');
+}
+
+/// `["timestamp id", ...]`: the group's keys.
+fn push_keys(o: &mut String, g: &Group<'_>) {
+    o.push('[');
+    for (k, (ts, id)) in g.keys.iter().enumerate() {
+        if k > 0 {
+            o.push(',');
         }
-        let o = &mut out.groups;
-        o.push('[');
-        text(o, g.app, is_plain(g.app));
-        o.push(',');
-        push_int(o, g.day);
-        o.push(',');
-        text(o, g.level, is_plain(g.level));
-        o.push_str(if g.located { ",true," } else { ",false," });
-        push_int(o, g.keys.len() as i64);
-        o.push(',');
-        push_int(o, g.times.0);
-        o.push(',');
-        push_int(o, g.times.1);
-        o.push(']');
-        let o = &mut out.keys;
-        o.push('[');
-        for (k, (ts, id)) in g.keys.iter().enumerate() {
-            if k > 0 {
-                o.push(',');
-            }
-            if is_plain(id) {
+        match id {
+            Cow::Borrowed(id) => {
                 o.push('"');
                 push_int(o, *ts);
                 o.push(' ');
                 o.push_str(id);
                 o.push('"');
-            } else {
-                text(o, &format!("{ts} {id}"), false);
+            }
+            Cow::Owned(id) => {
+                o.push_str(&serde_json::Value::from(format!("{ts} {id}")).to_string())
             }
         }
-        o.push(']');
     }
-    out.groups.push(']');
-    out.keys.push(']');
-    out
+    o.push(']');
 }
 
 /// `n` in decimal, without the formatting machinery (this runs for every row of every flush).

@@ -1,6 +1,7 @@
 //! Storage in D1 and KV: schemas, routes and filters, insert SQL, retention.
 pub mod cron;
 pub mod deletion;
+pub mod error;
 pub mod filter;
 pub mod insert;
 pub mod registry;

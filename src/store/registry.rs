@@ -10,13 +10,13 @@
 //! Authenticated keys are cached in the isolate for as long (`apps::KeyCache`), so the hot path
 //! makes no KV read per log; revoking an app clears it from the cache of the isolate that revoked.
 
-use crate::http::error::ApiError;
 use crate::model::app::{
     app_kv_key, constant_time_eq, hash_key, key_kv_key, AppId, AppRecord, KeyCache, TailToken,
 };
 use crate::platform::bindings::REGISTRY_BINDING;
 use crate::platform::kv::put_json;
 use crate::platform::now_ms;
+use crate::store::error::StoreError;
 use std::cell::RefCell;
 use worker::kv::{KvError, KvStore};
 use worker::Env;
@@ -32,15 +32,19 @@ pub struct Registry {
     kv: KvStore,
 }
 
-fn unavailable(e: KvError) -> ApiError {
-    ApiError::StorageUnavailable(format!("app registry: {e}"))
+fn unavailable(e: KvError) -> StoreError {
+    StoreError::Platform(crate::platform::error::PlatformError::Unavailable(format!(
+        "app registry: {e}"
+    )))
 }
 
 impl Registry {
-    pub fn new(env: &Env) -> Result<Registry, ApiError> {
-        let kv = env
-            .kv(REGISTRY_BINDING)
-            .map_err(|e| ApiError::ConfigInvalid(format!("KV binding {REGISTRY_BINDING}: {e}")))?;
+    pub fn new(env: &Env) -> Result<Registry, StoreError> {
+        let kv = env.kv(REGISTRY_BINDING).map_err(|e| {
+            StoreError::Platform(crate::platform::error::PlatformError::ConfigInvalid(
+                format!("KV binding {REGISTRY_BINDING}: {e}"),
+            ))
+        })?;
         Ok(Registry { kv })
     }
 
@@ -51,7 +55,7 @@ impl Registry {
         token_hash: &str,
         record: &AppRecord,
         ttl_secs: u64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StoreError> {
         let token = TailToken {
             app_id: record.app_id.clone(),
             key_hash: record.key_hash.clone(),
@@ -64,7 +68,7 @@ impl Registry {
 
     /// The app of a live-tail token; `UNAUTHORIZED` when it is unknown, expired, or no longer
     /// stands for the app (its key was revoked, the app deleted or made again).
-    pub async fn tail_token_app(&self, token_hash: &str) -> Result<AppId, ApiError> {
+    pub async fn tail_token_app(&self, token_hash: &str) -> Result<AppId, StoreError> {
         let token: TailToken = self
             .kv
             .get(&format!("tail-token:{token_hash}"))
@@ -72,14 +76,14 @@ impl Registry {
             .await
             .map_err(unavailable)?
             .ok_or_else(|| {
-                ApiError::Unauthorized(
+                StoreError::Unauthorized(
                     "the tail token is unknown or expired; get a new one from POST /tail/token"
                         .into(),
                 )
             })?;
         let record = self.get(&token.app_id).await?;
         if !token.valid_for(record.as_ref()) {
-            return Err(ApiError::Unauthorized(
+            return Err(StoreError::Unauthorized(
                 "the tail token's key was revoked or its app deleted".into(),
             ));
         }
@@ -91,10 +95,10 @@ impl Registry {
         &self,
         key: Option<&str>,
         header: &str,
-    ) -> Result<AppRecord, ApiError> {
+    ) -> Result<AppRecord, StoreError> {
         let key = key
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized(format!("{header} header is required")))?;
+            .ok_or_else(|| StoreError::Unauthorized(format!("{header} header is required")))?;
         let hash = hash_key(key);
         let now = now_ms();
         if let Some(r) = KEYS.with(|c| c.borrow().get(&hash, now).cloned()) {
@@ -111,13 +115,13 @@ impl Registry {
                 KEYS.with(|c| c.borrow_mut().put(r.clone(), now));
                 Ok(r)
             }
-            _ => Err(ApiError::Unauthorized(format!(
+            _ => Err(StoreError::Unauthorized(format!(
                 "{header} is not a valid API key"
             ))),
         }
     }
 
-    pub async fn get(&self, app_id: &AppId) -> Result<Option<AppRecord>, ApiError> {
+    pub async fn get(&self, app_id: &AppId) -> Result<Option<AppRecord>, StoreError> {
         self.kv
             .get(&app_kv_key(app_id))
             .json()
@@ -126,9 +130,9 @@ impl Registry {
     }
 
     /// Stores a new app; `APP_EXISTS` if the id is taken.
-    pub async fn create(&self, record: &AppRecord) -> Result<(), ApiError> {
+    pub async fn create(&self, record: &AppRecord) -> Result<(), StoreError> {
         if let Some(existing) = self.get(&record.app_id).await? {
-            return Err(ApiError::AppExists(match existing.deleting_since {
+            return Err(StoreError::AppExists(match existing.deleting_since {
                 Some(_) => format!(
                     "{} (deleted, its id reserved until its logs are gone)",
                     record.app_id.as_str()
@@ -151,7 +155,7 @@ impl Registry {
     }
 
     /// Every registered app, in id order.
-    pub async fn list(&self) -> Result<Vec<AppRecord>, ApiError> {
+    pub async fn list(&self) -> Result<Vec<AppRecord>, StoreError> {
         let mut apps = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -180,7 +184,7 @@ impl Registry {
         &self,
         app_id: &AppId,
         now: i64,
-    ) -> Result<Option<AppRecord>, ApiError> {
+    ) -> Result<Option<AppRecord>, StoreError> {
         KEYS.with(|c| c.borrow_mut().forget_app(app_id));
         let Some(mut record) = self.get(app_id).await? else {
             return Ok(None);
@@ -199,7 +203,7 @@ impl Registry {
 
     /// Stores an app's record as it now stands (also as list metadata, so listing needs no
     /// per-app reads): a new app, one being deleted, how far its deletion has come.
-    pub async fn update(&self, record: &AppRecord) -> Result<(), ApiError> {
+    pub async fn update(&self, record: &AppRecord) -> Result<(), StoreError> {
         let key = app_kv_key(&record.app_id);
         put_json(&self.kv, &key, record, Some(record), None)
             .await
@@ -207,7 +211,7 @@ impl Registry {
     }
 
     /// Frees a deleted app's id: its record goes.
-    pub async fn finish_delete(&self, app_id: &AppId) -> Result<(), ApiError> {
+    pub async fn finish_delete(&self, app_id: &AppId) -> Result<(), StoreError> {
         self.kv
             .delete(&app_kv_key(app_id))
             .await

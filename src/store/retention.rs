@@ -9,9 +9,9 @@
 //! prune (`POST /apps/:app_id/prune`) uses the same chunking for one app's rows. Does not run SQL
 //! (`tables`).
 
-use crate::http::error::ApiError;
 use crate::model::sql::quoted;
 use crate::model::time::parse_timestamp;
+use crate::store::error::StoreError;
 use crate::store::schema::STATS_TABLE;
 use serde_json::Value;
 
@@ -94,23 +94,25 @@ pub fn finished(deleted_by_chunk: u64, chunk: u64) -> bool {
 }
 
 /// The `before` of a manual prune body `{ "before": "<ISO time>" }` (or ms since the epoch), in ms.
-pub fn parse_prune_body(body: &[u8], now_ms: i64) -> Result<i64, ApiError> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+pub fn parse_prune_body(body: &[u8], now_ms: i64) -> Result<i64, StoreError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        StoreError::Model(crate::model::error::ModelError::InvalidJson(e.to_string()))
+    })?;
     let Value::Object(obj) = v else {
-        return Err(ApiError::InvalidPrune(
+        return Err(StoreError::InvalidPrune(
             "the body is an object { \"before\": \"<ISO time>\" }".into(),
         ));
     };
     if let Some(k) = obj.keys().find(|k| *k != "before") {
-        return Err(ApiError::InvalidPrune(format!(
+        return Err(StoreError::InvalidPrune(format!(
             "unknown key {k:?}; the body is {{ \"before\": \"<ISO time>\" }}"
         )));
     }
     let before = obj
         .get("before")
-        .ok_or_else(|| ApiError::InvalidPrune("before: required, an ISO 8601 time".into()))?;
-    parse_timestamp(before, now_ms).map_err(|e| ApiError::InvalidTimestamp(format!("before: {e}")))
+        .ok_or_else(|| StoreError::InvalidPrune("before: required, an ISO 8601 time".into()))?;
+    parse_timestamp(before, now_ms)
+        .map_err(|e| StoreError::InvalidTimestamp(format!("before: {e}")))
 }
 
 #[cfg(test)]

@@ -27,6 +27,32 @@ use crate::store::schema::{
 };
 use serde_json::{Map, Value};
 
+/// Why a part of a route (a name, a filter, a column) is refused: the place
+/// (`routes[0].filter.op`) and what is wrong there. `RouteError` adds the variable.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<String> for Invalid {
+    fn from(why: String) -> Self {
+        Invalid(why)
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(why: &str) -> Self {
+        Invalid(why.to_string())
+    }
+}
+
+/// An `Invalid` from `format!` arguments.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        $crate::store::route::Invalid(format!($($arg)*))
+    };
+}
+pub(crate) use invalid;
+
 /// Default firehose table.
 pub const FIREHOSE_TABLE: &str = "logs";
 /// Default days the firehose keeps a row.
@@ -45,18 +71,18 @@ pub const MAX_RETENTION_DAYS: u32 = 36_500;
 pub struct RouteName(String);
 
 impl RouteName {
-    pub fn parse(s: &str) -> Result<RouteName, String> {
+    pub fn parse(s: &str) -> Result<RouteName, Invalid> {
         let ok = !s.is_empty()
             && s.len() <= 64
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if !ok {
-            return Err(format!(
+            return Err(invalid!(
                 "{s:?} is not a route name (1 to 64 lower-case letters, digits, '_' or '-')"
             ));
         }
         if s == FIREHOSE_ROUTE {
-            return Err(format!("{s:?} is the firehose's name"));
+            return Err(invalid!("{s:?} is the firehose's name"));
         }
         Ok(RouteName(s.to_string()))
     }
@@ -266,12 +292,12 @@ const ROUTE_KEYS: [&str; 7] = [
     "pruning_interval_days",
 ];
 
-fn parse_route(v: &Value) -> Result<Route, String> {
+fn parse_route(v: &Value) -> Result<Route, Invalid> {
     let Value::Object(obj) = v else {
-        return Err("must be an object".into());
+        return Err(invalid!("must be an object"));
     };
     if let Some(k) = obj.keys().find(|k| !ROUTE_KEYS.contains(&k.as_str())) {
-        return Err(format!(
+        return Err(invalid!(
             "unknown key {k:?}; a route has {}",
             ROUTE_KEYS.join(", ")
         ));
@@ -280,14 +306,14 @@ fn parse_route(v: &Value) -> Result<Route, String> {
         .get("name")
         .and_then(Value::as_str)
         .ok_or("name: required, a string")?;
-    let name = RouteName::parse(name).map_err(|e| format!("name: {e}"))?;
+    let name = RouteName::parse(name).map_err(|e| invalid!("name: {e}"))?;
     let table = match obj.get("table") {
         None => name.as_str().replace('-', "_"),
         Some(Value::String(t)) => t.clone(),
-        Some(_) => return Err("table: must be a string".into()),
+        Some(_) => return Err(invalid!("table: must be a string")),
     };
     if let Some(e) = table_name_error(&table) {
-        return Err(format!("table: {e}"));
+        return Err(invalid!("table: {e}"));
     }
     let filter = match obj.get("filter") {
         None | Some(Value::Null) => None,
@@ -314,22 +340,24 @@ fn parse_route(v: &Value) -> Result<Route, String> {
     })
 }
 
-fn days(v: &Value, key: &str, max: u32) -> Result<u32, String> {
+fn days(v: &Value, key: &str, max: u32) -> Result<u32, Invalid> {
     v.as_u64()
         .filter(|d| (1..=max as u64).contains(d))
         .map(|d| d as u32)
-        .ok_or_else(|| format!("{key}: a whole number of days from 1 to {max}"))
+        .ok_or_else(|| invalid!("{key}: a whole number of days from 1 to {max}"))
 }
 
 /// Names SQLite resolves to a table's row id.
 const ROWID_NAMES: [&str; 3] = ["rowid", "oid", "_rowid_"];
 
-fn parse_columns(obj: &Map<String, Value>) -> Result<Vec<Column>, String> {
+fn parse_columns(obj: &Map<String, Value>) -> Result<Vec<Column>, Invalid> {
     let Some(Value::Array(items)) = obj.get("columns") else {
-        return Err("columns: required, a list of fields or {name, from, type} objects".into());
+        return Err(invalid!(
+            "columns: required, a list of fields or {{name, from, type}} objects"
+        ));
     };
     if items.is_empty() || items.len() > MAX_COLUMNS {
-        return Err(format!("columns: 1 to {MAX_COLUMNS} columns"));
+        return Err(invalid!("columns: 1 to {MAX_COLUMNS} columns"));
     }
     let mut columns: Vec<Column> = ROUTE_KEY_COLUMNS
         .iter()
@@ -341,12 +369,12 @@ fn parse_columns(obj: &Map<String, Value>) -> Result<Vec<Column>, String> {
         .collect();
     for (i, item) in items.iter().enumerate() {
         let at = format!("columns[{i}]");
-        let column = parse_column(item).map_err(|e| format!("{at}: {e}"))?;
+        let column = parse_column(item).map_err(|e| invalid!("{at}: {e}"))?;
         if let Some(existing) = columns.iter().find(|c| c.name == column.name) {
             if ROUTE_KEY_COLUMNS.contains(&column.name.as_str()) && *existing == column {
                 continue; // Listing a key column is harmless: every route table has it.
             }
-            return Err(format!(
+            return Err(invalid!(
                 "{at}: the table already has a column {:?}",
                 column.name
             ));
@@ -356,12 +384,12 @@ fn parse_columns(obj: &Map<String, Value>) -> Result<Vec<Column>, String> {
     Ok(columns)
 }
 
-fn parse_column(v: &Value) -> Result<Column, String> {
+fn parse_column(v: &Value) -> Result<Column, Invalid> {
     match v {
         Value::String(field) => {
             let from = Field::parse(field)?;
             let Some(ty) = catalogue_type(field) else {
-                return Err(format!(
+                return Err(invalid!(
                     "{field:?} needs a column name: write {{\"name\": \"...\", \"from\": {field:?}, \"type\": \"TEXT\"}}"
                 ));
             };
@@ -376,36 +404,36 @@ fn parse_column(v: &Value) -> Result<Column, String> {
                 .keys()
                 .find(|k| !matches!(k.as_str(), "name" | "from" | "type"))
             {
-                return Err(format!("unknown key {k:?}; a column has name, from, type"));
+                return Err(invalid!("unknown key {k:?}; a column has name, from, type"));
             }
             let name = obj
                 .get("name")
                 .and_then(Value::as_str)
                 .ok_or("name: required, a string")?;
             if !is_identifier(name) {
-                return Err(format!(
+                return Err(invalid!(
                     "name: {name:?} is not a column name (lower-case letters, digits and '_', starting with a letter or '_')"
                 ));
             }
             // SQLite reads these as the table's row id, whatever the table declares: a column of
             // that name would be written one way and matched (in prunes) another.
             if ROWID_NAMES.contains(&name) {
-                return Err(format!(
+                return Err(invalid!(
                     "name: {name:?} is SQLite's row id; choose another column name"
                 ));
             }
             let from_name = match obj.get("from") {
                 None => name,
                 Some(Value::String(f)) => f.as_str(),
-                Some(_) => return Err("from: must be a field name".into()),
+                Some(_) => return Err(invalid!("from: must be a field name")),
             };
-            let from = Field::parse(from_name).map_err(|e| format!("from: {e}"))?;
+            let from = Field::parse(from_name).map_err(|e| invalid!("from: {e}"))?;
             let ty = match obj.get("type") {
                 None => catalogue_type(from_name).unwrap_or(SqlType::Text),
                 Some(t) => t
                     .as_str()
                     .and_then(SqlType::parse)
-                    .ok_or_else(|| format!("type: {t} is not TEXT, INTEGER or REAL"))?,
+                    .ok_or_else(|| invalid!("type: {t} is not TEXT, INTEGER or REAL"))?,
             };
             Ok(Column {
                 name: name.to_string(),
@@ -413,16 +441,19 @@ fn parse_column(v: &Value) -> Result<Column, String> {
                 ty,
             })
         }
-        _ => Err("a column is a field name or {name, from, type}".into()),
+        _ => Err(invalid!("a column is a field name or {{name, from, type}}")),
     }
 }
 
-fn parse_indexes(obj: &Map<String, Value>, columns: &[Column]) -> Result<Vec<Vec<String>>, String> {
+fn parse_indexes(
+    obj: &Map<String, Value>,
+    columns: &[Column],
+) -> Result<Vec<Vec<String>>, Invalid> {
     let Some(v) = obj.get("indexes") else {
         return Ok(Vec::new());
     };
     let Value::Array(items) = v else {
-        return Err("indexes: a list of column lists".into());
+        return Err(invalid!("indexes: a list of column lists"));
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -433,10 +464,10 @@ fn parse_indexes(obj: &Map<String, Value>, columns: &[Column]) -> Result<Vec<Vec
                 .map(|c| c.as_str().map(str::to_string))
                 .collect::<Option<_>>()
                 .ok_or(format!("{at}: column names are strings"))?,
-            _ => return Err(format!("{at}: a list of 1 to 8 column names")),
+            _ => return Err(invalid!("{at}: a list of 1 to 8 column names")),
         };
         if let Some(c) = cols.iter().find(|c| !columns.iter().any(|k| &k.name == *c)) {
-            return Err(format!("{at}: {c:?} is not a column of this route"));
+            return Err(invalid!("{at}: {c:?} is not a column of this route"));
         }
         out.push(cols);
     }

@@ -49,8 +49,8 @@ pub const RESERVED_TABLES: [&str; 6] = [
     "shards",
     META_TABLE,
     STATS_TABLE,
-    crate::read::health::URLS_TABLE,
-    crate::read::health::CHECKS_TABLE,
+    crate::read::url_checks::URLS_TABLE,
+    crate::read::url_checks::CHECKS_TABLE,
     "d1_migrations",
 ];
 

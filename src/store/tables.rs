@@ -7,7 +7,7 @@
 
 use crate::model::sql::{is_identifier, quoted};
 use crate::platform::d1::Metered;
-use crate::read::health::{CHECKS_TABLE, URLS_TABLE};
+use crate::read::url_checks::{CHECKS_TABLE, URLS_TABLE};
 use crate::store::retention::{apps_with_older_sql, delete_chunk_sql, due, finished, PruneState};
 use crate::store::route::LogTable;
 use crate::store::schema::{cf_table, is_benign, META_TABLE, STATS_TABLE};

@@ -8,6 +8,7 @@
 
 use crate::batch::poison::{isolate, Isolation};
 use crate::platform::d1::Metered;
+use crate::store::error::WriteError;
 use crate::store::insert::{
     cf_sql, chunk_ranges, chunk_rows, full_insert_sql, insert_sql, json_array, lacks_jsonb,
     plain_insert_sql, stats_keys, stats_sql, Extract, MAX_PARAM_BYTES,
@@ -163,8 +164,8 @@ impl<'a> Writer<'a> {
         Ok(prepared)
     }
 
-    /// Writes `range` of `rows` in one transaction; the error is D1's, as text.
-    pub async fn write(&self, rows: &Rows<'_>, range: Range<usize>) -> Result<(), String> {
+    /// Writes `range` of `rows` in one transaction; the error is D1's, in its words.
+    pub async fn write(&self, rows: &Rows<'_>, range: Range<usize>) -> Result<(), WriteError> {
         loop {
             let extract = if self.use_text.get() {
                 Extract::Text
@@ -173,7 +174,7 @@ impl<'a> Writer<'a> {
             };
             let prepared = self
                 .prepare(rows, &range, extract)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| WriteError(e.to_string()))?;
             self.statements
                 .set(self.statements.get() + prepared.len() as i64);
             let failure = match self.db.batch_each(prepared).await {
@@ -191,7 +192,7 @@ impl<'a> Writer<'a> {
                     console_error!("{e}; writing without JSONB from now on");
                     self.use_text.set(true);
                 }
-                Some(e) => return Err(e),
+                Some(e) => return Err(WriteError(e)),
             }
         }
     }
@@ -210,7 +211,7 @@ impl<'a> Writer<'a> {
             let blocked = blocked.clone();
             async move {
                 match blocked {
-                    Some(e) => Err(e),
+                    Some(e) => Err(WriteError(e)),
                     None => self.write(rows, range).await,
                 }
             }

@@ -7,9 +7,9 @@
 //! re-encoded one character at a time by the wasm bindings (the largest cost of buffering a big
 //! part).
 
+use crate::batch::fault_injection::Faults;
 use crate::batch::log_batcher::protocol::Stats;
 use crate::batch::settle::{Attempts, Buffered};
-use crate::ingest::debug::Faults;
 use crate::store::usage::{TableUsage, Usage};
 use serde::Deserialize;
 use serde_json::json;

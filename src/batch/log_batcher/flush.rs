@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::platform::kv::put_json;
 use crate::platform::{dead_letters, metered_db, now_ms, random_bytes};
 use crate::store::route::Routes;
-use crate::store::tables::{ensure_schemas, make_room, schemas_hash};
+use crate::store::tables::{ensure_schemas, make_room, schemas_hash, DbError};
 use crate::store::usage::Work;
 use crate::store::usage_meter::protocol::meter;
 use crate::store::writer::Writer;
@@ -88,19 +88,179 @@ fn split(rows: Vec<PendingRow>, faults: &HashMap<String, AppFaults>, now: i64) -
     out
 }
 
+/// What a flush works with besides its rows.
+struct FlushContext<'a> {
+    config: &'a Config,
+    policy: BatchPolicy,
+    /// The database's size after the last statement D1 reported, if any.
+    size_before: Option<i64>,
+}
+
+/// What the writes of a flush did.
+#[derive(Debug, Default)]
+struct Written {
+    rows: usize,
+    deferred: usize,
+    outage: Option<String>,
+    first_error: Option<String>,
+}
+
+/// A flush's entries: each one's row text, and the buffered row (part) it belongs to.
+struct Entries<'a> {
+    texts: Vec<&'a str>,
+    owner: Vec<usize>,
+}
+
+fn entries_of(write: &[PendingRow]) -> Entries<'_> {
+    let mut out = Entries {
+        texts: Vec::new(),
+        owner: Vec::new(),
+    };
+    for (k, r) in write.iter().enumerate() {
+        match (r.n, split_rows(&r.row)) {
+            (n, Some(parts)) if n > 1 => out.texts.extend(parts),
+            // A single row, or (never written by `ingest`) a part that does not split: it
+            // travels as it is and fails on its own.
+            _ => out.texts.push(&r.row),
+        }
+        out.owner.resize(out.texts.len(), k);
+    }
+    out
+}
+
+/// `X-Debug-Flags: slow_flush`: the flush waits as long as the slowest app among its rows asked.
+async fn slow_down(rows: &[PendingRow], faults: &HashMap<String, AppFaults>) {
+    let slow = rows
+        .iter()
+        .filter_map(|r| faults.get(r.app.as_deref()?))
+        .map(|f| f.slow_flush_ms)
+        .max()
+        .unwrap_or(0);
+    if slow > 0 {
+        Delay::from(std::time::Duration::from_millis(slow as u64)).await;
+    }
+}
+
+/// Rows held back by their app's injected outage: an outage of theirs alone, retried on the
+/// outage's backoff, as in a real outage, whose end nobody knows. With nothing else to write
+/// (`only_held`), the shard is as good as in an outage, and shows it.
+fn hold_back(
+    buffer: &super::buffer::Buffer,
+    held: &[(PendingRow, Option<i64>)],
+    outage_attempts: i64,
+    policy: BatchPolicy,
+    now: i64,
+    only_held: bool,
+    out: &mut Flushed,
+) -> Result<()> {
+    if held.is_empty() {
+        return Ok(());
+    }
+    let mut spent = Vec::new();
+    for (r, until) in held {
+        out.deferred += r.n as usize;
+        if let (None, Some(app)) = (until, &r.app) {
+            if !spent.contains(app) {
+                buffer.spend_injected_failure(app)?;
+                spent.push(app.clone());
+            }
+        }
+    }
+    let retry_at = now + policy.backoff_ms(outage_attempts as u32 + 1) as i64;
+    let seqs: Vec<i64> = held.iter().map(|(r, _)| r.seq).collect();
+    buffer.hold(&seqs, retry_at)?;
+    buffer.record_error(INJECTED_FAILURE.to_string(), now)?;
+    if only_held {
+        out.outage = Some(INJECTED_FAILURE.to_string());
+    }
+    Ok(())
+}
+
+/// `X-Debug-Flags: dead_letter`: every entry of these rows, to the dead letters unwritten.
+fn dead_on_request(dead: &[PendingRow], now: i64) -> Vec<(i64, FailedRow)> {
+    let mut out = Vec::new();
+    for r in dead {
+        let texts = match (r.n, split_rows(&r.row)) {
+            (n, Some(texts)) if n > 1 => texts,
+            _ => vec![r.row.as_str()],
+        };
+        for t in texts {
+            out.push((
+                r.seq,
+                FailedRow {
+                    row: t.to_string(),
+                    attempts: 0,
+                    first_failed_at: now,
+                    error: DEAD_LETTERED_ON_REQUEST.to_string(),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// Applies a settlement to the buffer: failed entries of a part become rows of their own first
+/// (so no entry is ever out of the buffer), then what landed is deleted, retries get their
+/// attempt and time, and rows out of attempts join `dead_rows`.
+fn apply(
+    buffer: &super::buffer::Buffer,
+    plan: &crate::batch::settle::Settlement,
+    write: &[PendingRow],
+    entries: &Entries<'_>,
+    policy: BatchPolicy,
+    now: i64,
+    dead_rows: &mut Vec<(i64, FailedRow)>,
+) -> Result<()> {
+    let retry_at = |f: &Failure| now + policy.backoff_ms(f.attempts.count) as i64;
+    let failed_at: HashMap<usize, i64> = plan.retry().map(|f| (f.entry, retry_at(f))).collect();
+    let mut rebuffered = Vec::with_capacity(plan.rebuffer.len());
+    for r in &plan.rebuffer {
+        let part = &write[entries.owner[r.entry]];
+        let row = entries.texts[r.entry];
+        // An entry whose id is already buffered on its own stays there.
+        let id = row_id(row).unwrap_or_else(|| format!("{}#{}", r.part, r.entry));
+        let at = failed_at.get(&r.entry).copied();
+        rebuffered.push(buffer.rebuffer(id, part, row, r.attempts, at)?);
+    }
+    buffer.delete(&plan.delete)?;
+    for f in plan.retry() {
+        if let Holder::Row(seq) = f.holder {
+            buffer.count_failure(seq, f.attempts, retry_at(f))?;
+        }
+    }
+    for f in plan.dead() {
+        let seq = match f.holder {
+            Holder::Row(seq) => Some(seq),
+            Holder::Rebuffered(i) => rebuffered[i],
+        };
+        if let Some(seq) = seq {
+            dead_rows.push((
+                seq,
+                FailedRow {
+                    row: entries.texts[f.entry].to_string(),
+                    attempts: f.attempts.count,
+                    first_failed_at: f.attempts.first_failed_at.unwrap_or(now),
+                    error: f.error.clone(),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl LogBatcher {
     /// Brings the log tables up to date with the configured routes, once per configuration per
     /// instance (`schemas_checked`).
-    async fn ensure_schemas(&self, routes: &Routes) -> std::result::Result<(), String> {
+    async fn ensure_schemas(&self, routes: &Routes) -> std::result::Result<(), DbError> {
         let tables = routes.tables();
         let hash = schemas_hash(&tables);
         if self.schemas_checked.borrow().as_deref() == Some(hash.as_str()) {
             return Ok(());
         }
-        let db = metered_db(&self.env).map_err(|e| e.to_string())?;
+        let db = metered_db(&self.env).map_err(|e| DbError(e.to_string()))?;
         let migrated = ensure_schemas(&db, &tables, now_ms()).await;
         meter(&self.env, Work::Migration, &db).await;
-        let migrated = migrated.map_err(|e| e.to_string())?;
+        let migrated = migrated?;
         if !migrated.is_empty() {
             console_log!("LogBatcher: migrated log tables {migrated:?}");
         }
@@ -108,7 +268,9 @@ impl LogBatcher {
         Ok(())
     }
 
-    /// Writes the oldest ready rows to D1, isolating rows that fail, and settles the result.
+    /// One flush, as a sequence of steps: read the oldest ready rows, apply injected faults
+    /// (slowness, an app's outage, dead letters on request), write the rest and settle what
+    /// the writes decided, dead-letter the rows out of attempts, and record what happened.
     pub(super) async fn flush_once(&self, config: &Config, policy: BatchPolicy) -> Result<Flushed> {
         let buffer = self.buffer();
         let now = now_ms();
@@ -118,195 +280,143 @@ impl LogBatcher {
         }
         let stats = buffer.stats()?;
         let faults = buffer.faults()?;
-        let slow = rows
-            .iter()
-            .filter_map(|r| faults.get(r.app.as_deref()?))
-            .map(|f| f.slow_flush_ms)
-            .max()
-            .unwrap_or(0);
-        if slow > 0 {
-            Delay::from(std::time::Duration::from_millis(slow as u64)).await;
-        }
+        slow_down(&rows, &faults).await;
         let Split { write, held, dead } = split(rows, &faults, now);
         let mut out = Flushed {
             read: write.len() + held.len() + dead.len(),
             ..Flushed::default()
         };
-
-        // Rows held back by their app's injected outage: an outage of theirs alone.
-        let mut spent = Vec::new();
-        for (r, until) in &held {
-            out.deferred += r.n as usize;
-            if let (None, Some(app)) = (until, &r.app) {
-                if !spent.contains(app) {
-                    buffer.spend_injected_failure(app)?;
-                    spent.push(app.clone());
-                }
-            }
-        }
-        if !held.is_empty() {
-            // Retried on the outage's backoff, as in a real outage, whose end nobody knows.
-            let attempts = stats.outage_attempts as u32 + 1;
-            let retry_at = now + policy.backoff_ms(attempts) as i64;
-            let seqs: Vec<i64> = held.iter().map(|(r, _)| r.seq).collect();
-            buffer.hold(&seqs, retry_at)?;
-            buffer.record_error(INJECTED_FAILURE.to_string(), now)?;
-            // With nothing else to write, the shard is as good as in an outage (and shows it).
-            if write.is_empty() && dead.is_empty() {
-                out.outage = Some(INJECTED_FAILURE.to_string());
-            }
-        }
-
-        let mut dead_rows: Vec<(i64, FailedRow)> = Vec::new();
-        for r in &dead {
-            let texts = match (r.n, split_rows(&r.row)) {
-                (n, Some(texts)) if n > 1 => texts,
-                _ => vec![r.row.as_str()],
-            };
-            for t in texts {
-                dead_rows.push((
-                    r.seq,
-                    FailedRow {
-                        row: t.to_string(),
-                        attempts: 0,
-                        first_failed_at: now,
-                        error: DEAD_LETTERED_ON_REQUEST.to_string(),
-                    },
-                ));
-            }
-        }
-
-        let mut written = 0;
-        let mut first_error = None;
-        let writer_cell = &self.text_extract;
+        let only_held = write.is_empty() && dead.is_empty();
+        hold_back(
+            &buffer,
+            &held,
+            stats.outage_attempts,
+            policy,
+            now,
+            only_held,
+            &mut out,
+        )?;
+        let mut dead_rows = dead_on_request(&dead, now);
         // The flush's own tally: it goes to the buffer's stats, not to the usage meter.
         let db = metered_db(&self.env).map_err(storage)?;
         let writer = Writer::new(
             &db,
             &config.routes,
             policy.max_batch_size as usize,
-            writer_cell,
+            &self.text_extract,
         );
+        let mut written = Written::default();
         if !write.is_empty() {
-            // A schema that cannot be brought up to date is an outage: no table lacks a row.
-            let schema_error = self.ensure_schemas(&config.routes).await.err();
-            // Room first, when what this flush adds would take the database past its cap. A
-            // stored row takes about three times its text (indexes, search, route copies).
-            if let Some(size) = stats.size_after {
-                let incoming: u64 = write.iter().map(|r| r.row.len() as u64 * 3).sum();
-                self.make_room(config, size as u64, incoming).await;
-            }
-            // Every entry's row text, and the buffered row it belongs to.
-            let mut texts: Vec<&str> = Vec::new();
-            let mut owner: Vec<usize> = Vec::new();
-            for (k, r) in write.iter().enumerate() {
-                match (r.n, split_rows(&r.row)) {
-                    (n, Some(parts)) if n > 1 => texts.extend(parts),
-                    // A single row, or (never written by `ingest`) a part that does not split:
-                    // it travels as it is and fails on its own.
-                    _ => texts.push(&r.row),
-                }
-                owner.resize(texts.len(), k);
-            }
-            let plain: Vec<bool> = owner.iter().map(|k| write[*k].plain).collect();
-            // Entries that failed before are tried alone first.
-            let singles: Vec<usize> = (0..owner.len())
-                .filter(|i| write[owner[*i]].attempts.count > 0)
-                .collect();
-            let rows = writer.rows(texts.clone(), plain);
-            let outcome = writer
-                .write_all(&rows, &singles, WRITE_BUDGET, schema_error)
-                .await;
-            let now = now_ms();
-            let buffered: Vec<_> = write.iter().map(|r| r.buffered()).collect();
-            let plan = settle(
-                &buffered,
-                &owner,
-                &outcome.failed,
-                &outcome.deferred,
-                config.max_retries,
-                now,
-            );
-            written = outcome.written_count();
-            out.deferred += outcome.deferred.len();
-            out.outage = outcome.outage.clone();
-            first_error = outcome
+            let ctx = FlushContext {
+                config,
+                policy,
+                size_before: stats.size_after,
+            };
+            written = self
+                .write_and_settle(&ctx, &writer, &write, &mut dead_rows)
+                .await?;
+            out.deferred += written.deferred;
+            out.outage = written.outage.clone();
+        }
+        let shard = stats.shard.as_deref();
+        let dead_lettered = self
+            .dead_letter_or_keep(&dead_rows, shard, &config.routes.firehose_table, now)
+            .await;
+        let usage = db.take();
+        buffer.record_usage(&usage)?;
+        if let Some(size) = usage.size_after.filter(|s| *s > config.max_db_bytes) {
+            self.make_room(config, size, 0).await;
+        }
+        let statements = writer.statements.get();
+        buffer.record_flush(
+            written.rows,
+            dead_lettered,
+            statements,
+            written.first_error,
+            now_ms(),
+        )?;
+        Ok(out)
+    }
+
+    /// Writes `write`'s entries (the schema brought up to date and room made first) and applies
+    /// what `settle` decides; rows out of attempts join `dead_rows`.
+    async fn write_and_settle(
+        &self,
+        ctx: &FlushContext<'_>,
+        writer: &Writer<'_>,
+        write: &[PendingRow],
+        dead_rows: &mut Vec<(i64, FailedRow)>,
+    ) -> Result<Written> {
+        let config = ctx.config;
+        // A schema that cannot be brought up to date is an outage: no table lacks a row.
+        let schema_error = self.ensure_schemas(&config.routes).await.err().map(|e| e.0);
+        // Room first, when what this flush adds would take the database past its cap. A stored
+        // row takes about three times its text (indexes, search, route copies).
+        if let Some(size) = ctx.size_before {
+            let incoming: u64 = write.iter().map(|r| r.row.len() as u64 * 3).sum();
+            self.make_room(config, size as u64, incoming).await;
+        }
+        let entries = entries_of(write);
+        let plain: Vec<bool> = entries.owner.iter().map(|k| write[*k].plain).collect();
+        // Entries that failed before are tried alone first.
+        let singles: Vec<usize> = (0..entries.owner.len())
+            .filter(|i| write[entries.owner[*i]].attempts.count > 0)
+            .collect();
+        let rows = writer.rows(entries.texts.clone(), plain);
+        let outcome = writer
+            .write_all(&rows, &singles, WRITE_BUDGET, schema_error)
+            .await;
+        let now = now_ms();
+        let buffered: Vec<_> = write.iter().map(|r| r.buffered()).collect();
+        let plan = settle(
+            &buffered,
+            &entries.owner,
+            &outcome.failed,
+            &outcome.deferred,
+            config.max_retries,
+            now,
+        );
+        apply(
+            &self.buffer(),
+            &plan,
+            write,
+            &entries,
+            ctx.policy,
+            now,
+            dead_rows,
+        )?;
+        Ok(Written {
+            rows: outcome.written_count(),
+            deferred: outcome.deferred.len(),
+            first_error: outcome
                 .failed
                 .first()
                 .map(|(_, e)| e.clone())
-                .or(outcome.outage.clone());
+                .or(outcome.outage.clone()),
+            outage: outcome.outage,
+        })
+    }
 
-            // Apply it: new single rows first, so no entry is ever out of the buffer.
-            let retry_at = |f: &Failure| now + policy.backoff_ms(f.attempts.count) as i64;
-            let failed_at: HashMap<usize, i64> =
-                plan.retry().map(|f| (f.entry, retry_at(f))).collect();
-            let mut rebuffered = Vec::with_capacity(plan.rebuffer.len());
-            for r in &plan.rebuffer {
-                let part = &write[owner[r.entry]];
-                let row = texts[r.entry];
-                // An entry whose id is already buffered on its own stays there.
-                let id = row_id(row).unwrap_or_else(|| format!("{}#{}", r.part, r.entry));
-                let at = failed_at.get(&r.entry).copied();
-                rebuffered.push(buffer.rebuffer(id, part, row, r.attempts, at)?);
-            }
-            buffer.delete(&plan.delete)?;
-            for f in plan.retry() {
-                if let Holder::Row(seq) = f.holder {
-                    buffer.count_failure(seq, f.attempts, retry_at(f))?;
-                }
-            }
-            for f in plan.dead() {
-                let seq = match f.holder {
-                    Holder::Row(seq) => Some(seq),
-                    Holder::Rebuffered(i) => rebuffered[i],
-                };
-                if let Some(seq) = seq {
-                    dead_rows.push((
-                        seq,
-                        FailedRow {
-                            row: texts[f.entry].to_string(),
-                            attempts: f.attempts.count,
-                            first_failed_at: f.attempts.first_failed_at.unwrap_or(now),
-                            error: f.error.clone(),
-                        },
-                    ));
-                }
-            }
-        }
-        let dead_lettered = match self
-            .dead_letter(
-                &dead_rows,
-                stats.shard.as_deref(),
-                &config.routes.firehose_table,
-                now,
-            )
-            .await
-        {
+    /// Dead-letters `dead_rows`, answering how many moved. A failure keeps the rows (out of
+    /// attempts): the next flush writes them again, and tries the dead-letter store again if
+    /// that fails too.
+    async fn dead_letter_or_keep(
+        &self,
+        dead_rows: &[(i64, FailedRow)],
+        shard: Option<&str>,
+        table: &str,
+        now: i64,
+    ) -> usize {
+        match self.dead_letter(dead_rows, shard, table, now).await {
             Ok(n) => n,
             Err(e) => {
-                // The rows stay (out of attempts): the next flush writes them again, and tries
-                // the dead-letter store again if that fails too.
                 console_error!(
                     "LogBatcher: dead-lettering {} rows failed: {e}",
                     dead_rows.len()
                 );
                 0
             }
-        };
-        let usage = db.take();
-        buffer.record_usage(&usage)?;
-        let size_after = usage.size_after;
-        if let Some(size) = size_after.filter(|s| *s > config.max_db_bytes) {
-            self.make_room(config, size, 0).await;
         }
-        buffer.record_flush(
-            written,
-            dead_lettered,
-            writer.statements.get(),
-            first_error,
-            now_ms(),
-        )?;
-        Ok(out)
     }
 
     /// Deletes the oldest rows, fairly across apps (`store::space`), when the database at `size`

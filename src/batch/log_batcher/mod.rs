@@ -16,6 +16,7 @@ pub mod tail_publisher;
 use crate::batch::part::{first_row, part_key, row_id};
 use crate::batch::policy::{BatchPolicy, Load};
 use crate::config::Config;
+use crate::platform::error::PlatformError;
 use crate::platform::rpc::{parse_request, reply};
 use crate::platform::{alarm_at, metered_db, now_ms};
 use crate::store::usage::Work;
@@ -111,7 +112,7 @@ impl DurableObject for LogBatcher {
                 // Flushing with some other configuration could skip routes; keep every row
                 // (no attempt counted) until a deployment fixes it.
                 console_error!("LogBatcher: not flushing: {e}");
-                buffer.record_error(e, now_ms())?;
+                buffer.record_error(e.to_string(), now_ms())?;
                 self.set_alarm(now_ms() + CONFIG_RETRY_MS).await?;
                 return Response::ok("configuration invalid; not flushed");
             }
@@ -170,13 +171,49 @@ fn policy(c: &Config) -> BatchPolicy {
     }
 }
 
+/// The part a request's rows are buffered as, and its first row. The rows stay one text:
+/// buffering costs no JSON work per entry. The flush splits it; a part whose entries fail is
+/// split into single rows then. The sender says how many rows it holds, so only the first one
+/// (for the key) is read here.
+fn new_part<'a>(
+    body: &'a str,
+    q: &'a IngestRequest,
+) -> std::result::Result<(NewPart<'a>, &'a str), BatcherError> {
+    let rows = q.entries as usize;
+    let Some(first) = first_row(body).filter(|_| rows > 0) else {
+        return Err(BatcherError::RowsRefused(
+            "not a non-empty JSON array of rows".into(),
+        ));
+    };
+    let (key, stored) = if rows == 1 {
+        (row_id(first), first.as_bytes())
+    } else {
+        (
+            row_id(first).map(|id| part_key(&id, rows, body)),
+            body.as_bytes(),
+        )
+    };
+    let Some(key) = key else {
+        return Err(BatcherError::RowsRefused("a row has no text id".into()));
+    };
+    let part = NewPart {
+        key,
+        stored,
+        rows,
+        plain: q.plain,
+        app: q.app.as_deref(),
+        dead_letter: q.faults.dead_letter,
+    };
+    Ok((part, first))
+}
+
 impl LogBatcher {
     fn buffer(&self) -> Buffer {
         Buffer::of(self.state.storage().sql())
     }
 
-    fn config(&self) -> std::result::Result<Rc<Config>, String> {
-        crate::platform::load_config(&self.env).map_err(|e| e.to_string())
+    fn config(&self) -> std::result::Result<Rc<Config>, PlatformError> {
+        crate::platform::load_config(&self.env)
     }
 
     /// Buffers a JSON array of rows. The insert is synchronous SQLite; the runtime holds our
@@ -187,7 +224,9 @@ impl LogBatcher {
         q: IngestRequest,
     ) -> std::result::Result<IngestAnswer, BatcherError> {
         let now = now_ms();
-        let config = self.config().map_err(BatcherError::ConfigInvalid)?;
+        let config = self
+            .config()
+            .map_err(|e| BatcherError::ConfigInvalid(e.to_string()))?;
         let policy = policy(&config);
         let buffer = self.buffer();
         // Fault injection first, so a request refused below can still change it.
@@ -201,38 +240,12 @@ impl LogBatcher {
         };
         if let Err(reason) = policy.admit(held, incoming) {
             return Err(BatcherError::Backpressure {
-                message: reason,
+                message: reason.0,
                 retry_after: BatchPolicy::retry_after_secs(self.alarm_at().await?, now),
             });
         }
-        // The request's rows stay one text (a "part"): buffering costs no JSON work per entry.
-        // The flush splits it; a part whose entries fail is split into single rows then. The
-        // sender says how many rows it holds, so only the first one (for the key) is read here.
         let rows = q.entries as usize;
-        let Some(first) = first_row(body).filter(|_| rows > 0) else {
-            return Err(BatcherError::RowsRefused(
-                "not a non-empty JSON array of rows".into(),
-            ));
-        };
-        let (key, stored) = if rows == 1 {
-            (row_id(first), first.as_bytes())
-        } else {
-            (
-                row_id(first).map(|id| part_key(&id, rows, body)),
-                body.as_bytes(),
-            )
-        };
-        let Some(key) = key else {
-            return Err(BatcherError::RowsRefused("a row has no text id".into()));
-        };
-        let part = NewPart {
-            key,
-            stored,
-            rows,
-            plain: q.plain,
-            app: q.app.as_deref(),
-            dead_letter: q.faults.dead_letter,
-        };
+        let (part, first) = new_part(body, &q)?;
         let counted = buffer.insert(part, now, &q.shard)?;
         let added = counted.added.max(0) as u64;
         let load = Load {
@@ -249,7 +262,7 @@ impl LogBatcher {
         {
             self.set_alarm(at).await?;
         }
-        if let (Some(app), true) = (q.app, added > 0) {
+        if let (Some(app), true) = (q.app.clone(), added > 0) {
             self.tail.publish(&self.state, &self.env, app, || {
                 if rows == 1 {
                     format!("[{first}]")

@@ -2,11 +2,10 @@
 //! `status` (its own account, for `/admin/status`), their request and answer types, its error
 //! type, and [`BatcherStub`], the only way the rest of the crate calls a LogBatcher.
 
-use crate::ingest::debug::Faults;
+use crate::batch::fault_injection::Faults;
 use crate::platform::rpc::{
     await_reply, request_text, runtime_errors_are_calls, typed_stub, CallError,
 };
-use crate::store::usage::Usage;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -35,49 +34,7 @@ pub struct IngestAnswer {
     pub pending: u64,
 }
 
-/// The object's counters and fault-injection state (its `stats` table).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct Stats {
-    pub shard: Option<String>,
-    /// Entries buffered and written to D1 over the object's life.
-    pub accepted: i64,
-    pub flushed: i64,
-    pub last_flush_at: Option<i64>,
-    pub last_error: Option<String>,
-    pub dead_lettered: i64,
-    pub flushes: i64,
-    pub d1_statements: i64,
-    /// An outage under way: when its first failed flush was, why, until when the alarm backs
-    /// off, and how many flushes failed in a row.
-    pub outage_since: Option<i64>,
-    pub outage_error: Option<String>,
-    pub backoff_until: Option<i64>,
-    pub outage_attempts: i64,
-    pub last_error_at: Option<i64>,
-    pub registered: i64,
-    /// The database size D1 reported after this object's latest flush.
-    pub size_after: Option<i64>,
-    /// Rows this object deleted, and when last, to keep the database under `MAX_DB_BYTES`.
-    pub space_deleted: i64,
-    pub last_space_at: Option<i64>,
-}
-
-/// A LogBatcher's own account of itself.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct BatcherStatus {
-    /// Entries buffered, and their bytes.
-    pub pending: i64,
-    pub pending_bytes: i64,
-    /// Entries that failed alone at least once (a row error) and wait for a retry.
-    pub failing: i64,
-    /// The most attempts any buffered entry has had.
-    pub max_attempts: i64,
-    pub oldest_accepted_at: Option<i64>,
-    pub alarm_at: Option<i64>,
-    pub stats: Stats,
-    /// What D1 reported for this object's flushes.
-    pub usage: Usage,
-}
+pub use crate::batch::status::{BatcherStatus, Stats};
 
 /// Every way a LogBatcher call fails.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]

@@ -3,8 +3,8 @@
 //! tails is asked of its hub at most once per `tail::ACTIVE_CHECK_MS`; while the answer is no,
 //! an ingest does nothing more than one map look-up.
 
-use crate::platform::tail_hubs;
-use crate::read::tail::ACTIVE_CHECK_MS;
+use crate::platform::{now_ms, tail_hubs};
+use crate::read::live_tail::ACTIVE_CHECK_MS;
 use crate::read::tail_hub::protocol::HubStub;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -30,7 +30,7 @@ impl TailPublisher {
         app: String,
         rows: impl FnOnce() -> String,
     ) {
-        if self.queue.borrow().is_empty() && self.known_idle(&app, js_sys::Date::now()) {
+        if self.queue.borrow().is_empty() && self.known_idle(&app, now_ms() as f64) {
             return;
         }
         self.queue.borrow_mut().push_back((app, rows()));
@@ -53,7 +53,7 @@ impl TailPublisher {
             let Some((app, rows)) = next else { break };
             let Ok(ns) = tail_hubs(&env) else { continue };
             let hub = HubStub::new(ns, &app);
-            let now = js_sys::Date::now();
+            let now = now_ms() as f64;
             let known = self.active.borrow().get(&app).copied();
             let active = match known {
                 Some((active, at)) if now - at < ACTIVE_CHECK_MS => active,
@@ -61,7 +61,7 @@ impl TailPublisher {
                     let active = hub.active().await.unwrap_or(false);
                     self.active
                         .borrow_mut()
-                        .insert(app.clone(), (active, js_sys::Date::now()));
+                        .insert(app.clone(), (active, now_ms() as f64));
                     active
                 }
             };

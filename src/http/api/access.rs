@@ -2,10 +2,13 @@
 //! `Basic`: `model::credential`), or the admin key (`X-Admin-Key`) for any app. Shared by every
 //! per-app resource, so the rule is written once.
 
+use crate::batch::fault_injection::DebugFlags;
 use crate::http::envelope::{header, require_admin, Ctx};
 use crate::http::error::ApiError;
+use crate::ingest::intake::{Origin, Sender};
 use crate::model::app::{AppId, AppRecord};
 use crate::model::credential::credential;
+use crate::model::entry::Source;
 use crate::store::registry::Registry;
 use worker::Request;
 
@@ -35,7 +38,7 @@ pub async fn caller_app(req: &Request, ctx: &Ctx, named: Option<&str>) -> Result
                 "app_id: required with the admin key (which app)".into(),
             ));
         };
-        return AppId::parse(named);
+        return Ok(AppId::parse(named)?);
     }
     let app = key_app(req, ctx).await?;
     if named.is_some_and(|n| n != app.as_str()) {
@@ -63,4 +66,60 @@ pub async fn client(req: &Request, ctx: &Ctx) -> Result<(AppRecord, String), Api
     };
     let app = Registry::new(&ctx.env)?.authenticate(key, from).await?;
     Ok((app, given.map(|c| c.key).unwrap_or_default()))
+}
+
+/// The app a request logs for, by its key (none for the trusted `LoggerService`).
+pub struct Caller {
+    pub app: AppRecord,
+    key: Option<String>,
+}
+
+impl Caller {
+    pub async fn of(req: &Request, ctx: &Ctx) -> Result<Caller, ApiError> {
+        let (app, key) = client(req, ctx).await?;
+        Ok(Caller {
+            app,
+            key: Some(key),
+        })
+    }
+
+    /// The caller of a key given another way (`from`: `X-Log-Key`, RPC).
+    pub async fn by_header(ctx: &Ctx, key: &str, from: &str) -> Result<Caller, ApiError> {
+        let app = Registry::new(&ctx.env)?
+            .authenticate(Some(key), from)
+            .await?;
+        Ok(Caller {
+            app,
+            key: Some(key.to_string()),
+        })
+    }
+
+    /// The caller of the trusted `LoggerService`: the app it names, which must exist and not
+    /// be being deleted.
+    pub async fn trusted(ctx: &Ctx, app_id: &AppId) -> Result<Caller, ApiError> {
+        match Registry::new(&ctx.env)?.get(app_id).await? {
+            Some(app) if app.deleting_since.is_none() => Ok(Caller { app, key: None }),
+            _ => Err(ApiError::AppNotFound(app_id.as_str().to_string())),
+        }
+    }
+
+    /// The sender of entries for the ingest use case: the caller's app, with its key and the
+    /// admin key as secrets no stored entry may hold.
+    pub fn sender<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        source: Source,
+        origin: Origin,
+        flags: DebugFlags,
+    ) -> Sender<'a> {
+        let mut secrets: Vec<&str> = self.key.as_deref().into_iter().collect();
+        secrets.extend(ctx.config.admin_api_key.as_deref());
+        Sender {
+            app: &self.app.app_id,
+            secrets,
+            source,
+            origin,
+            flags,
+        }
+    }
 }

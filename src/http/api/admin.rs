@@ -11,12 +11,13 @@
 use crate::batch::dead_letter::{is_record_key, DeadLetter, DeadLetterMeta, KEY_PREFIX};
 use crate::batch::log_batcher::protocol::BatcherStub;
 use crate::batch::replay::{self, Replayed};
+use crate::batch::status::{BatcherStatus, ShardsReport};
 use crate::http::envelope::{ok, require_admin, Ctx};
 use crate::http::error::ApiError;
 use crate::platform::now_ms;
 use crate::platform::{batchers, dead_letters, metered_db};
 use crate::store::registry::Registry;
-use crate::store::usage::{ByWork, Usage, Work};
+use crate::store::usage::{ByWork, Work};
 use crate::store::usage_meter::protocol::meter_stub;
 use futures::future::join_all;
 use serde::Deserialize;
@@ -124,7 +125,7 @@ pub async fn delete(req: Request, ctx: &Ctx, key: &str) -> Result<Response, ApiE
 /// only once all of them are stored; rows that fail again stay in it with their new error.
 async fn replay_one(ctx: &Ctx, kv: &KvStore, key: &str) -> Result<Replayed, ApiError> {
     let record = read(kv, key).await?;
-    replay::replay(&ctx.env, &ctx.config, kv, key, &record).await
+    Ok(replay::replay(&ctx.env, &ctx.config, kv, key, &record).await?)
 }
 
 pub async fn replay(req: Request, ctx: &Ctx, key: &str) -> Result<Response, ApiError> {
@@ -188,10 +189,11 @@ struct ShardRow {
     shard: String,
 }
 
-pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
-    require_admin(&req, &ctx.config)?;
-    let now = now_ms();
-    let db = metered_db(&ctx.env)?;
+/// The most recent shards (`MAX_STATUS_SHARDS`) and what each answered of itself.
+async fn ask_shards(
+    ctx: &Ctx,
+    db: &crate::platform::d1::Metered,
+) -> Result<Vec<(String, Result<BatcherStatus, String>)>, ApiError> {
     let listing = db
         .prepare("SELECT shard FROM shards ORDER BY first_seen DESC LIMIT ?1")
         .bind(&[MAX_STATUS_SHARDS.into()])?;
@@ -207,74 +209,16 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
             .map(|s| async { BatcherStub::new(ns.get_by_name(&s.shard)?).status().await }),
     )
     .await;
+    Ok(shards
+        .into_iter()
+        .zip(answers)
+        .map(|(s, a)| (s.shard, a.map_err(|e| e.to_string())))
+        .collect())
+}
 
-    let (mut accepted, mut flushed, mut dead_lettered, mut statements, mut pending) =
-        (0, 0, 0, 0, 0);
-    let mut last_error: Option<(i64, String, String)> = None;
-    let mut last_flush_at: Option<i64> = None;
-    let mut active = Vec::new();
-    let mut outages = Vec::new();
-    let mut oldest: Option<i64> = None;
-    let mut usage = Usage::default();
-    let (mut space_deleted, mut last_space_at) = (0, None);
-    let mut unreachable = Vec::new();
-    for (s, answer) in shards.iter().zip(answers) {
-        let st = match answer {
-            Ok(st) => st,
-            Err(e) => {
-                unreachable.push(json!({ "shard": s.shard, "error": e.to_string() }));
-                continue;
-            }
-        };
-        let t = &st.stats;
-        usage.merge(&st.usage);
-        space_deleted += t.space_deleted;
-        last_space_at = last_space_at.max(t.last_space_at);
-        accepted += t.accepted;
-        flushed += t.flushed;
-        dead_lettered += t.dead_lettered;
-        statements += t.d1_statements;
-        pending += st.pending;
-        oldest = match (oldest, st.oldest_accepted_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        last_flush_at = last_flush_at.max(t.last_flush_at);
-        if let (Some(at), Some(e)) = (t.last_error_at, &t.last_error) {
-            if last_error.as_ref().is_none_or(|(t0, _, _)| at > *t0) {
-                last_error = Some((at, e.clone(), s.shard.clone()));
-            }
-        }
-        if let Some(since) = t.outage_since {
-            outages.push(json!({
-                "shard": s.shard,
-                "since": since,
-                "age_ms": now - since,
-                "failed_flushes": t.outage_attempts,
-                "error": t.outage_error,
-                "next_flush_at": st.alarm_at,
-            }));
-        }
-        if st.pending > 0 || st.failing > 0 {
-            active.push(json!({
-                "shard": s.shard,
-                "pending": st.pending,
-                "failing": st.failing,
-                "max_attempts": st.max_attempts,
-                "oldest_pending_age_ms": st.oldest_accepted_at.map(|t| now - t),
-                "next_flush_at": st.alarm_at,
-                "outage": t.outage_since.map(|since| json!({
-                    "since": since,
-                    "failed_flushes": t.outage_attempts,
-                    "error": t.outage_error,
-                })),
-                "last_error": t.last_error,
-                "last_error_at": t.last_error_at,
-            }));
-        }
-    }
-    let (dl_records, dl_rows) = dead_letter_count(&store(ctx)?).await?;
-    let deleting: Vec<Value> = Registry::new(&ctx.env)?
+/// Apps being deleted, with their progress.
+async fn deleting_apps(ctx: &Ctx, now: i64) -> Result<Vec<Value>, ApiError> {
+    Ok(Registry::new(&ctx.env)?
         .list()
         .await?
         .iter()
@@ -289,32 +233,45 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
                 "purged": progress.purged,
             }))
         })
-        .collect();
-    let tables = crate::store::tables::status(&db, &ctx.config.routes.tables())
-        .await
-        .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
-    ctx.meter_later(Work::Admin, &db);
-    // Everything else the logger ran on D1, per kind of work (`UsageMeter`). Reads, this
-    // status's own among them, reach it with their isolate's next hand-over
-    // (`usage::HAND_OVER_MS`).
-    let other: ByWork = match meter_stub(&ctx.env) {
+        .collect())
+}
+
+/// Everything else the logger ran on D1, per kind of work (`UsageMeter`). Reads, this status's
+/// own among them, reach it with their isolate's next hand-over (`usage::HAND_OVER_MS`).
+async fn other_usage(ctx: &Ctx) -> ByWork {
+    match meter_stub(&ctx.env) {
         Ok(stub) => stub.totals().await.unwrap_or_else(|e| {
             console_error!("usage meter: {e}");
             ByWork::default()
         }),
         Err(_) => ByWork::default(),
-    };
+    }
+}
+
+pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
+    require_admin(&req, &ctx.config)?;
+    let now = now_ms();
+    let db = metered_db(&ctx.env)?;
+    let report = ShardsReport::fold(ask_shards(ctx, &db).await?, now);
+    let (dl_records, dl_rows) = dead_letter_count(&store(ctx)?).await?;
+    let deleting = deleting_apps(ctx, now).await?;
+    let tables = crate::store::tables::status(&db, &ctx.config.routes.tables())
+        .await
+        .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
+    ctx.meter_later(Work::Admin, &db);
+    let other = other_usage(ctx).await;
     let other_written: u64 = other.values().map(|u| u.rows_written()).sum();
     let other_read: u64 = other.values().map(|u| u.rows_read()).sum();
+    let usage = &report.usage;
     Ok(ok(
         200,
         json!({
-            "shards": active,
-            "outages": outages,
-            "shards_checked": shards.len(),
-            "unreachable": unreachable,
-            "pending": pending,
-            "oldest_pending_age_ms": oldest.map(|t| now - t),
+            "shards": report.active,
+            "outages": report.outages,
+            "shards_checked": report.checked,
+            "unreachable": report.unreachable,
+            "pending": report.pending,
+            "oldest_pending_age_ms": report.oldest_accepted_at.map(|t| now - t),
             "dead_letters": { "records": dl_records, "rows": dl_rows },
             "deleting_apps": deleting,
             "d1": {
@@ -325,18 +282,18 @@ pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
                 "other": other,
                 "size_after": usage.size_after,
                 "max_db_bytes": ctx.config.max_db_bytes,
-                "deleted_for_space": space_deleted,
-                "last_deleted_for_space_at": last_space_at,
+                "deleted_for_space": report.space_deleted,
+                "last_deleted_for_space_at": report.last_space_at,
                 "tables": usage.tables,
             },
-            "last_flush_at": last_flush_at,
-            "last_flush_error": last_error.map(|(at, e, shard)| json!({ "at": at, "error": e, "shard": shard })),
+            "last_flush_at": report.last_flush_at,
+            "last_flush_error": report.last_error.map(|(at, e, shard)| json!({ "at": at, "error": e, "shard": shard })),
             "tables": tables,
             "totals": {
-                "accepted": accepted,
-                "flushed": flushed,
-                "dead_lettered": dead_lettered,
-                "d1_statements": statements,
+                "accepted": report.accepted,
+                "flushed": report.flushed,
+                "dead_lettered": report.dead_lettered,
+                "d1_statements": report.statements,
             },
         }),
         &ctx.request_id,

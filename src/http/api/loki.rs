@@ -5,11 +5,13 @@
 //! (the password) or any other way `access::client` takes. Answers 204, as Loki does (some
 //! clients accept nothing else), and refuses in plain text, as Loki does.
 
-use crate::http::api::logs::{limits, Caller, Naming, Origin};
+use crate::http::api::access::Caller;
+use crate::http::api::logs::limits;
 use crate::http::api::otlp::digest;
 use crate::http::body::read_body;
-use crate::http::envelope::{debug_flags, header, refusal, with_request_id, Ctx};
+use crate::http::envelope::{debug_flags, header, origin, refusal, with_request_id, Ctx};
 use crate::http::error::ApiError;
+use crate::ingest::intake::Naming;
 use crate::ingest::loki::{decode_json, decode_protobuf, drafts};
 use crate::ingest::snappy::{decompress, SnappyError};
 use crate::model::entry::Source;
@@ -71,14 +73,9 @@ async fn store_push(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     };
     let drafts = drafts(lines, &limits, now_ms())?;
     let digest = digest(&body.bytes);
-    caller
-        .store(
-            ctx,
-            &Origin::of(&req),
-            drafts,
-            (Source::Loki, Naming::Content(&digest)),
-            &flags,
-        )
+    let sender = caller.sender(ctx, Source::Loki, origin(&req), flags);
+    ctx.intake()
+        .drafts(&sender, drafts, Naming::Content(&digest))
         .await?;
     Ok(with_request_id(
         Response::empty()?.with_status(204),

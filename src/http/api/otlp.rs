@@ -7,10 +7,12 @@
 //! (retried). An exporter that sends a body again stores nothing twice
 //! (`logs::Naming::Content`).
 
-use crate::http::api::logs::{limits, Caller, Naming, Origin};
+use crate::http::api::access::Caller;
+use crate::http::api::logs::limits;
 use crate::http::body::read_body;
-use crate::http::envelope::{debug_flags, header, refusal, with_request_id, Ctx};
+use crate::http::envelope::{debug_flags, header, origin, refusal, with_request_id, Ctx};
 use crate::http::error::ApiError;
+use crate::ingest::intake::Naming;
 use crate::ingest::otlp::{decode_protobuf, drafts, response, status_body};
 use crate::model::entry::Source;
 use crate::model::json::{text_nesting, MAX_NESTING};
@@ -65,9 +67,9 @@ async fn export(
     let digest = digest(&body.bytes);
     if !export.drafts.is_empty() {
         let drafts = std::mem::take(&mut export.drafts);
-        let naming = (Source::Otlp, Naming::Content(&digest));
-        caller
-            .store(ctx, &Origin::of(&req), drafts, naming, &flags)
+        let sender = caller.sender(ctx, Source::Otlp, origin(&req), flags);
+        ctx.intake()
+            .drafts(&sender, drafts, Naming::Content(&digest))
             .await?;
     }
     let mut resp = Response::from_bytes(response(&export, protobuf))?;

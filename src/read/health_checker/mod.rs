@@ -10,14 +10,15 @@
 
 pub mod protocol;
 
-use crate::ingest::debug::DebugFlags;
-use crate::ingest::deliver::deliver_entries;
-use crate::ingest::prepare::{Identity, Prepare};
-use crate::model::entry::{LogEntry, RequestFields, Source};
+use crate::batch::fault_injection::DebugFlags;
+use crate::ingest::intake::{Intake, Naming, Origin, Sender};
+use crate::ingest::rest::Draft;
+use crate::model::app::AppId;
+use crate::model::entry::Source;
 use crate::platform::metered_db;
 use crate::platform::rpc::{parse_request, reply};
-use crate::platform::{alarm_at, load_config, random_bytes};
-use crate::read::health::{
+use crate::platform::{alarm_at, load_config, now_ms};
+use crate::read::url_checks::{
     insert_result_sql, trim_results_sql, unreachable_host, urls_sql, CheckResult, CHECKS_TABLE,
     URLS_TABLE,
 };
@@ -95,36 +96,25 @@ impl DurableObject for HealthChecker {
         }
         meter(&self.env, Work::HealthChecks, &db).await;
 
-        // Failures become log entries of the app, through the same path as any other log.
-        let now = js_sys::Date::now() as i64;
-        let prepare = Prepare::new(&config, &app_id, now, None, &[]);
-        let mut failures = Vec::new();
-        for r in results.iter().filter(|r| !r.ok()) {
-            let Some(level) = r.level() else { continue };
-            let random =
-                random_bytes::<16>().map_err(|e| worker::Error::RustError(e.to_string()))?;
-            let mut entry = LogEntry {
-                id: prepare.id(Identity::Random(random), r.checked_at),
-                timestamp: r.checked_at,
-                received_at: now,
-                app_id: app_id.clone(),
-                level,
-                message: r.message(),
-                request_id: None,
+        // Failures become log entries of the app, through the one ingest use case.
+        let drafts: Vec<Draft> = results.iter().filter_map(failure_draft).collect();
+        if let (false, Ok(app)) = (drafts.is_empty(), AppId::parse(&app_id)) {
+            let sender = Sender {
+                app: &app,
+                secrets: Vec::new(),
                 source: Source::Rest,
-                shard: String::new(),
-                request: RequestFields::default(),
-                data: Some(r.context()),
+                origin: Origin::default(),
+                flags: DebugFlags::default(),
             };
-            prepare.apply(&mut entry);
-            failures.push(entry);
-        }
-        if !failures.is_empty() {
-            if let Err(e) = deliver_entries(&self.env, &failures, &DebugFlags::default()).await {
+            let intake = Intake {
+                env: &self.env,
+                config: &config,
+            };
+            if let Err(e) = intake.drafts(&sender, drafts, Naming::Key(None)).await {
                 console_error!("HealthChecker {app_id}: logging failures failed: {e}");
             }
         }
-        self.arm(js_sys::Date::now() as i64 + config.health_check_interval_ms as i64)
+        self.arm(now_ms() + config.health_check_interval_ms as i64)
             .await?;
         Response::ok("checked")
     }
@@ -160,7 +150,7 @@ impl HealthChecker {
     /// URLs is checked at once; the alarm then keeps the interval).
     async fn start(&self, q: StartRequest) -> std::result::Result<(), CheckerError> {
         self.state.storage().put(APP_KEY, &q.app_id).await?;
-        self.arm(js_sys::Date::now() as i64).await?;
+        self.arm(now_ms()).await?;
         Ok(())
     }
 
@@ -172,10 +162,10 @@ impl HealthChecker {
 /// One GET of `url`, with a timeout. The latency is wall time from the request to the answer's
 /// headers.
 async fn check(url: &str, timeout_ms: u64, allow_private: bool) -> CheckResult {
-    let started = js_sys::Date::now();
+    let started = now_ms();
     let parsed = url
         .parse::<url::Url>()
-        .map_err(|e| format!("not a URL: {e}"));
+        .map_err(|e| CheckFailed(format!("not a URL: {e}")));
     // Checked again here: a URL stored before a change of the rules is never fetched.
     let refused = parsed
         .as_ref()
@@ -184,7 +174,7 @@ async fn check(url: &str, timeout_ms: u64, allow_private: bool) -> CheckResult {
         .and_then(unreachable_host);
     let outcome = match (parsed, refused) {
         (Err(e), _) => Err(e),
-        (Ok(_), Some(why)) => Err(why),
+        (Ok(_), Some(why)) => Err(CheckFailed(why)),
         (Ok(parsed), None) => {
             // A redirect is the check's answer, not a place to go: following one would let a
             // public URL lead the check to an internal address.
@@ -198,8 +188,8 @@ async fn check(url: &str, timeout_ms: u64, allow_private: bool) -> CheckResult {
             let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
             let answer = match select(fetch, timer).await {
                 Either::Left((Ok(resp), _)) => Ok(resp.status_code()),
-                Either::Left((Err(e), _)) => Err(e.to_string()),
-                Either::Right(_) => Err(format!("no answer within {timeout_ms} ms")),
+                Either::Left((Err(e), _)) => Err(CheckFailed(e.to_string())),
+                Either::Right(_) => Err(CheckFailed(format!("no answer within {timeout_ms} ms"))),
             };
             answer
         }
@@ -207,19 +197,36 @@ async fn check(url: &str, timeout_ms: u64, allow_private: bool) -> CheckResult {
     done(url, started, outcome)
 }
 
-fn failed(url: &str, started: f64, error: String) -> CheckResult {
-    done(url, started, Err(error))
+/// A failed check as the entry it is logged as: WARN for a 4xx answer, ERROR for a 5xx answer or
+/// none, at the check's own time, with `context.health_check`.
+fn failure_draft(r: &CheckResult) -> Option<Draft> {
+    Some(Draft {
+        level: r.level()?,
+        message: r.message(),
+        timestamp: Some(r.checked_at),
+        request_id: None,
+        context: Some(r.context()),
+        client_id: None,
+    })
 }
 
-fn done(url: &str, started: f64, outcome: std::result::Result<u16, String>) -> CheckResult {
-    let latency_ms = (js_sys::Date::now() - started).max(0.0) as i64;
+/// Why a check got no answer (a URL that is not one, a refused host, the network, the timeout):
+/// what its result records.
+struct CheckFailed(String);
+
+fn failed(url: &str, started: i64, error: String) -> CheckResult {
+    done(url, started, Err(CheckFailed(error)))
+}
+
+fn done(url: &str, started: i64, outcome: std::result::Result<u16, CheckFailed>) -> CheckResult {
+    let latency_ms = (now_ms() - started).max(0);
     let (status, error) = match outcome {
         Ok(status) => (Some(status), None),
-        Err(e) => (None, Some(e)),
+        Err(CheckFailed(e)) => (None, Some(e)),
     };
     CheckResult {
         url: url.to_string(),
-        checked_at: started as i64,
+        checked_at: started,
         status,
         latency_ms,
         error,

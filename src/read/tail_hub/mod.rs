@@ -15,7 +15,7 @@ use crate::batch::part::split_rows;
 use crate::platform::load_config;
 use crate::platform::rpc::CallError;
 use crate::platform::rpc::{parse_request, reply};
-use crate::read::tail::{
+use crate::read::live_tail::{
     log_message, parse_ack, ready_message, Subscriber, RECENT_ENTRIES, SLOW_CONSUMER,
 };
 use protocol::{CloseRequest, Closed, ConnectRequest, HubError, CONNECT_HEADER, REVOKED};
@@ -90,7 +90,7 @@ impl DurableObject for TailHub {
     ) -> Result<()> {
         self.state
             .storage()
-            .put(LAST_CLOSE_KEY, js_sys::Date::now())
+            .put(LAST_CLOSE_KEY, crate::platform::now_ms() as f64)
             .await?;
         // Complete the closing handshake the client started.
         let code = if (1000..5000).contains(&code) && code != 1005 && code != 1006 {
@@ -193,7 +193,7 @@ impl TailHub {
             return Ok(true);
         }
         let last_close: Option<f64> = self.state.storage().get(LAST_CLOSE_KEY).await?;
-        Ok(last_close.is_some_and(|t| js_sys::Date::now() - t < RESUME_WINDOW_MS))
+        Ok(last_close.is_some_and(|t| crate::platform::now_ms() as f64 - t < RESUME_WINDOW_MS))
     }
 
     /// Takes a JSON array of rows just acknowledged, keeps them for resuming clients, and sends

@@ -4,7 +4,7 @@
 //! error type, and [`HubStub`], the only way the rest of the crate calls a TailHub.
 
 use crate::platform::rpc::{await_reply, request_text, runtime_errors_are_calls, CallError};
-use crate::read::tail::TailQuery;
+use crate::read::live_tail::TailQuery;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;

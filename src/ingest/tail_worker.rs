@@ -18,10 +18,11 @@
 //! not `ok` (an exception, exceeded CPU or memory, canceled), that threw, or that answered 5xx
 //! is always kept; of the others, a `TAIL_SAMPLE_RATE` fraction.
 //!
-//! Pure: the shell (`entrypoint::tail`) reads the events, looks the apps up and delivers.
+//! Pure: the shell (`ingest::intake::Intake::trace_items`) looks the apps up, names the entries
+//! and delivers them.
 
 use crate::ingest::enrich::{CfFacts, ForwardedRequest};
-use crate::model::entry::clip;
+use crate::model::entry::{clip, LogEntry, Source};
 use crate::model::json::array;
 use crate::model::level::Level;
 use serde_json::{json, Map, Value};
@@ -225,6 +226,50 @@ fn bounded(context: Map<String, Value>, max: usize) -> Map<String, Value> {
     m
 }
 
+/// What one invocation's entries share besides the trace item.
+pub struct Invocation<'a> {
+    pub app_id: &'a str,
+    /// The invocation's request, enriched as a forwarded one (none for a cron, queue, alarm).
+    pub base: Option<&'a LogEntry>,
+    /// The request id when the request carries neither `X-Request-ID` nor `cf-ray`.
+    pub fallback_request_id: &'a str,
+    pub now_ms: i64,
+    pub max_message_bytes: usize,
+    pub max_data_bytes: usize,
+}
+
+/// The stored entries of one invocation, without ids or shards yet: every one with the
+/// invocation's request and one request id (its `X-Request-ID`, else its `cf-ray`, else the
+/// fallback), at its own time or when received.
+pub fn invocation_entries(item: &TraceItem, inv: &Invocation<'_>) -> Vec<LogEntry> {
+    let base = inv.base;
+    let request_id = base
+        .and_then(|b| b.request_id.clone().or_else(|| b.request.ray_id.clone()))
+        .unwrap_or_else(|| inv.fallback_request_id.to_string());
+    let path = base.and_then(|b| b.request.path.clone());
+    entries(
+        item,
+        path.as_deref(),
+        inv.max_message_bytes,
+        inv.max_data_bytes,
+    )
+    .into_iter()
+    .map(|e| LogEntry {
+        id: String::new(),
+        timestamp: e.timestamp.unwrap_or(inv.now_ms),
+        received_at: inv.now_ms,
+        app_id: inv.app_id.to_string(),
+        level: e.level,
+        message: e.message,
+        request_id: Some(request_id.clone()),
+        source: Source::Tail,
+        shard: String::new(),
+        request: base.map(|b| b.request.clone()).unwrap_or_default(),
+        data: e.context,
+    })
+    .collect()
+}
+
 /// The entries of one invocation, in order: its `console.*` calls, its exceptions, and the
 /// invocation itself. `path` is the request's path (for the invocation's message).
 pub fn entries(
@@ -233,38 +278,11 @@ pub fn entries(
     max_message_bytes: usize,
     max_data_bytes: usize,
 ) -> Vec<TailEntry> {
-    let script = item.script_name.clone();
-    let mut out = Vec::new();
-    for log in &item.logs {
-        let parts: &[Value] = match &log.message {
-            Value::Array(a) => a,
-            other => std::slice::from_ref(other),
-        };
-        let mut words = Vec::new();
-        let mut others = Vec::new();
-        for p in parts {
-            match p {
-                Value::String(s) => words.push(s.clone()),
-                Value::Object(_) | Value::Array(_) => others.push(p.clone()),
-                other => words.push(other.to_string()),
-            }
-        }
-        let message = match words.join(" ") {
-            m if m.trim().is_empty() => "(console call with no text)".to_string(),
-            m => m,
-        };
-        let context = match others.as_slice() {
-            [] => None,
-            [Value::Object(m)] => Some(m.clone()),
-            _ => Some(Map::from_iter([("args".to_string(), Value::Array(others))])),
-        };
-        out.push(TailEntry {
-            level: Level::from_alias(&log.level).unwrap_or(Level::Info),
-            message: clip(&message, max_message_bytes).to_string(),
-            timestamp: time(log.timestamp),
-            context: context.map(|c| bounded(c, max_data_bytes)),
-        });
-    }
+    let mut out: Vec<TailEntry> = item
+        .logs
+        .iter()
+        .map(|log| console_entry(log, max_message_bytes, max_data_bytes))
+        .collect();
     for e in &item.exceptions {
         let message = format!("{}: {}", e.name, e.message);
         let exception = json!({ "name": e.name, "message": e.message, "stack": e.stack });
@@ -278,6 +296,46 @@ pub fn entries(
             )),
         });
     }
+    out.push(invocation_entry(item, path, max_message_bytes));
+    out
+}
+
+/// A `console.*` call: its string parts joined as the message, its other parts as context (one
+/// object part: the context itself; more: `context.args`).
+fn console_entry(log: &TraceLog, max_message_bytes: usize, max_data_bytes: usize) -> TailEntry {
+    let parts: &[Value] = match &log.message {
+        Value::Array(a) => a,
+        other => std::slice::from_ref(other),
+    };
+    let mut words = Vec::new();
+    let mut others = Vec::new();
+    for p in parts {
+        match p {
+            Value::String(s) => words.push(s.clone()),
+            Value::Object(_) | Value::Array(_) => others.push(p.clone()),
+            other => words.push(other.to_string()),
+        }
+    }
+    let message = match words.join(" ") {
+        m if m.trim().is_empty() => "(console call with no text)".to_string(),
+        m => m,
+    };
+    let context = match others.as_slice() {
+        [] => None,
+        [Value::Object(m)] => Some(m.clone()),
+        _ => Some(Map::from_iter([("args".to_string(), Value::Array(others))])),
+    };
+    TailEntry {
+        level: Level::from_alias(&log.level).unwrap_or(Level::Info),
+        message: clip(&message, max_message_bytes).to_string(),
+        timestamp: time(log.timestamp),
+        context: context.map(|c| bounded(c, max_data_bytes)),
+    }
+}
+
+/// The invocation itself: `GET /path 200 (ok)` (or its event kind), ERROR when it failed, WARN on
+/// a 4xx, with `context.invocation`.
+fn invocation_entry(item: &TraceItem, path: Option<&str>, max_message_bytes: usize) -> TailEntry {
     let status = item.response_status();
     let outcome = item.outcome.clone().unwrap_or_else(|| "unknown".into());
     let what = match (item.request(), path) {
@@ -298,17 +356,16 @@ pub fn entries(
         "status": status,
         "wall_ms": item.wall_time,
         "cpu_ms": item.cpu_time,
-        "script": script,
+        "script": item.script_name,
         "event": item.kind(),
         "truncated": item.truncated.unwrap_or(false),
     });
-    out.push(TailEntry {
+    TailEntry {
         level,
         message: clip(&message, max_message_bytes).to_string(),
         timestamp: time(item.event_timestamp),
         context: Some(Map::from_iter([("invocation".to_string(), invocation)])),
-    });
-    out
+    }
 }
 
 #[cfg(test)]

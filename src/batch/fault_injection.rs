@@ -1,5 +1,7 @@
 //! Fault injection for tests, demos and the benchmark, asked for with an `X-Debug-Flags` header
-//! such as `d1_fail=3, poison, slow_flush=500`.
+//! such as `d1_fail=3, poison, slow_flush=500`: the one place that knows the flags. Ingest reads
+//! them off a request and marks poisoned rows; the LogBatcher applies the rest to the app's rows
+//! as it takes them (`Faults`, carried by its typed ingest call).
 //!
 //! Honoured only when the var `DEBUG_FLAGS=true` (never in the shipped config); otherwise the
 //! answer says they were ignored. Every flag acts on the requesting app's entries only, never on
@@ -14,7 +16,6 @@
 //!   unwritten (to try replays);
 //! - `slow_flush=MS`: a flush that holds the app's entries waits MS before writing (at most 30 s).
 
-use crate::http::error::ApiError;
 use crate::model::columns::COLUMNS;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,11 @@ const MAX_SLOW_FLUSH_MS: u32 = 30_000;
 const MAX_DOWN_MS: u32 = 600_000;
 /// A level the `logs` table's CHECK constraint refuses.
 pub const POISON_LEVEL: &str = "POISON";
+
+/// A malformed `X-Debug-Flags` header: which flag, and what was expected.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("X-Debug-Flags: {0}")]
+pub struct InvalidFlags(pub String);
 
 /// The fault injection one request asked for (`X-Debug-Flags`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -38,15 +44,15 @@ pub struct DebugFlags {
 }
 
 impl DebugFlags {
-    pub fn parse(raw: &str) -> Result<DebugFlags, ApiError> {
+    pub fn parse(raw: &str) -> Result<DebugFlags, InvalidFlags> {
         let mut flags = DebugFlags::default();
-        let bad = |why: String| ApiError::InvalidDebugFlags(why);
+        let bad = InvalidFlags;
         for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = match part.split_once('=') {
                 Some((n, v)) => (n.trim(), Some(v.trim())),
                 None => (part, None),
             };
-            let number = |v: Option<&str>| -> Result<u32, ApiError> {
+            let number = |v: Option<&str>| -> Result<u32, InvalidFlags> {
                 v.and_then(|v| v.parse().ok())
                     .ok_or_else(|| bad(format!("{name}: needs a whole number, as in {name}=3")))
             };

@@ -13,9 +13,9 @@
 
 use crate::model::columns::COLUMNS;
 
-use crate::http::error::ApiError;
 use crate::model::id::is_request_id;
 use crate::model::id::is_uuid;
+use crate::read::error::ReadError;
 use crate::read::query::parse_levels;
 use crate::store::route::Routes;
 use serde::{Deserialize, Serialize};
@@ -86,7 +86,7 @@ pub struct TailQuery {
     pub last_id: Option<String>,
 }
 
-pub fn parse_query(pairs: &[(String, String)], routes: &Routes) -> Result<TailQuery, ApiError> {
+pub fn parse_query(pairs: &[(String, String)], routes: &Routes) -> Result<TailQuery, ReadError> {
     let mut q = TailQuery::default();
     for (name, value) in pairs {
         let s = &mut q.subscriber;
@@ -101,7 +101,7 @@ pub fn parse_query(pairs: &[(String, String)], routes: &Routes) -> Result<TailQu
             "search" => {
                 s.words = value.split_whitespace().map(str::to_lowercase).collect();
                 if s.words.is_empty() || s.words.len() > MAX_SEARCH_WORDS {
-                    return Err(ApiError::InvalidFilter(format!(
+                    return Err(ReadError::InvalidFilter(format!(
                         "search: 1 to {MAX_SEARCH_WORDS} words"
                     )));
                 }
@@ -109,7 +109,7 @@ pub fn parse_query(pairs: &[(String, String)], routes: &Routes) -> Result<TailQu
             "request_id" if is_request_id(value) => s.request_id = Some(value.clone()),
             "route" => {
                 if !routes.routes.iter().any(|r| r.name.as_str() == value) {
-                    return Err(ApiError::InvalidFilter(format!(
+                    return Err(ReadError::InvalidFilter(format!(
                         "route: no route {value:?}"
                     )));
                 }
@@ -117,7 +117,7 @@ pub fn parse_query(pairs: &[(String, String)], routes: &Routes) -> Result<TailQu
             }
             "last_id" if is_uuid(value) => q.last_id = Some(value.clone()),
             other => {
-                return Err(ApiError::InvalidFilter(format!(
+                return Err(ReadError::InvalidFilter(format!(
                     "{other}: unknown or invalid; expected level, search, request_id, route, \
                      last_id (an entry id) or token"
                 )))

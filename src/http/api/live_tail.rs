@@ -10,7 +10,7 @@ use crate::model::app::hash_key;
 use crate::platform::random_bytes;
 use crate::platform::rpc::CallError;
 use crate::platform::tail_hubs;
-use crate::read::tail::parse_query;
+use crate::read::live_tail::parse_query;
 use crate::read::tail_hub::protocol::{HubError, HubStub};
 use crate::store::registry::Registry;
 use serde_json::json;

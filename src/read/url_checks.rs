@@ -6,8 +6,8 @@
 //! [`KEEP_RESULTS`] per URL), and logs each failure as an entry of the app, so failures show in
 //! queries and stats like any other log. Does not fetch or touch storage itself.
 
-use crate::http::error::ApiError;
 use crate::model::level::Level;
+use crate::read::error::ReadError;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -98,20 +98,20 @@ pub fn unreachable_host(url: &url::Url) -> Option<String> {
 /// The registered URLs of a `POST /apps/:app_id/health-urls` body `{ "urls": [...] }`: http or
 /// https, with a host on the public internet (unless `allow_private`, for local tests), no
 /// credentials, at most `max`; duplicates are dropped, order kept.
-pub fn parse_urls(body: &[u8], max: usize, allow_private: bool) -> Result<Vec<String>, ApiError> {
+pub fn parse_urls(body: &[u8], max: usize, allow_private: bool) -> Result<Vec<String>, ReadError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
         urls: Vec<String>,
     }
     let body: Body = serde_json::from_slice(body).map_err(|e| {
-        ApiError::InvalidHealthUrls(format!(
+        ReadError::InvalidHealthUrls(format!(
             "body must be {{ \"urls\": [\"https://…\", …] }}: {e}"
         ))
     })?;
     let mut out: Vec<String> = Vec::new();
     for (i, raw) in body.urls.iter().enumerate() {
-        let bad = |why: &str| ApiError::InvalidHealthUrls(format!("urls[{i}]: {why}"));
+        let bad = |why: &str| ReadError::InvalidHealthUrls(format!("urls[{i}]: {why}"));
         if raw.len() > MAX_URL_LEN {
             return Err(bad(&format!("longer than {MAX_URL_LEN} characters")));
         }
@@ -145,7 +145,7 @@ pub fn parse_urls(body: &[u8], max: usize, allow_private: bool) -> Result<Vec<St
         }
     }
     if out.len() > max {
-        return Err(ApiError::InvalidHealthUrls(format!(
+        return Err(ReadError::InvalidHealthUrls(format!(
             "{} URLs; at most {max} per app (MAX_HEALTH_URLS)",
             out.len()
         )));
@@ -278,7 +278,7 @@ pub fn present(urls: &[String], results: &[StoredResult], interval_ms: u64) -> V
 mod tests {
     use super::*;
 
-    fn parse(v: Value) -> Result<Vec<String>, ApiError> {
+    fn parse(v: Value) -> Result<Vec<String>, ReadError> {
         parse_urls(v.to_string().as_bytes(), 3, false)
     }
 

@@ -1,39 +1,40 @@
-//! Shell: The runtime's ways in besides `fetch` and `scheduled`: Tail Worker events (`tail`, see
-//! `ingest::tail`) and RPC for parent workers.
+//! Shell: RPC for parent workers, the adapters of the `LoggerRpc` and `LoggerService`
+//! entrypoints (`src/worker.mjs`).
 //!
-//! RPC: the `LoggerRpc` class of
-//! `src/worker.mjs` (a `WorkerEntrypoint` a parent binds with `entrypoint = "LoggerRpc"`) gives
-//! `forApp(key)` a stub whose every call comes here with that key, the method and its arguments.
-//! The key is the parent's secret, passed once per stub; it is checked on every call (a cached
-//! lookup, as for REST).
+//! `LoggerRpc.forApp(key)` gives a stub whose every call comes here with that key, the method and
+//! its arguments; the key is checked on every call (a cached lookup, as for REST) and decides the
+//! app: a call reads and writes that app only. `LoggerService` (the worker-logs design's, off
+//! unless `RPC_SERVICE_ENABLED`) takes the app id as its first argument and trusts its binding.
 //!
 //! Methods, each validated, limited, durable and refused as its REST twin is:
 //! - `log(level, message, context?)` → `{id}`, `logBatch(entries)` → `{accepted, ids}`: `POST
 //!   /logs` (entries as REST takes them);
-//! - `logRequest(request, {level?, message?, data?}?)` → `{id}`: the forwarded-request path with
-//!   the parent's own `Request` (no new Request to build, nothing to clone);
+//! - `logRequest(request, {level?, message?, context?}?)` → `{id}`: the forwarded-request path
+//!   with the parent's own `Request` (no new Request to build, nothing to clone);
 //! - `query(filters?)` → `{logs, next_cursor}`: `GET /logs` (`read::query::filter_pairs`);
 //! - `stats(days?)` → `{app_id, days}`: `GET /stats/:app_id`.
 //!
-//! The key decides the app: a call reads and writes that app only. A refusal rejects the call with
-//! an `Error` whose message starts with the REST code (`"INVALID_LEVEL: ..."`): RPC carries an
-//! error's message and type, not its other properties.
+//! A call is parsed once into a typed [`Call`] and applied through the same use cases as HTTP. A
+//! refusal rejects the call with an `Error` whose message starts with the REST code
+//! (`"INVALID_LEVEL: ..."`): RPC carries an error's message and type, not its other properties.
 
-use crate::http::api::forwarded::{forwarded, store_request};
-use crate::http::api::logs::{limits, Caller, Naming, Origin};
-use crate::http::api::query::page;
-use crate::http::api::stats::counts;
+use crate::batch::fault_injection::DebugFlags;
+use crate::http::api::access::Caller;
+use crate::http::api::forwarded::forwarded;
+use crate::http::api::logs::limits;
 use crate::http::envelope::Ctx;
 use crate::http::error::ApiError;
-use crate::ingest::debug::DebugFlags;
 use crate::ingest::enrich::{LOG_DATA_HEADER, LOG_LEVEL_HEADER, LOG_MESSAGE_HEADER};
+use crate::ingest::intake::{Naming, Origin};
 use crate::ingest::rest::parse_body;
 use crate::model::app::AppId;
 use crate::model::entry::Source;
 use crate::model::id::new_id;
-use crate::platform::{load_config, now_ms, random_bytes};
+use crate::platform::{load_config, metered_db, now_ms, random_bytes};
 use crate::read::query::{filter_pairs, parse_query};
+use crate::read::reader;
 use crate::read::stats::parse_days;
+use crate::store::usage::Work;
 use serde_json::{json, Value};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -197,15 +198,12 @@ async fn service_call(
 
 /// Carries out `call` for `caller`'s app, exactly as its REST twin would.
 async fn apply(ctx: &Ctx, caller: &Caller, call: Call) -> Result<Value, ApiError> {
-    let flags = DebugFlags::default();
+    let sender = caller.sender(ctx, Source::Rpc, Origin::default(), DebugFlags::default());
     let store = |body: Value| {
-        let flags = &flags;
+        let sender = &sender;
         async move {
             let drafts = parse_body(body.to_string().as_bytes(), &limits(ctx), now_ms())?;
-            let naming = (Source::Rpc, Naming::Key(None));
-            caller
-                .store(ctx, &Origin::default(), drafts, naming, flags)
-                .await
+            ctx.intake().drafts(sender, drafts, Naming::Key(None)).await
         }
     };
     match call {
@@ -228,7 +226,7 @@ async fn apply(ctx: &Ctx, caller: &Caller, call: Call) -> Result<Value, ApiError
         }
         Call::LogRequest { request, options } => {
             let request = with_log_fields(forwarded(&request)?, &options)?;
-            let entry = store_request(ctx, caller, request, Source::Rpc, &flags).await?;
+            let entry = ctx.intake().request(&sender, request).await?;
             Ok(json!({ "id": entry.id }))
         }
         Call::Query(filters) => {
@@ -241,9 +239,10 @@ async fn apply(ctx: &Ctx, caller: &Caller, call: Call) -> Result<Value, ApiError
                     "app_id: this key acts for its own app only".into(),
                 ));
             }
-            let mut page = page(ctx, &caller.app.app_id, &q).await?;
-            page.as_object_mut().map(|p| p.remove("d1"));
-            Ok(page)
+            let db = metered_db(&ctx.env)?;
+            let page = reader::page(&db, &ctx.config, &caller.app.app_id, &q).await;
+            ctx.meter_later(Work::Query, &db);
+            Ok(page?.to_json(false))
         }
         Call::Stats(days) => {
             let days = match days {
@@ -253,9 +252,10 @@ async fn apply(ctx: &Ctx, caller: &Caller, call: Call) -> Result<Value, ApiError
                     d.to_string().trim_matches('"').to_string(),
                 )],
             };
-            let mut counts = counts(ctx, &caller.app.app_id, parse_days(&days)?).await?;
-            counts.as_object_mut().map(|c| c.remove("d1"));
-            Ok(counts)
+            let db = metered_db(&ctx.env)?;
+            let counts = reader::counts(&db, &caller.app.app_id, parse_days(&days)?).await;
+            ctx.meter_later(Work::Stats, &db);
+            Ok(counts?.to_json(false))
         }
     }
 }
@@ -297,131 +297,4 @@ fn with_log_fields(
         }
     }
     Ok(request)
-}
-
-/// The Tail Worker handler: a producer's trace items (one per invocation) become entries of the
-/// apps their scripts map to, sampled after the fact (`ingest::tail`), durably buffered before
-/// this returns. An item that cannot be stored (no app for its script, an unknown app) is
-/// reported in the logger's own log; it never fails the others.
-#[wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
-pub async fn tail(events: JsValue, env: Env) -> Result<(), JsValue> {
-    match store_tail(&env, &events).await {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            worker::console_error!("tail: {}: {e}", e.code());
-            Err(js_sys::Error::new(&format!("{}: {e}", e.code())).into())
-        }
-    }
-}
-
-async fn store_tail(env: &Env, events: &JsValue) -> Result<(), ApiError> {
-    use crate::ingest::deliver::deliver_entries;
-    use crate::ingest::enrich::{enrich, EnrichOptions};
-    use crate::ingest::prepare::{Identity, Prepare};
-    use crate::ingest::tail::{app_for, entries, keep, TraceItem};
-    use crate::model::app::AppId;
-    use crate::model::entry::{LogEntry, RequestFields};
-    use crate::store::registry::Registry;
-
-    let text = js_sys::JSON::stringify(events)
-        .map(String::from)
-        .map_err(|_| ApiError::InvalidEntry("tail events are not JSON".into()))?;
-    let events: Value = serde_json::from_str(&text)
-        .map_err(|e| ApiError::InvalidEntry(format!("tail events: {e}")))?;
-    let items: Vec<TraceItem> = events
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(TraceItem::from_json)
-        .collect();
-    let config = load_config(env)?;
-    let registry = Registry::new(env)?;
-    let secrets: Vec<&str> = config.admin_api_key.as_deref().into_iter().collect();
-    let mut out: Vec<LogEntry> = Vec::new();
-    // An app's record is read once per delivery, however many of its invocations it holds.
-    let mut known: Vec<(AppId, bool)> = Vec::new();
-    for item in &items {
-        let draw = u64::from_le_bytes(random_bytes::<8>()?) as f64 / u64::MAX as f64;
-        if !keep(item, config.tail_sample_rate, draw) {
-            continue;
-        }
-        let script = item.script_name.as_deref();
-        let Some(app) = app_for(&config.tail_apps, script) else {
-            worker::console_error!(
-                "tail: no app for script {script:?}: set TAIL_APPS (\"*\" for any script)"
-            );
-            continue;
-        };
-        let live = match AppId::parse(app) {
-            Ok(id) => match known.iter().find(|(k, _)| *k == id) {
-                Some((_, live)) => live.then_some(id),
-                None => {
-                    let record = registry.get(&id).await?;
-                    let live = record.is_some_and(|r| r.deleting_since.is_none());
-                    known.push((id.clone(), live));
-                    live.then_some(id)
-                }
-            },
-            Err(_) => None,
-        };
-        let app = match live {
-            Some(id) => id,
-            None => {
-                worker::console_error!("tail: script {script:?} maps to {app:?}, which is no app");
-                continue;
-            }
-        };
-        let now = now_ms();
-        let request = item.forwarded();
-        let colo = request.as_ref().and_then(|r| r.cf.colo.clone());
-        let prepare = Prepare::new(&config, app.as_str(), now, colo.as_deref(), &secrets);
-        let options = |id: String| EnrichOptions {
-            id,
-            now_ms: now,
-            app_id: app.as_str(),
-            log_client_ip: config.log_client_ip,
-            max_message_bytes: config.max_message_bytes,
-            max_log_data_bytes: config.max_log_data_bytes,
-        };
-        // What every entry of the invocation shares: its request, enriched as a forwarded one.
-        let base = request
-            .as_ref()
-            .and_then(|r| enrich(r, &options(String::new())).ok());
-        let request_id = base
-            .as_ref()
-            .and_then(|b| b.request_id.clone().or_else(|| b.request.ray_id.clone()))
-            .unwrap_or_else(|| new_id(now, random_bytes::<16>().unwrap_or([0; 16])));
-        let path = base.as_ref().and_then(|b| b.request.path.clone());
-        for e in entries(
-            item,
-            path.as_deref(),
-            config.max_message_bytes,
-            config.max_log_data_bytes,
-        ) {
-            let at = e.timestamp.unwrap_or(now);
-            let mut entry = LogEntry {
-                id: prepare.id(Identity::Random(random_bytes::<16>()?), at),
-                timestamp: at,
-                received_at: now,
-                app_id: app.as_str().to_string(),
-                level: e.level,
-                message: e.message,
-                request_id: Some(request_id.clone()),
-                source: Source::Tail,
-                shard: String::new(),
-                request: base
-                    .as_ref()
-                    .map(|b| b.request.clone())
-                    .unwrap_or_else(RequestFields::default),
-                data: e.context,
-            };
-            prepare.apply(&mut entry);
-            out.push(entry);
-        }
-    }
-    if out.is_empty() {
-        return Ok(());
-    }
-    deliver_entries(env, &out, &DebugFlags::default()).await
 }
