@@ -8,39 +8,45 @@
 //! # Layout
 //! A folder per stage of a log's path. Pure modules never touch the runtime and are unit-tested
 //! on the host; shell modules (first doc line `Shell:`) do, thinly, and are covered end to end.
-//! `scripts/check-repo` holds the line between them.
-//! - `model`: what every stage shares: the log `entry` and its row encoding, the firehose
-//!   `columns` table, `level`, `id`s, `time`stamps, `app` ids and keys, `sql` identifiers,
-//!   `json` nesting, `secret`s and their forms.
-//! - `ingest`: raw input becomes entries: `rest` bodies, `enrich`ed forwarded requests, the shared
-//!   `prepare` step (id, redaction, shard), `shard` ids and parts, `debug` fault flags, and
-//!   `deliver` (shell) to the LogBatchers.
-//! - `batch`: the `log_batcher` Durable Object (shell: object, `buffer`, `flush`,
-//!   `tail_publisher`, and its typed calls in `protocol`), its `policy`, `part`s, `poison`
-//!   isolation, the `settle` decision after a flush, `dead_letter` records and their `replay`
-//!   (shell).
-//! - `store`: D1 and KV: `schema`, `route`s and their `filter`s, `insert` SQL, `retention`, the
-//!   `space` policy under `MAX_DB_BYTES`, D1 `usage`; shell: `tables` (the D1 adapter:
-//!   migrations, retention runs, prunes, room), the row `writer`, app `deletion`, `cron`, the app
-//!   `registry`, and the `usage_meter` Durable Object (what every statement besides flushes cost).
-//! - `read`: `query`, `stats`, `tail` (and the `tail_hub` Durable Object), `health` (and the
-//!   `health_checker` Durable Object), each object with its `protocol`.
-//! - `http`: the `router` (shell), the `error` type with its codes, the `envelope` (shell), and
-//!   `api::*`, one shell module per resource.
-//! - `platform` (shell): bindings and the configuration cache, the clock, D1 reads and the
-//!   `Metered` tally of every statement, and `rpc`,
-//!   the wire form of every call between the fetch handler and a Durable Object.
-//! - `config`: typed configuration from vars and secrets, with every default.
+//! `scripts/check-repo` holds the line between them, and fails when a module below the edge
+//! imports it.
+//! - `http`: the edge. The `router` and one module per resource in `api`, the `rpc` entrypoints
+//!   (`LoggerRpc`, `LoggerService`), the `tail_worker` handler, the `error` type with its codes
+//!   (the only place that knows it), the `envelope` and request bodies. Adapters only: each
+//!   turns its wire form into a use case's input and the result back.
+//! - `ingest`: raw input becomes entries. `intake` is the one ingest use case; `rest`, `otlp`,
+//!   `loki` (with `protobuf`, `snappy`) and `tail_worker` parse their forms, `enrich` reads a
+//!   forwarded request, `prepare` names, redacts and shards, `deliver` hands parts to the
+//!   LogBatchers; `error` is the stage's error.
+//! - `batch`: the `log_batcher` Durable Object (`buffer`, `flush`, `tail_publisher`, and its
+//!   typed calls in `protocol`), its `policy`, `part`s, `poison` isolation, the `settle`
+//!   decision after a flush, `dead_letter` records and their `replay`, the operator's `status`
+//!   report, and `fault_injection`.
+//! - `store`: D1 and KV. `schema`, `route`s and their `filter`s, `insert` SQL, `retention`, the
+//!   `space` policy, D1 `usage`; shell: `tables` (migrations, retention runs, prunes, room), the
+//!   row `writer`, the app `registry` and app `deletion`, the `cron` handler, and the
+//!   `usage_meter` Durable Object; `error` is the stage's error.
+//! - `read`: `query` (filters, SQL, pages) and `stats`, run by the `reader` use cases (typed
+//!   `Page`, `Counts`); the `live_tail` and its `tail_hub` Durable Object; `url_checks` of apps'
+//!   URLs and their `health_checker` Durable Object; `error`.
+//! - `model`: what every stage shares: the log `entry` and its `columns`, `level`, `id`s,
+//!   `time`stamps, `app` ids and keys, `credential`s, `sql` identifiers, `json` nesting,
+//!   `secret`s; `error`.
+//! - `platform` (shell): bindings and the configuration cache, the one clock, D1 reads and the
+//!   `Metered` tally, KV, decompression, and `rpc`, the wire form of every call between the fetch
+//!   handler and a Durable Object; `error` (pure).
+//! - `config`: typed configuration from vars and secrets, with every default; `cors` origins.
 //!
 //! # The path of a log
-//! `http::router` → `http::api::forwarded` or `http::api::logs` (authenticate with
-//! `store::registry`, build entries with `ingest::enrich`/`ingest::rest`, then
-//! `ingest::prepare`) → `ingest::deliver` → `BatcherStub::ingest` → `LogBatcher` (SQLite
-//! `buffer`, alarm per `batch::policy`) → `batch::log_batcher::flush` → D1's firehose and the
-//! matching route tables via `store::route` and `store::insert` (failing rows: `batch::poison` →
-//! `batch::settle` → retries → `batch::dead_letter` in KV → `http::api::admin` replay). Later,
+//! `http::router` → an adapter (`http::api::logs`, `otlp`, `loki`, `forwarded`; `http::rpc`;
+//! `http::tail_worker`) authenticates (`store::registry`) and parses → `ingest::intake`
+//! (`prepare`) → `ingest::deliver` → `BatcherStub::ingest` → `LogBatcher` (SQLite `buffer`,
+//! alarm per `batch::policy`) → `batch::log_batcher::flush` → D1's firehose and the matching
+//! route tables via `store::writer`, `store::route` and `store::insert` (failing rows:
+//! `batch::poison` → `batch::settle` → retries → `batch::dead_letter` in KV → replay). Later,
 //! `store::cron` → `store::tables::run_retention` prunes by `store::retention`; the read side
-//! (`read::*`) serves queries, stats, live tails and health checks.
+//! (`read::reader`, `read::live_tail`, `read::url_checks`) serves queries, stats, live tails and
+//! health checks.
 
 pub mod batch;
 pub mod config;
