@@ -22,34 +22,38 @@
 //!   typed calls in `protocol`), its `policy`, `part`s, `poison` isolation, the `settle`
 //!   decision after a flush, `dead_letter` records and their `replay`, the operator's `status`
 //!   report, and `fault_injection`.
-//! - `store`: D1 and KV. `schema`, `route`s and their `filter`s, `insert` SQL, `retention`, the
-//!   `space` policy, D1 `usage`; shell: `tables` (migrations, retention runs, prunes, room), the
-//!   row `writer`, the app `registry` and app `deletion`, the `cron` handler, and the
-//!   `usage_meter` Durable Object; `error` is the stage's error.
+//! - `store`: D1's log tables. `schema`, `route`s and their `filter`s, `insert` SQL,
+//!   `retention`, the `space` policy; shell: `tables` (migrations, retention runs, prunes, room)
+//!   and the row `writer`; `error` is the stage's error.
+//! - `apps`: apps and their keys: ids, keys and records (`app`), a request's `credential`, the
+//!   `registry` in KV, and app `deletion`.
 //! - `read`: `query` (filters, SQL, pages) and `stats`, run by the `reader` use cases (typed
 //!   `Page`, `Counts`); the `live_tail` and its `tail_hub` Durable Object; `url_checks` of apps'
 //!   URLs and their `health_checker` Durable Object; `error`.
 //! - `model`: what every stage shares: the log `entry` and its `columns`, `level`, `id`s,
-//!   `time`stamps, `app` ids and keys, `credential`s, `sql` identifiers, `json` nesting,
-//!   `secret`s; `error`.
+//!   `time`stamps, `sql` identifiers, `json` nesting, `secret`s; `error`.
 //! - `platform` (shell): bindings and the configuration cache, the one clock, D1 reads and the
-//!   `Metered` tally, KV, decompression, and `rpc`, the wire form of every call between the fetch
+//!   `Metered` tally with what D1 bills (`usage`, pure) and the `usage_meter` Durable Object that
+//!   keeps it, KV, decompression, and `rpc`, the wire form of every call between the fetch
 //!   handler and a Durable Object; `error` (pure).
+//! - `cron`: the scheduled handler: retention, and the next step of every app deletion.
 //! - `config`: typed configuration from vars and secrets, with every default; `cors` origins.
 //!
 //! # The path of a log
 //! `http::router` → an adapter (`http::api::logs`, `otlp`, `loki`, `forwarded`; `http::rpc`;
-//! `http::tail_worker`) authenticates (`store::registry`) and parses → `ingest::intake`
+//! `http::tail_worker`) authenticates (`apps::registry`) and parses → `ingest::intake`
 //! (`prepare`) → `ingest::deliver` → `BatcherStub::ingest` → `LogBatcher` (SQLite `buffer`,
 //! alarm per `batch::policy`) → `batch::log_batcher::flush` → D1's firehose and the matching
 //! route tables via `store::writer`, `store::route` and `store::insert` (failing rows:
 //! `batch::poison` → `batch::settle` → retries → `batch::dead_letter` in KV → replay). Later,
-//! `store::cron` → `store::tables::run_retention` prunes by `store::retention`; the read side
+//! `cron` → `store::tables::run_retention` prunes by `store::retention`; the read side
 //! (`read::reader`, `read::live_tail`, `read::url_checks`) serves queries, stats, live tails and
 //! health checks.
 
+pub mod apps;
 pub mod batch;
 pub mod config;
+pub mod cron;
 pub mod http;
 pub mod ingest;
 pub mod model;
@@ -71,5 +75,5 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    store::cron::run(&env).await;
+    cron::run(&env).await;
 }

@@ -7,7 +7,7 @@
 // Each method passes its arguments through unchanged: requests and replies are JSON text whose
 // types are defined once, in the object's `protocol` module (src/batch/log_batcher/protocol.rs,
 // src/read/tail_hub/protocol.rs, src/read/health_checker/protocol.rs,
-// src/store/usage_meter/protocol.rs). And with it, the build
+// src/platform/usage_meter/protocol.rs). And with it, the build
 // needs no separate build tool: wasm-bindgen's output plus these few classes is the whole worker.
 //
 // After a Rust panic (panic=abort traps), the bindings start a fresh wasm instance on the next

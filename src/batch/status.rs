@@ -2,7 +2,7 @@
 //! `BatcherStatus`, what its `status` call answers) and the fold of many into the shard part of
 //! `/admin/status` ([`ShardsReport`]). Pure: the edge asks the objects and serialises the report.
 
-use crate::store::usage::Usage;
+use crate::platform::usage::Usage;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

@@ -361,7 +361,7 @@ fn tail_apps(
     };
     map.iter()
         .map(
-            |(script, app)| match app.as_str().map(crate::model::app::AppId::parse) {
+            |(script, app)| match app.as_str().map(crate::apps::app::AppId::parse) {
                 Some(Ok(id)) => Ok((script.clone(), id.as_str().to_string())),
                 _ => Err(err(format!("{script:?}: not an app id: {app}"))),
             },

@@ -1,10 +1,10 @@
 //! Shell: what every handler shares: its context, request ids, headers and query strings, admin
 //! authentication, debug flags, and the JSON envelope of every answer.
 
+use crate::apps::app::constant_time_eq;
 use crate::batch::fault_injection::{self, DebugFlags};
 use crate::config::Config;
 use crate::http::error::ApiError;
-use crate::model::app::constant_time_eq;
 use crate::model::id::{is_request_id, new_id};
 use crate::platform::{now_ms, random_bytes};
 use serde_json::{json, Value};
@@ -35,8 +35,12 @@ impl Ctx {
     /// Gathers what `db` counted for the usage meter, and hands what the isolate gathered over
     /// after the answer is sent, every `usage::HAND_OVER_MS` at most: metering never makes a
     /// read wait, nor calls the meter per read (`store::usage_meter`).
-    pub fn meter_later(&self, work: crate::store::usage::Work, db: &crate::platform::d1::Metered) {
-        use crate::store::usage_meter::protocol::{gather, record_all};
+    pub fn meter_later(
+        &self,
+        work: crate::platform::usage::Work,
+        db: &crate::platform::d1::Metered,
+    ) {
+        use crate::platform::usage_meter::protocol::{gather, record_all};
         if let Some(totals) = gather(work, db, crate::platform::now_ms()) {
             let env = self.env.clone();
             self.exec

@@ -18,6 +18,7 @@
 //! refusal rejects the call with an `Error` whose message starts with the REST code
 //! (`"INVALID_LEVEL: ..."`): RPC carries an error's message and type, not its other properties.
 
+use crate::apps::app::AppId;
 use crate::batch::fault_injection::DebugFlags;
 use crate::http::api::access::Caller;
 use crate::http::api::forwarded::forwarded;
@@ -27,14 +28,13 @@ use crate::http::error::ApiError;
 use crate::ingest::enrich::{LOG_DATA_HEADER, LOG_LEVEL_HEADER, LOG_MESSAGE_HEADER};
 use crate::ingest::intake::{Naming, Origin};
 use crate::ingest::rest::parse_body;
-use crate::model::app::AppId;
 use crate::model::entry::Source;
 use crate::model::id::new_id;
+use crate::platform::usage::Work;
 use crate::platform::{load_config, metered_db, now_ms, random_bytes};
 use crate::read::query::{filter_pairs, parse_query};
 use crate::read::reader;
 use crate::read::stats::parse_days;
-use crate::store::usage::Work;
 use serde_json::{json, Value};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;

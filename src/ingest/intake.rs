@@ -9,6 +9,8 @@
 //! Does not authenticate (the adapter knows its caller's app) nor parse wire forms (`rest`,
 //! `otlp`, `loki`, `tail`, `enrich` do).
 
+use crate::apps::app::AppId;
+use crate::apps::registry::Registry;
 use crate::batch::fault_injection::DebugFlags;
 use crate::config::Config;
 use crate::ingest::deliver::deliver_entries;
@@ -17,11 +19,9 @@ use crate::ingest::error::IngestError;
 use crate::ingest::prepare::{Identity, Prepare};
 use crate::ingest::rest::Draft;
 use crate::ingest::tail_worker::{app_for, invocation_entries, keep, Invocation, TraceItem};
-use crate::model::app::AppId;
 use crate::model::entry::{LogEntry, Source};
 use crate::model::id::{is_request_id, new_id};
 use crate::platform::{now_ms, random_bytes};
-use crate::store::registry::Registry;
 use worker::{console_error, Env};
 
 /// Who sends a request's entries, and how they came.

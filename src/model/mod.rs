@@ -1,7 +1,5 @@
 //! The data model every stage shares: the log entry, levels, app ids and keys.
-pub mod app;
 pub mod columns;
-pub mod credential;
 pub mod entry;
 pub mod error;
 pub mod id;

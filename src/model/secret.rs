@@ -3,7 +3,7 @@
 //! percent-encoded in any mix of escapes and cases (as in a URL or form body), and anything
 //! shaped like an app key (`lk_` and 64 hex digits), whichever app it belongs to.
 
-use crate::model::app::KEY_PREFIX;
+use crate::apps::app::KEY_PREFIX;
 
 /// Replacement for a secret found inside a logged value.
 pub const REDACTED: &str = "[REDACTED]";

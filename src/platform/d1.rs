@@ -2,7 +2,7 @@
 //! D1 with a tally of what it reports for each statement.
 
 use crate::platform::error::PlatformError;
-use crate::store::usage::Usage;
+use crate::platform::usage::Usage;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use wasm_bindgen::JsValue;

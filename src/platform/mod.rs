@@ -11,6 +11,8 @@ pub mod decompress;
 pub mod error;
 pub mod kv;
 pub mod rpc;
+pub mod usage;
+pub mod usage_meter;
 
 pub use bindings::{
     batchers, dead_letters, health_checkers, load_config, logs_db, metered_db, tail_hubs,

@@ -3,8 +3,8 @@
 //! meters it once the answer is out) and returns a typed result that HTTP and RPC both
 //! serialise. The filters, the SQL and the rows are `query`'s and `stats`'s.
 
+use crate::apps::app::AppId;
 use crate::config::Config;
-use crate::model::app::AppId;
 use crate::model::columns::COLUMNS;
 use crate::model::id::id_time;
 use crate::platform::d1::Metered;

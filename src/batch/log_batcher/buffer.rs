@@ -10,7 +10,7 @@
 use crate::batch::fault_injection::Faults;
 use crate::batch::log_batcher::protocol::Stats;
 use crate::batch::settle::{Attempts, Buffered};
-use crate::store::usage::{TableUsage, Usage};
+use crate::platform::usage::{TableUsage, Usage};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;

@@ -2,14 +2,14 @@
 //! `Basic`: `model::credential`), or the admin key (`X-Admin-Key`) for any app. Shared by every
 //! per-app resource, so the rule is written once.
 
+use crate::apps::app::{AppId, AppRecord};
+use crate::apps::credential::credential;
+use crate::apps::registry::Registry;
 use crate::batch::fault_injection::DebugFlags;
 use crate::http::envelope::{header, require_admin, Ctx};
 use crate::http::error::ApiError;
 use crate::ingest::intake::{Origin, Sender};
-use crate::model::app::{AppId, AppRecord};
-use crate::model::credential::credential;
 use crate::model::entry::Source;
-use crate::store::registry::Registry;
 use worker::Request;
 
 /// The app named in the path (`/…/:app_id`), if the caller may act for it.

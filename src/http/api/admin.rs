@@ -8,6 +8,7 @@
 //! - `POST /admin/dead-letters/:key/replay`, `POST /admin/dead-letters/replay` (a page at a time):
 //!   the rows are written to D1 again; a record is deleted only after all its rows are stored.
 
+use crate::apps::registry::Registry;
 use crate::batch::dead_letter::{is_record_key, DeadLetter, DeadLetterMeta, KEY_PREFIX};
 use crate::batch::log_batcher::protocol::BatcherStub;
 use crate::batch::replay::{self, Replayed};
@@ -15,10 +16,9 @@ use crate::batch::status::{BatcherStatus, ShardsReport};
 use crate::http::envelope::{ok, require_admin, Ctx};
 use crate::http::error::ApiError;
 use crate::platform::now_ms;
+use crate::platform::usage::{ByWork, Work};
+use crate::platform::usage_meter::protocol::meter_stub;
 use crate::platform::{batchers, dead_letters, metered_db};
-use crate::store::registry::Registry;
-use crate::store::usage::{ByWork, Work};
-use crate::store::usage_meter::protocol::meter_stub;
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -2,12 +2,12 @@
 //!
 //! `POST /apps` returns the new API key once; afterwards only its hash exists.
 
+use crate::apps::app::{generate_key, AppId, NewApp};
+use crate::apps::deletion;
+use crate::apps::registry::Registry;
 use crate::http::envelope::{ok, require_admin, Ctx};
 use crate::http::error::ApiError;
-use crate::model::app::{generate_key, AppId, NewApp};
 use crate::platform::{now_ms, random_bytes};
-use crate::store::deletion;
-use crate::store::registry::Registry;
 use serde_json::json;
 use worker::{Request, Response};
 

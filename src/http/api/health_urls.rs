@@ -6,12 +6,12 @@
 use crate::http::api::access::named_app;
 use crate::http::envelope::{ok, Ctx};
 use crate::http::error::ApiError;
+use crate::platform::usage::Work;
 use crate::platform::{d1_rows, health_checkers, metered_db, now_ms};
 use crate::read::health_checker::protocol::{CheckerStub, StartRequest};
 use crate::read::url_checks::{
     history_sql, parse_urls, present, urls_sql, StoredResult, CHECKS_TABLE, URLS_TABLE,
 };
-use crate::store::usage::Work;
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;

@@ -3,16 +3,16 @@
 //! `TailHub`. The token exists because browsers cannot set headers on a WebSocket; other clients
 //! may send `X-API-Key` on the upgrade instead. Filters and messages are `tail`'s.
 
+use crate::apps::app::hash_key;
+use crate::apps::registry::Registry;
 use crate::http::api::access::{caller_app, key_app};
 use crate::http::envelope::{header, ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
-use crate::model::app::hash_key;
 use crate::platform::random_bytes;
 use crate::platform::rpc::CallError;
 use crate::platform::tail_hubs;
 use crate::read::live_tail::parse_query;
 use crate::read::tail_hub::protocol::{HubError, HubStub};
-use crate::store::registry::Registry;
 use serde_json::json;
 use worker::{Request, Response};
 

@@ -8,10 +8,10 @@
 use crate::http::api::access::named_app;
 use crate::http::envelope::{ok, Ctx};
 use crate::http::error::ApiError;
+use crate::platform::usage::Work;
 use crate::platform::{metered_db, now_ms};
 use crate::store::retention::parse_prune_body;
 use crate::store::tables::prune_app;
-use crate::store::usage::Work;
 use serde_json::json;
 use worker::{Request, Response};
 

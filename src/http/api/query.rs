@@ -7,10 +7,10 @@
 use crate::http::api::access::caller_app;
 use crate::http::envelope::{ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
+use crate::platform::usage::Work;
 use crate::platform::{metered_db, now_ms};
 use crate::read::query::parse_query;
 use crate::read::reader;
-use crate::store::usage::Work;
 use worker::{Request, Response};
 
 pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {

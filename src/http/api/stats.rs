@@ -4,9 +4,9 @@ use crate::http::api::access::named_app;
 use crate::http::envelope::{ok, query_pairs, Ctx};
 use crate::http::error::ApiError;
 use crate::platform::metered_db;
+use crate::platform::usage::Work;
 use crate::read::reader;
 use crate::read::stats::parse_days;
-use crate::store::usage::Work;
 use worker::{Request, Response};
 
 pub async fn get(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {

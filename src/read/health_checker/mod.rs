@@ -10,20 +10,20 @@
 
 pub mod protocol;
 
+use crate::apps::app::AppId;
 use crate::batch::fault_injection::DebugFlags;
 use crate::ingest::intake::{Intake, Naming, Origin, Sender};
 use crate::ingest::rest::Draft;
-use crate::model::app::AppId;
 use crate::model::entry::Source;
 use crate::platform::metered_db;
 use crate::platform::rpc::{parse_request, reply};
+use crate::platform::usage::Work;
+use crate::platform::usage_meter::protocol::meter;
 use crate::platform::{alarm_at, load_config, now_ms};
 use crate::read::url_checks::{
     insert_result_sql, trim_results_sql, unreachable_host, urls_sql, CheckResult, CHECKS_TABLE,
     URLS_TABLE,
 };
-use crate::store::usage::Work;
-use crate::store::usage_meter::protocol::meter;
 use futures::future::{join_all, select, Either};
 use protocol::{CheckerError, StartRequest};
 use serde::Deserialize;

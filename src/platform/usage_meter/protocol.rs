@@ -6,7 +6,7 @@ use crate::platform::d1::Metered;
 use crate::platform::rpc::{
     await_reply, request_text, runtime_errors_are_calls, typed_stub, CallError,
 };
-use crate::store::usage::{ByWork, Gathered, Work};
+use crate::platform::usage::{ByWork, Gathered, Work};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::wasm_bindgen;

@@ -7,17 +7,17 @@
 //! are gone and `APP_ID_RESERVE_MS` has passed (`model::app::app_id_free`), so a new app of the
 //! same id never reads an old app's logs.
 
+use crate::apps::app::{app_id_free, AppId, AppRecord, DeletionProgress};
+use crate::apps::registry::Registry;
 use crate::config::Config;
-use crate::model::app::{app_id_free, AppId, AppRecord, DeletionProgress};
 use crate::platform::error::PlatformError;
+use crate::platform::usage::Work;
+use crate::platform::usage_meter::protocol::meter;
 use crate::platform::{health_checkers, metered_db, tail_hubs};
 use crate::read::health_checker::protocol::CheckerStub;
 use crate::read::tail_hub::protocol::{CloseRequest, HubStub};
 use crate::store::error::StoreError;
-use crate::store::registry::Registry;
 use crate::store::tables::purge_app;
-use crate::store::usage::Work;
-use crate::store::usage_meter::protocol::meter;
 use serde::Serialize;
 use worker::{console_error, Env};
 

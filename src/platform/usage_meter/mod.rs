@@ -10,8 +10,8 @@
 pub mod protocol;
 
 use crate::platform::rpc::{parse_request, reply};
+use crate::platform::usage::ByWork;
 use crate::platform::{alarm_at, now_ms};
-use crate::store::usage::ByWork;
 use protocol::{MeterError, RecordRequest};
 use std::cell::{Cell, RefCell};
 use wasm_bindgen::prelude::wasm_bindgen;

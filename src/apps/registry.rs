@@ -10,7 +10,7 @@
 //! Authenticated keys are cached in the isolate for as long (`apps::KeyCache`), so the hot path
 //! makes no KV read per log; revoking an app clears it from the cache of the isolate that revoked.
 
-use crate::model::app::{
+use crate::apps::app::{
     app_kv_key, constant_time_eq, hash_key, key_kv_key, AppId, AppRecord, KeyCache, TailToken,
 };
 use crate::platform::bindings::REGISTRY_BINDING;

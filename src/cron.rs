@@ -6,10 +6,10 @@
 
 use crate::platform::bindings::DB_BINDING;
 use crate::platform::d1::Metered;
+use crate::platform::usage::Work;
+use crate::platform::usage_meter::protocol::meter;
 use crate::platform::{load_config, now_ms};
 use crate::store::tables::run_retention;
-use crate::store::usage::Work;
-use crate::store::usage_meter::protocol::meter;
 use worker::{console_error, console_log, Env};
 
 pub async fn run(env: &Env) {
@@ -55,5 +55,5 @@ pub async fn run(env: &Env) {
         Err(e) => console_error!("retention: failed: {e}"),
     }
     meter(env, Work::Retention, &db).await;
-    crate::store::deletion::continue_all(env, &config, now_ms()).await;
+    crate::apps::deletion::continue_all(env, &config, now_ms()).await;
 }
