@@ -1097,7 +1097,7 @@ fn main() {
         reads::print(&read_figures);
     }
     if let Some(m) = &migration {
-        println!("migration 0007: {m}");
+        println!("migrations from 0007: {m}");
     }
     if !cold_starts.is_empty() {
         cold::print(&cold_starts);

@@ -4,11 +4,9 @@
 //! Runs hourly (`[triggers]` in wrangler.toml); each table is pruned at most once per its
 //! `pruning_interval_days`. Outcomes go to `log_tables` and the worker's log.
 
-use crate::platform::bindings::DB_BINDING;
-use crate::platform::d1::Metered;
 use crate::platform::usage::Work;
-use crate::platform::usage_meter::protocol::meter;
-use crate::platform::{load_config, now_ms};
+use crate::platform::usage_meter::protocol::hand_over;
+use crate::platform::{load_config, metered_db, now_ms};
 use crate::store::tables::run_retention;
 use worker::{console_error, console_log, Env};
 
@@ -20,10 +18,10 @@ pub async fn run(env: &Env) {
             return;
         }
     };
-    let db = match env.d1(DB_BINDING) {
-        Ok(db) => Metered::new(db),
+    let db = match metered_db(env, Work::Retention) {
+        Ok(db) => db,
         Err(e) => {
-            console_error!("retention: not run: D1 binding {DB_BINDING}: {e}");
+            console_error!("retention: not run: {e}");
             return;
         }
     };
@@ -54,6 +52,7 @@ pub async fn run(env: &Env) {
         }
         Err(e) => console_error!("retention: failed: {e}"),
     }
-    meter(env, Work::Retention, &db).await;
+    drop(db);
     crate::apps::deletion::continue_all(env, &config, now_ms()).await;
+    hand_over(env).await;
 }

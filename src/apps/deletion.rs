@@ -12,7 +12,7 @@ use crate::apps::registry::Registry;
 use crate::config::Config;
 use crate::platform::error::PlatformError;
 use crate::platform::usage::Work;
-use crate::platform::usage_meter::protocol::meter;
+
 use crate::platform::{health_checkers, metered_db, tail_hubs};
 use crate::read::health_checker::protocol::CheckerStub;
 use crate::read::tail_hub::protocol::{CloseRequest, HubStub};
@@ -83,7 +83,7 @@ pub async fn purge(
     now: i64,
 ) -> Result<Progress, StoreError> {
     let since = record.deleting_since.unwrap_or(now);
-    let db = metered_db(env)?;
+    let db = metered_db(env, Work::Purge)?;
     let purging = purge_app(
         &db,
         &config.routes.tables(),
@@ -97,7 +97,6 @@ pub async fn purge(
             e.to_string(),
         ))
     });
-    meter(env, Work::Purge, &db).await;
     let (deleted_rows, purged) = purging?;
     let id_free = app_id_free(since, purged, config.app_id_reserve_ms as i64, now);
     if id_free {

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::platform::error::PlatformError;
 use crate::platform::kv::put_json;
 use crate::platform::usage::Work;
-use crate::platform::usage_meter::protocol::meter;
+
 use crate::platform::{metered_db, now_ms};
 use crate::store::tables::ensure_schemas;
 use crate::store::writer::Writer;
@@ -47,7 +47,7 @@ pub async fn replay(
     key: &str,
     record: &DeadLetter,
 ) -> Result<Replayed, PlatformError> {
-    let db = metered_db(env)?;
+    let db = metered_db(env, Work::Replay)?;
     let blocked = ensure_schemas(&db, &config.routes.tables(), now_ms())
         .await
         .err()
@@ -65,7 +65,6 @@ pub async fn replay(
         vec![false; texts.len()],
     );
     let outcome = writer.write_all(&rows, &[], REPLAY_BUDGET, blocked).await;
-    meter(env, Work::Replay, &db).await;
     let mut left: Vec<usize> = outcome.failed.iter().map(|(i, _)| *i).collect();
     left.extend(&outcome.deferred);
     left.sort_unstable();

@@ -32,16 +32,11 @@ impl Ctx {
         }
     }
 
-    /// Gathers what `db` counted for the usage meter, and hands what the isolate gathered over
-    /// after the answer is sent, every `usage::HAND_OVER_MS` at most: metering never makes a
-    /// read wait, nor calls the meter per read (`store::usage_meter`).
-    pub fn meter_later(
-        &self,
-        work: crate::platform::usage::Work,
-        db: &crate::platform::d1::Metered,
-    ) {
-        use crate::platform::usage_meter::protocol::{gather, record_all};
-        if let Some(totals) = gather(work, db, crate::platform::now_ms()) {
+    /// Hands what this isolate's databases counted to the usage meter when it is due, after
+    /// the answer is sent: metering never makes a request wait, nor calls the meter per read.
+    pub fn hand_over_usage(&self) {
+        use crate::platform::usage_meter::protocol::{due, record_all};
+        if let Some(totals) = due(crate::platform::now_ms()) {
             let env = self.env.clone();
             self.exec
                 .wait_until(async move { record_all(&env, totals).await });

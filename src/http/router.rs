@@ -25,7 +25,9 @@ pub async fn handle(req: Request, env: Env, exec: worker::Context) -> Result<Res
                 request_id: request_id.clone(),
                 exec: std::rc::Rc::new(exec),
             };
-            (route(req, &ctx).await, cors)
+            let answer = route(req, &ctx).await;
+            ctx.hand_over_usage();
+            (answer, cors)
         }
         Err(e) => (Err(e.into()), CorsOrigins::Off),
     };

@@ -161,7 +161,9 @@ async fn app_call(
     })?;
     let caller = Caller::by_header(&ctx, &key, "the RPC key").await?;
     let call = Call::parse(method, &args, 0)?;
-    apply(&ctx, &caller, call).await
+    let answer = apply(&ctx, &caller, call).await;
+    ctx.hand_over_usage();
+    answer
 }
 
 async fn service_call(
@@ -193,7 +195,9 @@ async fn service_call(
             path: format!("LoggerService.{method}"),
         });
     }
-    apply(&ctx, &caller, call).await
+    let answer = apply(&ctx, &caller, call).await;
+    ctx.hand_over_usage();
+    answer
 }
 
 /// Carries out `call` for `caller`'s app, exactly as its REST twin would.
@@ -239,9 +243,8 @@ async fn apply(ctx: &Ctx, caller: &Caller, call: Call) -> Result<Value, ApiError
                     "app_id: this key acts for its own app only".into(),
                 ));
             }
-            let db = metered_db(&ctx.env)?;
+            let db = metered_db(&ctx.env, Work::Query)?;
             let page = reader::page(&db, &ctx.config, &caller.app.app_id, &q).await;
-            ctx.meter_later(Work::Query, &db);
             Ok(page?.to_json(false))
         }
         Call::Stats(days) => {
@@ -252,9 +255,8 @@ async fn apply(ctx: &Ctx, caller: &Caller, call: Call) -> Result<Value, ApiError
                     d.to_string().trim_matches('"').to_string(),
                 )],
             };
-            let db = metered_db(&ctx.env)?;
+            let db = metered_db(&ctx.env, Work::Stats)?;
             let counts = reader::counts(&db, &caller.app.app_id, parse_days(&days)?).await;
-            ctx.meter_later(Work::Stats, &db);
             Ok(counts?.to_json(false))
         }
     }

@@ -46,5 +46,6 @@ async fn store_tail(env: &Env, events: &JsValue) -> Result<(), ApiError> {
     }
     .trace_items(&items)
     .await?;
+    crate::platform::usage_meter::protocol::hand_over(env).await;
     Ok(())
 }

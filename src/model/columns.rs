@@ -111,7 +111,7 @@ const LEVEL_CHECK: &str = "NOT NULL CHECK (level IN ('DEBUG', 'INFO', 'WARN', 'E
 /// Every `entry::Source` (a unit test holds the list to it). A table made with a shorter list is
 /// rebuilt (`store::schema::TableSchema::needs_rebuild`): SQLite cannot alter a CHECK.
 pub const SOURCE_CHECK: &str =
-    "NOT NULL CHECK (source IN ('binding', 'rest', 'otlp', 'loki', 'tail', 'rpc'))";
+    "NOT NULL CHECK (source IN ('binding', 'rest', 'otlp', 'loki', 'tail', 'rpc', 'health'))";
 
 /// Every firehose column in row order.
 pub const FIREHOSE_COLUMNS: [Column; 32] = {

@@ -27,17 +27,20 @@ pub enum Source {
     Tail,
     /// A parent worker called the logger's RPC entrypoint.
     Rpc,
+    /// A health check of one of the app's URLs failed (`read::health_checker`).
+    Health,
 }
 
 impl Source {
     /// Every source, as the firehose's CHECK constraint lists them.
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 7] = [
         Source::Binding,
         Source::Rest,
         Source::Otlp,
         Source::Loki,
         Source::Tail,
         Source::Rpc,
+        Source::Health,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Source {
             Source::Loki => "loki",
             Source::Tail => "tail",
             Source::Rpc => "rpc",
+            Source::Health => "health",
         }
     }
 }

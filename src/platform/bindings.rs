@@ -52,11 +52,20 @@ fn missing(kind: &str, name: &str, e: worker::Error) -> PlatformError {
 
 /// The D1 database of the logs.
 /// The D1 database with a tally of its statements (see `d1::Metered`).
-pub fn metered_db(env: &Env) -> Result<super::d1::Metered, PlatformError> {
-    Ok(super::d1::Metered::new(logs_db(env)?))
+/// The logs database, for `work`: what its statements cost is counted for the usage meter.
+pub fn metered_db(
+    env: &Env,
+    work: crate::platform::usage::Work,
+) -> Result<super::d1::Metered, PlatformError> {
+    Ok(super::d1::Metered::new(logs_db(env)?, Some(work)))
 }
 
-pub fn logs_db(env: &Env) -> Result<D1Database, PlatformError> {
+/// The logs database for a LogBatcher's flush: its tally goes to the object's own stats.
+pub fn flush_db(env: &Env) -> Result<super::d1::Metered, PlatformError> {
+    Ok(super::d1::Metered::new(logs_db(env)?, None))
+}
+
+fn logs_db(env: &Env) -> Result<D1Database, PlatformError> {
     env.d1(DB_BINDING).map_err(|e| missing("D1", DB_BINDING, e))
 }
 

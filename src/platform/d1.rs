@@ -2,7 +2,7 @@
 //! D1 with a tally of what it reports for each statement.
 
 use crate::platform::error::PlatformError;
-use crate::platform::usage::Usage;
+use crate::platform::usage::{Usage, Work};
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use wasm_bindgen::JsValue;
@@ -26,17 +26,24 @@ fn record(usage: &mut Usage, table: &str, result: &D1Result) -> u64 {
 
 /// D1 with a tally: every statement run through it is counted (`record`) under the label the
 /// caller gives (the table it is about), so what the logger costs beyond its flushes (migrations,
-/// prunes, retention, reads) is known too. The caller hands the tally to the usage meter.
+/// prunes, retention, reads) is known too. It is the only way to D1 (`platform::metered_db`), and
+/// it knows the work it is for: when it is dropped, what it counted joins what the isolate
+/// gathers for the usage meter (`usage_meter::protocol`), so no statement goes uncounted, and
+/// each entry point (a request, an RPC call, an alarm, the cron) hands the gathered totals over
+/// when they are due. A flush's own database counts into its LogBatcher's stats instead.
 pub struct Metered {
     db: D1Database,
     usage: RefCell<Usage>,
+    /// What the statements are for; `None` for a flush, whose tally its LogBatcher takes.
+    work: Option<Work>,
 }
 
 impl Metered {
-    pub fn new(db: D1Database) -> Self {
+    pub fn new(db: D1Database, work: Option<Work>) -> Self {
         Metered {
             db,
             usage: RefCell::new(Usage::default()),
+            work,
         }
     }
 
@@ -102,6 +109,14 @@ impl Metered {
     /// What was counted so far, leaving the tally empty.
     pub fn take(&self) -> Usage {
         std::mem::take(&mut self.usage.borrow_mut())
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        if let Some(work) = self.work {
+            crate::platform::usage_meter::protocol::gather(work, self.take());
+        }
     }
 }
 

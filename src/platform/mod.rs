@@ -15,7 +15,7 @@ pub mod usage;
 pub mod usage_meter;
 
 pub use bindings::{
-    batchers, dead_letters, health_checkers, load_config, logs_db, metered_db, tail_hubs,
+    batchers, dead_letters, flush_db, health_checkers, load_config, metered_db, tail_hubs,
 };
 pub use clock::{alarm_at, now_ms, random_bytes};
 pub use d1::{d1_read, d1_rows};

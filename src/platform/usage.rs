@@ -52,12 +52,37 @@ pub struct Gathered {
 impl Gathered {
     /// Adds one piece of work at `now`; the totals to hand over when it is time.
     pub fn add(&mut self, work: Work, usage: &Usage, now: i64) -> Option<ByWork> {
-        self.totals.entry(work).or_default().merge(usage);
-        let due = self.last.is_none_or(|t| now - t >= HAND_OVER_MS);
+        self.push(work, usage);
+        self.due(now)
+    }
+
+    /// Adds one piece of work, to hand over later.
+    pub fn push(&mut self, work: Work, usage: &Usage) {
+        if !usage.tables.is_empty() {
+            self.totals.entry(work).or_default().merge(usage);
+        }
+    }
+
+    /// The totals to hand over at `now`, if it is time: at once when they hold work other than
+    /// reads (a migration, a prune, a purge: rare, and worth seeing at once), else at most every
+    /// `HAND_OVER_MS` (the first piece at once).
+    pub fn due(&mut self, now: i64) -> Option<ByWork> {
+        if self.totals.is_empty() {
+            return None;
+        }
+        let urgent = self.totals.keys().any(|w| !w.is_read());
+        let due = urgent || self.last.is_none_or(|t| now - t >= HAND_OVER_MS);
         due.then(|| {
             self.last = Some(now);
             std::mem::take(&mut self.totals)
         })
+    }
+}
+
+impl Work {
+    /// Reads (and the admin's status), whose cost is gathered before it is handed over.
+    pub fn is_read(self) -> bool {
+        matches!(self, Work::Query | Work::Stats | Work::Health | Work::Admin)
     }
 }
 
@@ -160,5 +185,33 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.tables["logs"].rows_written, 8_012);
         assert_eq!(a.size_after, Some(200));
+    }
+
+    #[test]
+    fn work_other_than_reads_is_handed_over_at_once() {
+        let mut u = Usage::default();
+        u.add("logs", 0, 10, None);
+        let mut g = Gathered::default();
+        assert!(
+            g.add(Work::Query, &u, 1_000).is_some(),
+            "the first piece goes at once"
+        );
+        g.push(Work::Query, &u);
+        assert_eq!(g.due(2_000), None, "reads wait for HAND_OVER_MS");
+        g.push(Work::Prune, &u);
+        let totals = g
+            .due(2_001)
+            .expect("a prune goes at once, with the reads gathered");
+        assert_eq!(
+            totals.keys().copied().collect::<Vec<_>>(),
+            [Work::Query, Work::Prune]
+        );
+        assert_eq!(g.due(2_002), None, "nothing left");
+        g.push(Work::Query, &Usage::default());
+        assert_eq!(
+            g.due(20_000),
+            None,
+            "an empty tally is nothing to hand over"
+        );
     }
 }

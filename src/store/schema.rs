@@ -414,7 +414,12 @@ impl TableSchema {
             .filter(|c| has(existing, &c.name))
             .map(|c| {
                 let value = match c.name.as_str() {
-                    "headers" if self.firehose && has(existing, "url") => {
+                    // Only a table that kept the `request.cf` facts in every row (no `cf`
+                    // reference) stored every Host header; a later one already leaves out the
+                    // Host its URL says, and its headers are copied as they are.
+                    "headers"
+                        if self.firehose && has(existing, "url") && !has(existing, CF_COLUMN) =>
+                    {
                         "CASE WHEN url IS NOT NULL AND json_valid(headers) \
                          AND headers ->> '$.host' IS NULL \
                          THEN json_set(headers, '$.host', NULL) ELSE headers END"
@@ -429,29 +434,27 @@ impl TableSchema {
             into.push(quoted(SEQ_COLUMN));
             from.push("rowid".into());
         }
+        // A table of the clustered layout (it has `seq`) keeps its search index: the rows keep
+        // their `seq`, which is the index's rowid, so the index stays true. It could not be made
+        // again anyway: SQLite's FTS5 leaves the `_content` table of a contentless index with
+        // unindexed values behind when the index is dropped, and D1 may not drop that table.
+        let keep_index = has(existing, SEQ_COLUMN);
         let mut out = vec![format!("DROP TABLE IF EXISTS {}", quoted(&tmp))];
         if self.firehose {
-            out.push(format!(
-                "DROP TABLE IF EXISTS {}",
-                quoted(&fts_table(&self.table))
-            ));
+            if !keep_index {
+                out.push(format!(
+                    "DROP TABLE IF EXISTS {}",
+                    quoted(&fts_table(&self.table))
+                ));
+            }
             out.extend(self.cf_sql());
         }
         let facts: Vec<String> = CF_COLUMNS.map(|i| old(COLUMNS[i])).collect();
         if self.firehose && facts.iter().any(|f| f != "NULL") {
-            let cf = quoted(&cf_table(&self.table));
-            let key = cf_key_sql(&facts);
-            let names: Vec<String> = CF_COLUMNS.map(|i| quoted(COLUMNS[i])).collect();
-            out.push(format!(
-                "INSERT INTO {cf} (key, day, {}) SELECT {key}, max(timestamp / {DAY_MS}), {} \
-                 FROM {t} WHERE coalesce({}) IS NOT NULL GROUP BY 1 \
-                 ON CONFLICT (key) DO UPDATE SET day = max(day, excluded.day)",
-                names.join(", "),
-                facts.join(", "),
-                facts.join(", ")
-            ));
+            let (sets, reference) = self.cf_sets(&t, &facts);
+            out.push(sets);
             into.push(quoted(CF_COLUMN));
-            from.push(format!("(SELECT id FROM {cf} WHERE key = {key})"));
+            from.push(reference);
         }
         out.push(self.create_named(&tmp));
         out.push(format!(
@@ -464,21 +467,46 @@ impl TableSchema {
         out.push(format!("ALTER TABLE {} RENAME TO {t}", quoted(&tmp)));
         out.extend(self.index_sql());
         out.extend(self.firehose_sql());
-        if self.firehose && self.search {
+        if self.firehose {
+            out.extend(self.refill(&t, keep_index));
+        }
+        out
+    }
+
+    /// The statement that stores a rebuilt firehose's distinct `request.cf` sets (`facts`, its
+    /// old columns), and the value that refers a copied row to its set.
+    fn cf_sets(&self, t: &str, facts: &[String]) -> (String, String) {
+        let cf = quoted(&cf_table(&self.table));
+        let key = cf_key_sql(facts);
+        let names: Vec<String> = CF_COLUMNS.map(|i| quoted(COLUMNS[i])).collect();
+        let sets = format!(
+            "INSERT INTO {cf} (key, day, {}) SELECT {key}, max(timestamp / {DAY_MS}), {} \
+             FROM {t} WHERE coalesce({}) IS NOT NULL GROUP BY 1 \
+             ON CONFLICT (key) DO UPDATE SET day = max(day, excluded.day)",
+            names.join(", "),
+            facts.join(", "),
+            facts.join(", ")
+        );
+        (sets, format!("(SELECT id FROM {cf} WHERE key = {key})"))
+    }
+
+    /// After a firehose's rebuild: its search index filled from the rows (unless it was kept)
+    /// and the daily counts counted again.
+    fn refill(&self, t: &str, keep_index: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.search && !keep_index {
             out.push(format!(
                 "INSERT INTO {} (rowid, message, request_id, ts) \
                  SELECT seq, message, request_id, timestamp FROM {t} WHERE seq IS NOT NULL",
                 quoted(&fts_table(&self.table))
             ));
         }
-        if self.firehose {
-            let stats = quoted(STATS_TABLE);
-            out.push(format!("DELETE FROM {stats}"));
-            out.push(format!(
-                "INSERT INTO {stats} (app_id, day, level, count) \
-                 SELECT app_id, timestamp / {DAY_MS}, level, count(*) FROM {t} GROUP BY 1, 2, 3"
-            ));
-        }
+        let stats = quoted(STATS_TABLE);
+        out.push(format!("DELETE FROM {stats}"));
+        out.push(format!(
+            "INSERT INTO {stats} (app_id, day, level, count) \
+             SELECT app_id, timestamp / {DAY_MS}, level, count(*) FROM {t} GROUP BY 1, 2, 3"
+        ));
         out
     }
 
@@ -606,7 +634,7 @@ mod tests {
         }
     }
 
-    const MIGRATIONS: [&str; 7] = [
+    const MIGRATIONS: [&str; 8] = [
         include_str!("../../migrations/0001_logs.sql"),
         include_str!("../../migrations/0002_shards.sql"),
         include_str!("../../migrations/0003_log_tables.sql"),
@@ -614,6 +642,7 @@ mod tests {
         include_str!("../../migrations/0005_log_stats.sql"),
         include_str!("../../migrations/0006_health.sql"),
         include_str!("../../migrations/0007_clustered_logs.sql"),
+        include_str!("../../migrations/0008_health_source.sql"),
     ];
 
     /// A database as `wrangler d1 migrations apply` leaves it, up to migration `upto`.
@@ -648,6 +677,49 @@ mod tests {
             .collect()
     }
 
+    /// Migration 0008: the firehose of 0007 rebuilt to take the `health` source (SQLite cannot
+    /// alter a CHECK), generated by the logger's own rebuild of a table with 0007's columns.
+    #[test]
+    fn migration_0008_is_the_rebuild_of_the_0007_firehose() {
+        let db = migrated(7);
+        let existing: Vec<String> = db
+            .prepare("SELECT name FROM pragma_table_info('logs')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let s = TableSchema::firehose("logs", true);
+        let ddl: String = db
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'logs'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            s.needs_rebuild(&ddl, &existing),
+            "0007's CHECK lacks health"
+        );
+        let generated: String = s
+            .rebuild(&existing)
+            .iter()
+            .map(|sql| format!("{sql};"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Ok(path) = std::env::var("WRITE_MIGRATION_0008") {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let file: String = include_str!("../../migrations/0008_health_source.sql")
+            .lines()
+            .filter(|l| !l.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(file.trim(), generated.trim());
+    }
+
+    /// Migration 0007 is the rebuild of the earlier layout's `logs`, with the sources of its day
+    /// (0008 adds `health`).
     #[test]
     fn migration_0007_is_the_rebuild_of_logs() {
         let file: String = include_str!("../../migrations/0007_clustered_logs.sql")
@@ -662,7 +734,11 @@ mod tests {
             .iter()
             .map(|sql| format!("{sql};"))
             .collect::<Vec<_>>()
-            .join("\n");
+            .join("\n")
+            .replace(
+                columns::SOURCE_CHECK,
+                "NOT NULL CHECK (source IN ('binding', 'rest', 'otlp', 'loki', 'tail', 'rpc'))",
+            );
         assert_eq!(file.trim(), generated.trim());
     }
 
@@ -813,6 +889,68 @@ mod tests {
             .query_row("SELECT count(*) FROM logs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 2);
+    }
+
+    /// Migration 0008 on a firehose with rows: every row stays, and the search index (kept, not
+    /// made again) still finds them and takes new ones; a `health` entry can be stored.
+    #[test]
+    fn migration_0008_keeps_every_row_searchable() {
+        let db = migrated(7);
+        for (seq, msg) in [(1, "database timeout"), (2, "cache warmed")] {
+            db.execute(
+                "INSERT INTO logs (id, timestamp, app_id, level, message, source, shard, seq) \
+                 VALUES (?1, ?2, 'shop', 'INFO', ?3, 'rest', 's', ?2)",
+                rusqlite::params![format!("id-{seq}"), seq, msg],
+            )
+            .unwrap();
+        }
+        db.execute_batch(MIGRATIONS[7]).unwrap();
+        let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM logs"), 2);
+        let hits = "SELECT count(*) FROM logs_fts WHERE logs_fts MATCH 'timeout'";
+        assert_eq!(count(hits), 1);
+        db.execute(
+            "INSERT INTO logs (id, timestamp, app_id, level, message, source, shard, seq) \
+             VALUES ('id-3', 3, 'shop', 'WARN', 'health check timeout', 'health', 's', 3)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            count(hits),
+            2,
+            "the kept index takes new rows through its triggers"
+        );
+        assert_eq!(
+            count("SELECT sum(count) FROM log_stats"),
+            2,
+            "counted again from the rows"
+        );
+    }
+
+    /// A clustered firehose rebuilt only for its CHECK keeps its rows' headers as they are: a
+    /// Host header left out because the URL says it stays left out (not marked as absent).
+    #[test]
+    fn a_clustered_firehose_rebuilt_for_its_check_keeps_its_headers() {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(STATS_TABLE_DDL).unwrap();
+        let s = TableSchema::firehose("logs", true);
+        let older = s.create_sql().replace(
+            columns::SOURCE_CHECK,
+            "NOT NULL CHECK (source IN ('binding', 'rest'))",
+        );
+        db.execute(&older, []).unwrap();
+        db.execute(
+            "INSERT INTO logs (id, timestamp, app_id, level, message, source, shard, url, headers) \
+             VALUES ('a', 1, 'shop', 'INFO', 'm', 'binding', 's', 'https://shop.example/', \
+             '{\"accept\":\"*/*\"}')",
+            [],
+        )
+        .unwrap();
+        migrate(&db, &s, None);
+        let headers: String = db
+            .query_row("SELECT headers FROM logs WHERE id = 'a'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(headers, r#"{"accept":"*/*"}"#);
     }
 
     /// Retention's prune of the `request.cf` sets: a set goes once no row can refer to it, one
@@ -1045,10 +1183,11 @@ mod tests {
 
     #[test]
     fn the_hash_is_stable_and_changes_with_the_schema() {
-        // Pinned: a changed hash would make every deployment migrate again.
+        // Pinned: a changed hash makes every deployment migrate again (as the `health` source
+        // does, on purpose: migration 0008).
         assert_eq!(
             TableSchema::firehose("logs", true).hash(),
-            "e734af1a3ca6bb59"
+            "d06196caef5c98e2"
         );
         assert_eq!(route_like().hash(), "e53fb5d59f3145d7");
         let mut other = route_like();

@@ -22,8 +22,8 @@ use crate::batch::settle::{settle, Failure, Holder};
 use crate::config::Config;
 use crate::platform::kv::put_json;
 use crate::platform::usage::Work;
-use crate::platform::usage_meter::protocol::meter;
-use crate::platform::{dead_letters, metered_db, now_ms, random_bytes};
+
+use crate::platform::{dead_letters, flush_db, metered_db, now_ms, random_bytes};
 use crate::store::route::Routes;
 use crate::store::tables::{ensure_schemas, make_room, schemas_hash, DbError};
 use crate::store::writer::Writer;
@@ -257,9 +257,8 @@ impl LogBatcher {
         if self.schemas_checked.borrow().as_deref() == Some(hash.as_str()) {
             return Ok(());
         }
-        let db = metered_db(&self.env).map_err(|e| DbError(e.to_string()))?;
+        let db = metered_db(&self.env, Work::Migration).map_err(|e| DbError(e.to_string()))?;
         let migrated = ensure_schemas(&db, &tables, now_ms()).await;
-        meter(&self.env, Work::Migration, &db).await;
         let migrated = migrated?;
         if !migrated.is_empty() {
             console_log!("LogBatcher: migrated log tables {migrated:?}");
@@ -298,7 +297,7 @@ impl LogBatcher {
         )?;
         let mut dead_rows = dead_on_request(&dead, now);
         // The flush's own tally: it goes to the buffer's stats, not to the usage meter.
-        let db = metered_db(&self.env).map_err(storage)?;
+        let db = flush_db(&self.env).map_err(storage)?;
         let writer = Writer::new(
             &db,
             &config.routes,
@@ -426,7 +425,7 @@ impl LogBatcher {
         if size + incoming <= config.max_db_bytes {
             return;
         }
-        let db = match metered_db(&self.env) {
+        let db = match metered_db(&self.env, Work::Space) {
             Ok(db) => db,
             Err(e) => return console_error!("LogBatcher: making room: {e}"),
         };
@@ -441,7 +440,6 @@ impl LogBatcher {
             config.prune_max_statements,
         )
         .await;
-        meter(&self.env, Work::Space, &db).await;
         match made {
             Ok(r) if r.deleted > 0 => {
                 console_log!(

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::platform::error::PlatformError;
 use crate::platform::rpc::{parse_request, reply};
 use crate::platform::usage::Work;
-use crate::platform::usage_meter::protocol::meter;
+use crate::platform::usage_meter::protocol::hand_over;
 use crate::platform::{alarm_at, metered_db, now_ms};
 use buffer::{Buffer, NewPart};
 use flush::flush_limit;
@@ -156,6 +156,8 @@ impl DurableObject for LogBatcher {
         if let Some(at) = next {
             self.set_alarm(at).await?;
         }
+        // What the flushes' migrations and trims cost D1 (their own writes are in the stats).
+        hand_over(&self.env).await;
         Response::ok("flushed")
     }
 }
@@ -297,7 +299,7 @@ impl LogBatcher {
     /// ingest.
     fn register(&self, shard: Option<String>) {
         let Some(shard) = shard else { return };
-        let Ok(db) = metered_db(&self.env) else {
+        let Ok(db) = metered_db(&self.env, Work::Admin) else {
             return;
         };
         let env = self.env.clone();
@@ -313,7 +315,8 @@ impl LogBatcher {
                 Ok(s) => db.run("shards", s).await.is_ok(),
                 Err(_) => false,
             };
-            meter(&env, Work::Admin, &db).await;
+            drop(db);
+            hand_over(&env).await;
             if done {
                 let _ = buffer.mark_registered();
             }

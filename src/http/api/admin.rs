@@ -251,14 +251,13 @@ async fn other_usage(ctx: &Ctx) -> ByWork {
 pub async fn status(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     require_admin(&req, &ctx.config)?;
     let now = now_ms();
-    let db = metered_db(&ctx.env)?;
+    let db = metered_db(&ctx.env, Work::Admin)?;
     let report = ShardsReport::fold(ask_shards(ctx, &db).await?, now);
     let (dl_records, dl_rows) = dead_letter_count(&store(ctx)?).await?;
     let deleting = deleting_apps(ctx, now).await?;
     let tables = crate::store::tables::status(&db, &ctx.config.routes.tables())
         .await
         .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?;
-    ctx.meter_later(Work::Admin, &db);
     let other = other_usage(ctx).await;
     let other_written: u64 = other.values().map(|u| u.rows_written()).sum();
     let other_read: u64 = other.values().map(|u| u.rows_read()).sum();

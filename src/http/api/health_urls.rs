@@ -28,7 +28,7 @@ pub async fn register(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Respo
         ctx.config.max_health_urls,
         ctx.config.health_check_allow_private,
     )?;
-    let db = metered_db(&ctx.env)?;
+    let db = metered_db(&ctx.env, Work::Health)?;
     let app = JsValue::from_str(id.as_str());
     let now = JsValue::from_f64(now_ms() as f64);
     // The list replaces the previous one, in one transaction.
@@ -48,7 +48,6 @@ pub async fn register(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Respo
     db.batch(URLS_TABLE, statements)
         .await
         .map_err(unavailable)?;
-    ctx.meter_later(Work::Health, &db);
     if !urls.is_empty() {
         let stub = CheckerStub::new(health_checkers(&ctx.env)?.get_by_name(id.as_str())?);
         let request = StartRequest {
@@ -67,7 +66,7 @@ pub async fn register(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Respo
 
 pub async fn status(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
     let id = named_app(&req, ctx, app_id).await?;
-    let db = metered_db(&ctx.env)?;
+    let db = metered_db(&ctx.env, Work::Health)?;
     let app = [JsValue::from_str(id.as_str())];
     #[derive(Deserialize)]
     struct Url {
@@ -75,7 +74,6 @@ pub async fn status(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, A
     }
     let urls: Vec<Url> = d1_rows(&db, URLS_TABLE, &urls_sql(), &app).await?;
     let results: Vec<StoredResult> = d1_rows(&db, CHECKS_TABLE, &history_sql(), &app).await?;
-    ctx.meter_later(Work::Health, &db);
     let urls: Vec<String> = urls.into_iter().map(|u| u.url).collect();
     let mut data = present(&urls, &results, ctx.config.health_check_interval_ms);
     data["app_id"] = json!(id);

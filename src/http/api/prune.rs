@@ -18,7 +18,7 @@ use worker::{Request, Response};
 pub async fn post(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
     let id = named_app(&req, ctx, app_id).await?;
     let before = parse_prune_body(&req.bytes().await?, now_ms())?;
-    let db = metered_db(&ctx.env)?;
+    let db = metered_db(&ctx.env, Work::Prune)?;
     let c = &ctx.config;
     let pruned = prune_app(
         &db,
@@ -30,7 +30,6 @@ pub async fn post(mut req: Request, ctx: &Ctx, app_id: &str) -> Result<Response,
     )
     .await
     .map_err(|e| ApiError::StorageUnavailable(e.to_string()));
-    ctx.meter_later(Work::Prune, &db);
     let pruned = pruned?;
     let deleted: u64 = pruned.iter().map(|p| p.deleted).sum();
     let complete = pruned.iter().all(|p| p.complete);

@@ -16,9 +16,8 @@ use worker::{Request, Response};
 pub async fn list(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let q = parse_query(&query_pairs(&req)?, now_ms())?;
     let app = caller_app(&req, ctx, q.app_id.as_deref()).await?;
-    let db = metered_db(&ctx.env)?;
+    let db = metered_db(&ctx.env, Work::Query)?;
     let page = reader::page(&db, &ctx.config, &app, &q).await;
-    ctx.meter_later(Work::Query, &db);
     Ok(ok(200, page?.to_json(true), &ctx.request_id)?)
 }
 
@@ -28,9 +27,8 @@ pub async fn get(req: Request, ctx: &Ctx, id: &str) -> Result<Response, ApiError
         .find(|(k, _)| k == "app_id")
         .map(|(_, v)| v);
     let app = caller_app(&req, ctx, named.as_deref()).await?;
-    let db = metered_db(&ctx.env)?;
+    let db = metered_db(&ctx.env, Work::Query)?;
     let found = reader::entry(&db, &ctx.config, &app, id).await;
-    ctx.meter_later(Work::Query, &db);
     match found? {
         Some(entry) => Ok(ok(200, entry, &ctx.request_id)?),
         None => Err(ApiError::LogNotFound(id.to_string())),

@@ -12,8 +12,7 @@ use worker::{Request, Response};
 pub async fn get(req: Request, ctx: &Ctx, app_id: &str) -> Result<Response, ApiError> {
     let id = named_app(&req, ctx, app_id).await?;
     let days = parse_days(&query_pairs(&req)?)?;
-    let db = metered_db(&ctx.env)?;
+    let db = metered_db(&ctx.env, Work::Stats)?;
     let counts = reader::counts(&db, &id, days).await;
-    ctx.meter_later(Work::Stats, &db);
     Ok(ok(200, counts?.to_json(true), &ctx.request_id)?)
 }

@@ -1,12 +1,11 @@
 //! Shell: the UsageMeter's calls, defined once for both sides: `record` (add what some work cost
-//! in D1) and `totals`, its error type, [`MeterStub`], and [`meter`], how every caller hands its
-//! tally over.
+//! in D1) and `totals`, its error type, [`MeterStub`], and how an isolate gathers what its
+//! databases counted ([`gather`], from `Metered`'s drop) and hands it over ([`due`], [`hand_over`]).
 
-use crate::platform::d1::Metered;
 use crate::platform::rpc::{
     await_reply, request_text, runtime_errors_are_calls, typed_stub, CallError,
 };
-use crate::platform::usage::{ByWork, Gathered, Work};
+use crate::platform::usage::{ByWork, Gathered, Usage, Work};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -63,12 +62,6 @@ pub fn meter_stub(env: &Env) -> worker::Result<MeterStub> {
     Ok(MeterStub::new(namespace.get_by_name(METER_NAME)?))
 }
 
-/// Hands what `db` counted to the meter as `work`, leaving the tally empty. Best effort: the
-/// work is done, and a meter that cannot be reached is logged, never the caller's failure.
-pub async fn meter(env: &Env, work: Work, db: &Metered) {
-    record_all(env, ByWork::from([(work, db.take())])).await;
-}
-
 /// Hands `totals` to the meter (best effort, as [`meter`]).
 pub async fn record_all(env: &Env, mut totals: ByWork) {
     totals.retain(|_, u| !u.tables.is_empty());
@@ -90,9 +83,20 @@ thread_local! {
     static GATHERED: RefCell<Gathered> = RefCell::new(Gathered::default());
 }
 
-/// Gathers what `db` counted as `work` in this isolate; the totals to hand over when it is time
-/// (`usage::HAND_OVER_MS`). An isolate that goes away loses what it gathered since.
-pub fn gather(work: Work, db: &Metered, now: i64) -> Option<ByWork> {
-    let usage = db.take();
-    GATHERED.with(|g| g.borrow_mut().add(work, &usage, now))
+/// Gathers what a `Metered` database counted as `work` in this isolate (when it is dropped).
+pub fn gather(work: Work, usage: Usage) {
+    GATHERED.with(|g| g.borrow_mut().push(work, &usage));
+}
+
+/// What this isolate gathered, if it is time to hand it over (`Gathered::due`). An isolate that
+/// goes away loses what it gathered since.
+pub fn due(now: i64) -> Option<ByWork> {
+    GATHERED.with(|g| g.borrow_mut().due(now))
+}
+
+/// Hands over what is due, for entry points that can wait for it (an alarm, the cron).
+pub async fn hand_over(env: &Env) {
+    if let Some(totals) = due(crate::platform::now_ms()) {
+        record_all(env, totals).await;
+    }
 }

@@ -18,7 +18,7 @@ use crate::model::entry::Source;
 use crate::platform::metered_db;
 use crate::platform::rpc::{parse_request, reply};
 use crate::platform::usage::Work;
-use crate::platform::usage_meter::protocol::meter;
+use crate::platform::usage_meter::protocol::hand_over;
 use crate::platform::{alarm_at, load_config, now_ms};
 use crate::read::url_checks::{
     insert_result_sql, trim_results_sql, unreachable_host, urls_sql, CheckResult, CHECKS_TABLE,
@@ -58,7 +58,8 @@ impl DurableObject for HealthChecker {
             return Response::ok("no app");
         };
         let config = load_config(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let db = metered_db(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let db = metered_db(&self.env, Work::HealthChecks)
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
         #[derive(Deserialize)]
         struct Url {
             url: String,
@@ -94,7 +95,8 @@ impl DurableObject for HealthChecker {
         if let Err(e) = db.batch(CHECKS_TABLE, statements).await {
             console_error!("HealthChecker {app_id}: storing results failed: {e}");
         }
-        meter(&self.env, Work::HealthChecks, &db).await;
+        drop(db);
+        hand_over(&self.env).await;
 
         // Failures become log entries of the app, through the one ingest use case.
         let drafts: Vec<Draft> = results.iter().filter_map(failure_draft).collect();
@@ -102,7 +104,7 @@ impl DurableObject for HealthChecker {
             let sender = Sender {
                 app: &app,
                 secrets: Vec::new(),
-                source: Source::Rest,
+                source: Source::Health,
                 origin: Origin::default(),
                 flags: DebugFlags::default(),
             };
