@@ -6,6 +6,7 @@
 pub mod cors;
 
 use crate::model::entry::clip;
+use crate::model::scrub::Scrub;
 use crate::store::route::Routes;
 use cors::CorsOrigins;
 use thiserror::Error;
@@ -78,6 +79,9 @@ pub struct Config {
     pub tail_sample_rate: f64,
     /// Browser origins that may call the API (`CORS_ORIGINS`); none by default.
     pub cors_origins: CorsOrigins,
+    /// What is scrubbed besides the keys (`REDACT_KEYS`, `REDACT_PATTERNS`): key names that mean
+    /// secrets and credential-shaped values (`model::scrub`).
+    pub scrub: Scrub,
     /// Serve the trusted `LoggerService` RPC entrypoint (`RPC_SERVICE_ENABLED`): any worker
     /// bound to it writes and reads any app without a key, so it is off unless asked for.
     pub rpc_service_enabled: bool,
@@ -118,6 +122,7 @@ impl Default for Config {
             tail_apps: Vec::new(),
             tail_sample_rate: 1.0,
             cors_origins: CorsOrigins::Off,
+            scrub: Scrub::default(),
             rpc_service_enabled: false,
         }
     }
@@ -148,6 +153,24 @@ impl Config {
         health_checks(&lookup, &mut c)?;
         tails(&lookup, &mut c)?;
         edge(&lookup, &mut c)?;
+        let (keys, patterns) = (lookup("REDACT_KEYS"), lookup("REDACT_PATTERNS"));
+        c.scrub = Scrub::parse(keys.as_deref(), patterns.as_deref()).map_err(|e| {
+            let name = if e.0.starts_with("REDACT_KEYS") {
+                "REDACT_KEYS"
+            } else {
+                "REDACT_PATTERNS"
+            };
+            let value = if name == "REDACT_KEYS" {
+                keys.clone()
+            } else {
+                patterns.clone()
+            };
+            ConfigError {
+                name,
+                value: clip(value.as_deref().unwrap_or(""), 120).to_string(),
+                reason: e.0,
+            }
+        })?;
         Ok(c)
     }
 }

@@ -15,7 +15,9 @@ pub struct Body {
     pub snappy: bool,
 }
 
-pub async fn read_body(req: &mut Request, limits: &Limits) -> Result<Body, ApiError> {
+/// The body of `req`; `snappy` says whether the caller reads snappy-compressed bodies (Loki's
+/// protobuf pushes): elsewhere `Content-Encoding: snappy` is refused like any unknown encoding.
+pub async fn read_body(req: &mut Request, limits: &Limits, snappy: bool) -> Result<Body, ApiError> {
     check_declared_size(
         declared_size(header(req, "content-length").as_deref()),
         limits,
@@ -33,11 +35,11 @@ pub async fn read_body(req: &mut Request, limits: &Limits) -> Result<Body, ApiEr
         "" | "identity" => (bytes, false),
         "gzip" | "x-gzip" => (decompress(&bytes, "gzip", max).await?, false),
         "deflate" => (decompress(&bytes, "deflate", max).await?, false),
-        "snappy" => (bytes, true),
-        other => {
-            return Err(ApiError::UnsupportedEncoding(format!(
-                "Content-Encoding: {other:?} is not supported; send gzip, deflate or none"
-            )))
+        "snappy" if snappy => (bytes, true),
+        _ => {
+            return Err(ApiError::UnsupportedEncoding(
+                "Content-Encoding: not supported here; send gzip, deflate or none".into(),
+            ))
         }
     };
     Ok(Body { bytes, snappy })

@@ -431,6 +431,10 @@ fn record_draft(
     limits: &Limits,
     now_ms: i64,
 ) -> Result<Draft, Rejected> {
+    // A record is an object; anything else in `logRecords` is no record, refused alone.
+    if !record.is_object() {
+        return Err(Rejected(": not a log record (an object)".into()));
+    }
     let level = record["severityNumber"]
         .as_u64()
         .and_then(severity_level)
@@ -626,6 +630,18 @@ mod tests {
             one(json!({"traceId": "00000000000000000000000000000000"})).request_id,
             None
         );
+    }
+
+    #[test]
+    fn what_is_not_a_record_is_refused_alone_and_its_siblings_kept() {
+        let request = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+            "a string", {"body": {"stringValue": "kept"}}, 7, null, ["x"]
+        ]}]}]});
+        let export = drafts(&request, &L, NOW).unwrap();
+        assert_eq!(export.drafts.len(), 1);
+        assert_eq!(export.drafts[0].message, "kept");
+        assert_eq!(export.rejected.len(), 4, "{:?}", export.rejected);
+        assert!(export.rejected[0].ends_with("logRecords[0]: not a log record (an object)"));
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl<'a> Prepare<'a> {
             colo,
             bucket_ms,
             fanout,
-            secrets: Secrets::new(secrets),
+            secrets: Secrets::with_scrub(secrets, config.scrub.clone()),
             one_shard: (fanout <= 1).then(|| shard_id(colo, now_ms, bucket_ms, 1, 0)),
         }
     }

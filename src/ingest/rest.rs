@@ -169,11 +169,13 @@ fn parse_general(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Vec<Draft>
 }
 
 /// A body of several lines, each a JSON value (NDJSON, as pino and log shippers write it), or
-/// `None` when it is not several lines; blank lines are skipped.
+/// `None` when it is not several lines; blank lines are skipped, but still counted: an error
+/// names the line as the client's editor numbers it.
 fn ndjson(body: &[u8]) -> Option<Result<Vec<Value>, IngestError>> {
-    let lines: Vec<&[u8]> = body
+    let lines: Vec<(usize, &[u8])> = body
         .split(|b| *b == b'\n')
-        .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .enumerate()
+        .filter(|(_, l)| l.iter().any(|b| !b.is_ascii_whitespace()))
         .collect();
     if lines.len() < 2 {
         return None;
@@ -181,7 +183,6 @@ fn ndjson(body: &[u8]) -> Option<Result<Vec<Value>, IngestError>> {
     Some(
         lines
             .iter()
-            .enumerate()
             .map(|(i, l)| {
                 serde_json::from_slice(l)
                     .map_err(|e| IngestError::InvalidJson(format!("line {}: {e}", i + 1)))
@@ -634,6 +635,9 @@ mod tests {
             (bad.code(), bad.to_string().contains("line 2:")),
             ("INVALID_JSON", true)
         );
+        // Blank lines count as the client's editor counts them.
+        let gap = parse_body(b"{\"message\":\"a\"}\n\n\n{oops}\n", &L, NOW).unwrap_err();
+        assert!(gap.to_string().contains("line 4:"), "{gap}");
         let many = "{\"message\":\"a\"}\n".repeat(6);
         assert_eq!(
             parse_body(many.as_bytes(), &L, NOW).unwrap_err().code(),

@@ -7,7 +7,7 @@
 use crate::model::columns::{Field, COLUMNS, FIREHOSE_COLUMNS};
 use crate::model::level::Level;
 use crate::model::request_url::derived_flags;
-use crate::model::secret::Secrets;
+use crate::model::secret::{Secrets, REDACTED};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -167,24 +167,28 @@ fn value_has_secret(v: &Value, secrets: &Secrets) -> bool {
     match v {
         Value::String(s) => secrets.found_in(s),
         Value::Array(items) => items.iter().any(|i| value_has_secret(i, secrets)),
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| secrets.found_in(k) || value_has_secret(v, secrets)),
+        Value::Object(map) => map.iter().any(|(k, v)| {
+            secrets.found_in(k) || secrets.sensitive_key(k) || value_has_secret(v, secrets)
+        }),
         _ => false,
     }
 }
 
 fn redact_map(map: &mut Map<String, Value>, secrets: &Secrets) {
-    if !map
-        .iter()
-        .any(|(k, v)| secrets.found_in(k) || value_has_secret(v, secrets))
-    {
+    if !map.iter().any(|(k, v)| {
+        secrets.found_in(k) || secrets.sensitive_key(k) || value_has_secret(v, secrets)
+    }) {
         return;
     }
     let keys: Vec<String> = map.keys().cloned().collect();
     for key in keys {
         if let Some(mut v) = map.remove(&key) {
-            redact_value(&mut v, secrets);
+            // A key that means a secret keeps its name and loses its value, whatever it is.
+            if secrets.sensitive_key(&key) && !v.is_null() {
+                v = Value::from(REDACTED);
+            } else {
+                redact_value(&mut v, secrets);
+            }
             let key = secrets.redact(&key).unwrap_or(key);
             map.insert(key, v);
         }
@@ -212,8 +216,22 @@ impl LogEntry {
         ] {
             redact_opt(field, secrets);
         }
+        // Query parameters whose names mean secrets (`?password=…`) lose their values.
+        for field in [&mut r.url, &mut r.query] {
+            let redacted = field.as_deref().and_then(|v| match v.contains('?') {
+                true => secrets.redact_url_query(v),
+                false => secrets.redact_query(v),
+            });
+            if redacted.is_some() {
+                *field = redacted;
+            }
+        }
         if let Some(h) = r.headers.as_mut() {
-            h.retain(|name, v| !secrets.found_in(name) && !value_has_secret(v, secrets));
+            h.retain(|name, v| {
+                !secrets.found_in(name)
+                    && !secrets.sensitive_key(name)
+                    && !value_has_secret(v, secrets)
+            });
         }
         if let Some(d) = self.data.as_mut() {
             redact_map(d, secrets);
@@ -405,6 +423,38 @@ pub(crate) mod tests {
         .as_object()
         .cloned();
         e.redact(&Secrets::new(&[secret]));
+        assert_eq!(
+            e.request.headers.unwrap(),
+            *json!({"x-fine": "ok"}).as_object().unwrap()
+        );
+    }
+
+    #[test]
+    fn values_under_secret_names_go_at_any_depth_in_context_headers_and_the_query() {
+        let mut e = sample();
+        e.data = json!({"deep": {"list": [{"client_secret": "cs-1", "ok": 1}]}, "author": "x"})
+            .as_object()
+            .cloned();
+        e.request.url = Some("https://shop.example/a?Password=p&page=2#top".into());
+        e.request.query = Some("Password=p&page=2".into());
+        e.request.headers = json!({"x-api-token": "t", "x-fine": "ok"})
+            .as_object()
+            .cloned();
+        e.redact(&Secrets::new(&[]));
+        assert_eq!(
+            e.data.unwrap(),
+            *json!({"deep": {"list": [{"client_secret": "[REDACTED]", "ok": 1}]}, "author": "x"})
+                .as_object()
+                .unwrap()
+        );
+        assert_eq!(
+            e.request.url.as_deref(),
+            Some("https://shop.example/a?Password=[REDACTED]&page=2#top")
+        );
+        assert_eq!(
+            e.request.query.as_deref(),
+            Some("Password=[REDACTED]&page=2")
+        );
         assert_eq!(
             e.request.headers.unwrap(),
             *json!({"x-fine": "ok"}).as_object().unwrap()

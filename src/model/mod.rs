@@ -6,6 +6,7 @@ pub mod id;
 pub mod json;
 pub mod level;
 pub mod request_url;
+pub mod scrub;
 pub mod secret;
 pub mod sql;
 pub mod time;

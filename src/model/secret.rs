@@ -4,6 +4,7 @@
 //! shaped like an app key (`lk_` and 64 hex digits), whichever app it belongs to.
 
 use crate::apps::app::KEY_PREFIX;
+use crate::model::scrub::Scrub;
 
 /// Replacement for a secret found inside a logged value.
 pub const REDACTED: &str = "[REDACTED]";
@@ -14,14 +15,21 @@ pub const MIN_SECRET_LEN: usize = 8;
 /// Hex digits after the prefix of an app key.
 const KEY_HEX: usize = 64;
 
-/// The forms of the secrets of one request, made once.
+/// The forms of the secrets of one request, made once, and what else is scrubbed (`scrub`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     forms: Vec<String>,
+    scrub: Scrub,
 }
 
 impl Secrets {
+    /// `secrets` with the default scrubbing (`model::scrub`).
     pub fn new(secrets: &[&str]) -> Secrets {
+        Secrets::with_scrub(secrets, Scrub::default())
+    }
+
+    /// `secrets` with `scrub` (the configured key names and credential shapes).
+    pub fn with_scrub(secrets: &[&str], scrub: Scrub) -> Secrets {
         let mut forms = Vec::new();
         for s in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
             let b = s.as_bytes();
@@ -38,14 +46,58 @@ impl Secrets {
         }
         // Longest first: a form that contains another is replaced whole.
         forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-        Secrets { forms }
+        Secrets { forms, scrub }
     }
 
-    /// Whether `s` holds a secret in any form.
+    /// Whether `s` holds a secret in any form, or a credential-shaped value.
     pub fn found_in(&self, s: &str) -> bool {
         self.raw_in(s)
             || has_key_shape(s)
-            || percent_decoded(s).is_some_and(|d| self.raw_in(&d) || has_key_shape(&d))
+            || !self.scrub.spans(s).is_empty()
+            || percent_decoded(s).is_some_and(|d| {
+                self.raw_in(&d) || has_key_shape(&d) || !self.scrub.spans(&d).is_empty()
+            })
+    }
+
+    /// Whether a key (a header, a query parameter, a custom data field) names a secret.
+    pub fn sensitive_key(&self, name: &str) -> bool {
+        self.scrub.sensitive_key(name)
+    }
+
+    /// A query string (`a=1&password=x`) with the values of sensitive parameters replaced by
+    /// [`REDACTED`], or `None` when it has none.
+    pub fn redact_query(&self, query: &str) -> Option<String> {
+        let mut changed = false;
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) if !v.is_empty() && self.sensitive_name(k) => {
+                    changed = true;
+                    format!("{k}={REDACTED}")
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        changed.then(|| parts.join("&"))
+    }
+
+    /// A URL with the values of its sensitive query parameters replaced, or `None`.
+    pub fn redact_url_query(&self, url: &str) -> Option<String> {
+        let (head, rest) = url.split_once('?')?;
+        let (query, fragment) = match rest.split_once('#') {
+            Some((q, f)) => (q, Some(f)),
+            None => (rest, None),
+        };
+        let query = self.redact_query(query)?;
+        Some(match fragment {
+            Some(f) => format!("{head}?{query}#{f}"),
+            None => format!("{head}?{query}"),
+        })
+    }
+
+    /// A parameter name as sent (percent-encoded maybe) names a secret.
+    fn sensitive_name(&self, raw: &str) -> bool {
+        self.sensitive_key(raw) || percent_decoded(raw).is_some_and(|d| self.sensitive_key(&d))
     }
 
     fn raw_in(&self, s: &str) -> bool {
@@ -55,11 +107,12 @@ impl Secrets {
     /// `s` with every secret replaced by [`REDACTED`], or `None` when it holds none. Text that
     /// holds a secret only once percent-decoded is stored decoded, with the secret replaced.
     pub fn redact(&self, s: &str) -> Option<String> {
-        if self.raw_in(s) || has_key_shape(s) {
+        if self.raw_in(s) || has_key_shape(s) || !self.scrub.spans(s).is_empty() {
             return Some(self.replace(s));
         }
         let decoded = percent_decoded(s)?;
-        (self.raw_in(&decoded) || has_key_shape(&decoded)).then(|| self.replace(&decoded))
+        (self.raw_in(&decoded) || has_key_shape(&decoded) || !self.scrub.spans(&decoded).is_empty())
+            .then(|| self.replace(&decoded))
     }
 
     fn replace(&self, s: &str) -> String {
@@ -69,7 +122,20 @@ impl Secrets {
                 out = out.replace(f.as_str(), REDACTED);
             }
         }
-        redact_key_shapes(&out)
+        let out = redact_key_shapes(&out);
+        let spans = self.scrub.spans(&out);
+        if spans.is_empty() {
+            return out;
+        }
+        let mut scrubbed = String::with_capacity(out.len());
+        let mut at = 0;
+        for r in spans {
+            scrubbed.push_str(&out[at..r.start]);
+            scrubbed.push_str(REDACTED);
+            at = r.end;
+        }
+        scrubbed.push_str(&out[at..]);
+        scrubbed
     }
 }
 

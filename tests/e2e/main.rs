@@ -16,6 +16,8 @@ mod forwarded;
 mod health;
 mod load;
 mod query;
+mod redaction;
+mod refusals;
 mod rest_ingest;
 mod routes;
 mod rpc;

@@ -18,9 +18,9 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let caller = Caller::of(&req, ctx).await?;
     if let Some(claimed) = header(&req, "x-app-id") {
         if claimed != caller.app.app_id.as_str() {
-            return Err(ApiError::AppMismatch(format!(
-                "X-App-ID {claimed:?} does not match the app of this API key"
-            )));
+            return Err(ApiError::AppMismatch(
+                "X-App-ID does not match the app of this API key".into(),
+            ));
         }
     }
     let limits = limits(ctx);
@@ -34,7 +34,7 @@ pub async fn post(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
             "Idempotency-Key: must be 1 to 128 printable characters".into(),
         ));
     }
-    let body = read_body(&mut req, &limits).await?;
+    let body = read_body(&mut req, &limits, false).await?;
     let drafts = parse_body(&body.bytes, &limits, now_ms())?;
     let sender = caller.sender(ctx, Source::Rest, origin(&req), flags);
     let naming = Naming::Key(idempotency_key.as_deref());

@@ -35,8 +35,11 @@ async fn store_push(mut req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
     let caller = Caller::of(&req, ctx).await?;
     let limits = limits(ctx);
     let (flags, _) = debug_flags(&req, &ctx.config)?;
-    let content_type = header(&req, "content-type").unwrap_or_default();
-    let body = read_body(&mut req, &limits).await?;
+    // Media types are case-insensitive (RFC 9110): `Application/JSON` is JSON.
+    let content_type = header(&req, "content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let body = read_body(&mut req, &limits, true).await?;
     let lines = if content_type.contains("json") {
         if body.snappy {
             return Err(ApiError::UnsupportedEncoding(

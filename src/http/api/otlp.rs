@@ -20,7 +20,10 @@ use crate::platform::now_ms;
 use worker::{Request, Response};
 
 pub async fn post(req: Request, ctx: &Ctx) -> Result<Response, ApiError> {
-    let content_type = header(&req, "content-type").unwrap_or_default();
+    // Media types are case-insensitive (RFC 9110): `Application/JSON` is JSON.
+    let content_type = header(&req, "content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let protobuf = content_type.contains("protobuf");
     match export(req, ctx, &content_type, protobuf).await {
         Ok(resp) => Ok(resp),
@@ -47,11 +50,11 @@ async fn export(
     let limits = limits(ctx);
     let (flags, _) = debug_flags(&req, &ctx.config)?;
     if !protobuf && !content_type.contains("json") {
-        return Err(ApiError::UnsupportedEncoding(format!(
-            "Content-Type: {content_type:?}; OTLP/HTTP sends application/x-protobuf or application/json"
-        )));
+        return Err(ApiError::UnsupportedEncoding(
+            "Content-Type: OTLP/HTTP sends application/x-protobuf or application/json".into(),
+        ));
     }
-    let body = read_body(&mut req, &limits).await?;
+    let body = read_body(&mut req, &limits, false).await?;
     let request = if protobuf {
         decode_protobuf(&body.bytes)?
     } else {
