@@ -30,6 +30,9 @@ pub const DEFAULT_KEY_TERMS: &[&str] = &[
     "cvv",
 ];
 
+/// The shortest built-in token: a Slack token's `xoxb-` and 10 more (the others are longer).
+const SHORTEST_TOKEN: usize = 15;
+
 /// The credential shapes found in values by default (`REDACT_PATTERNS` names them).
 pub const DEFAULT_SHAPES: &[&str] = &["jwt", "aws", "github", "slack", "stripe", "pem", "card"];
 
@@ -41,7 +44,8 @@ const WHOLE_WORD_BELOW: usize = 5;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scrub {
     terms: Vec<String>,
-    shapes: Vec<String>,
+    /// Which of [`DEFAULT_SHAPES`] are on, in its order (looked up per text, so not by name).
+    shapes: [bool; 7],
     /// `(prefix, shortest length of what follows)`: a token of a team's own.
     prefixes: Vec<(String, usize)>,
 }
@@ -50,7 +54,7 @@ impl Default for Scrub {
     fn default() -> Self {
         Scrub {
             terms: DEFAULT_KEY_TERMS.iter().map(|t| t.to_string()).collect(),
-            shapes: DEFAULT_SHAPES.iter().map(|s| s.to_string()).collect(),
+            shapes: [true; 7],
             prefixes: Vec::new(),
         }
     }
@@ -107,13 +111,13 @@ impl Scrub {
             .filter(|i| !i.is_empty())
         {
             if let Some(shape) = item.strip_prefix('-') {
-                if !DEFAULT_SHAPES.contains(&shape) {
+                let Some(i) = DEFAULT_SHAPES.iter().position(|x| *x == shape) else {
                     return Err(ScrubError(format!(
                         "REDACT_PATTERNS: no built-in shape {shape:?}; known: {}",
                         DEFAULT_SHAPES.join(", ")
                     )));
-                }
-                s.shapes.retain(|x| x != shape);
+                };
+                s.shapes[i] = false;
                 continue;
             }
             let bad = || {
@@ -137,7 +141,8 @@ impl Scrub {
         let n = normalized(name);
         self.terms.iter().any(|t| {
             if t.len() < WHOLE_WORD_BELOW {
-                n == *t || key_words(name).any(|w| w == *t)
+                // The words are made only for a key that holds the term at all (rare).
+                n == *t || (n.contains(t.as_str()) && key_words(name).any(|w| w == *t))
             } else {
                 n.contains(t.as_str())
             }
@@ -146,27 +151,38 @@ impl Scrub {
 
     /// Where credential-shaped values stand in `s`, in order, not overlapping.
     pub fn spans(&self, s: &str) -> Vec<Range<usize>> {
-        let on = |shape: &str| self.shapes.iter().any(|x| x == shape);
+        // Run on every text of every entry: the shapes are looked up once, and what cannot be
+        // a token (a word shorter than the shortest), a card (fewer than 13 digits in all) or a
+        // key block (no `-----BEGIN`) is passed over without a closer look.
+        let [jwt, aws, github, slack, stripe, pem, card] = self.shapes;
+        let shortest = self
+            .prefixes
+            .iter()
+            .map(|(p, n)| p.len() + n)
+            .chain((jwt || aws || github || slack || stripe).then_some(SHORTEST_TOKEN))
+            .min();
         let mut out: Vec<Range<usize>> = Vec::new();
-        if on("pem") {
+        if pem && s.contains("-----BEGIN ") {
             out.extend(pem_blocks(s));
         }
-        for w in words(s) {
-            let t = &s[w.clone()];
-            let hit = (on("jwt") && is_jwt(t))
-                || (on("aws") && is_aws_key_id(t))
-                || (on("github") && is_github_token(t))
-                || (on("slack") && is_slack_token(t))
-                || (on("stripe") && is_stripe_key(t))
-                || self
-                    .prefixes
-                    .iter()
-                    .any(|(p, n)| t.starts_with(p.as_str()) && t.len() >= p.len() + n);
-            if hit {
-                out.push(w);
+        if let Some(shortest) = shortest.filter(|n| s.len() >= *n) {
+            for w in words(s).filter(|w| w.len() >= shortest) {
+                let t = &s[w.clone()];
+                let hit = (jwt && is_jwt(t))
+                    || (aws && is_aws_key_id(t))
+                    || (github && is_github_token(t))
+                    || (slack && is_slack_token(t))
+                    || (stripe && is_stripe_key(t))
+                    || self
+                        .prefixes
+                        .iter()
+                        .any(|(p, n)| t.starts_with(p.as_str()) && t.len() >= p.len() + n);
+                if hit {
+                    out.push(w);
+                }
             }
         }
-        if on("card") {
+        if card && s.bytes().filter(u8::is_ascii_digit).count() >= 13 {
             out.extend(card_numbers(s));
         }
         out.sort_by_key(|r| r.start);
