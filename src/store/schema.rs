@@ -859,10 +859,9 @@ mod tests {
         );
     }
 
-    /// A firehose whose CHECK lists fewer sources than there are (made by an earlier release)
-    /// is rebuilt with its rows, and then takes entries of every source.
-    #[test]
-    fn a_firehose_taking_fewer_sources_is_rebuilt_to_take_them_all() {
+    /// A database with the daily counts, the firehose's schema, and the DDL of a firehose whose
+    /// CHECK takes only the first two sources (as an earlier release made it).
+    fn firehose_taking_two_sources() -> (Connection, TableSchema, String) {
         let db = Connection::open_in_memory().unwrap();
         db.execute_batch(STATS_TABLE_DDL).unwrap();
         let s = TableSchema::firehose("logs", true);
@@ -870,6 +869,14 @@ mod tests {
             columns::SOURCE_CHECK,
             "NOT NULL CHECK (source IN ('binding', 'rest'))",
         );
+        (db, s, older)
+    }
+
+    /// A firehose whose CHECK lists fewer sources than there are (made by an earlier release)
+    /// is rebuilt with its rows, and then takes entries of every source.
+    #[test]
+    fn a_firehose_taking_fewer_sources_is_rebuilt_to_take_them_all() {
+        let (db, s, older) = firehose_taking_two_sources();
         assert_ne!(older, s.create_sql());
         db.execute(&older, []).unwrap();
         db.execute(
@@ -931,13 +938,7 @@ mod tests {
     /// Host header left out because the URL says it stays left out (not marked as absent).
     #[test]
     fn a_clustered_firehose_rebuilt_for_its_check_keeps_its_headers() {
-        let db = Connection::open_in_memory().unwrap();
-        db.execute_batch(STATS_TABLE_DDL).unwrap();
-        let s = TableSchema::firehose("logs", true);
-        let older = s.create_sql().replace(
-            columns::SOURCE_CHECK,
-            "NOT NULL CHECK (source IN ('binding', 'rest'))",
-        );
+        let (db, s, older) = firehose_taking_two_sources();
         db.execute(&older, []).unwrap();
         db.execute(
             "INSERT INTO logs (id, timestamp, app_id, level, message, source, shard, url, headers) \

@@ -3,23 +3,8 @@
 //! `LoggerService` RPC entrypoint (`log(app_id, …)`, `logBatch`, `query`), and CORS for browser
 //! callers. Where the design is explicit, the logger answers as it says.
 
-use crate::harness::{fast, now_ms, Logger, Resp, LAND};
+use crate::harness::{fast, now_ms, utc_date as date, Logger, Resp, LAND};
 use serde_json::{json, Value};
-
-/// `YYYY-MM-DD` (UTC) of `ms` since the epoch, by Howard Hinnant's days-to-civil, so the test
-/// needs no date crate.
-fn date(ms: i64) -> String {
-    let z = ms.div_euclid(86_400_000) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
 
 fn get(logger: &Logger, key: &str, path: &str) -> Resp {
     logger.call("GET", path, &[("x-api-key", key)], None)

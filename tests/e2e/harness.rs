@@ -76,6 +76,21 @@ fn free_port() -> u16 {
     }
 }
 
+/// `YYYY-MM-DD` (UTC) of `ms` since the epoch, without a date crate: civil-from-days
+/// (H. Hinnant).
+pub fn utc_date(ms: i64) -> String {
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// How long a test waits for accepted entries to reach D1.
 pub const LAND: Duration = Duration::from_secs(30);
 

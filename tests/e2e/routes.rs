@@ -409,20 +409,11 @@ fn a_manual_prune_deletes_only_that_apps_older_rows_from_every_table() {
 }
 
 fn chrono_iso(ms: i64) -> String {
-    // RFC 3339 in UTC from ms, without a date crate: civil-from-days (H. Hinnant).
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    // RFC 3339 in UTC from ms, without a date crate.
+    let rem = ms.div_euclid(1000).rem_euclid(86_400);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{}T{:02}:{:02}:{:02}.{:03}Z",
+        crate::harness::utc_date(ms),
         rem / 3600,
         rem % 3600 / 60,
         rem % 60,
