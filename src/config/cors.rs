@@ -6,7 +6,6 @@
 //! Only app keys cross origins: `X-Admin-Key` is not an allowed request header, so the admin API
 //! stays usable from servers, scripts and the dashboard the worker serves itself (same origin).
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Why a `CORS_ORIGINS` value, or a preflight's origin, is refused.
@@ -15,7 +14,7 @@ use thiserror::Error;
 pub struct CorsError(pub String);
 
 /// Which origins may call the API from a browser.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum CorsOrigins {
     /// None: no CORS headers, preflights refused (the default).
     #[default]

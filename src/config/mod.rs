@@ -81,7 +81,7 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     /// What is scrubbed besides the keys (`REDACT_KEYS`, `REDACT_PATTERNS`): key names that mean
     /// secrets and credential-shaped values (`model::scrub`).
-    pub scrub: Scrub,
+    pub scrub: std::rc::Rc<Scrub>,
     /// Serve the trusted `LoggerService` RPC entrypoint (`RPC_SERVICE_ENABLED`): any worker
     /// bound to it writes and reads any app without a key, so it is off unless asked for.
     pub rpc_service_enabled: bool,
@@ -122,7 +122,7 @@ impl Default for Config {
             tail_apps: Vec::new(),
             tail_sample_rate: 1.0,
             cors_origins: CorsOrigins::Off,
-            scrub: Scrub::default(),
+            scrub: std::rc::Rc::new(Scrub::default()),
             rpc_service_enabled: false,
         }
     }
@@ -154,23 +154,25 @@ impl Config {
         tails(&lookup, &mut c)?;
         edge(&lookup, &mut c)?;
         let (keys, patterns) = (lookup("REDACT_KEYS"), lookup("REDACT_PATTERNS"));
-        c.scrub = Scrub::parse(keys.as_deref(), patterns.as_deref()).map_err(|e| {
-            let name = if e.0.starts_with("REDACT_KEYS") {
-                "REDACT_KEYS"
-            } else {
-                "REDACT_PATTERNS"
-            };
-            let value = if name == "REDACT_KEYS" {
-                keys.clone()
-            } else {
-                patterns.clone()
-            };
-            ConfigError {
-                name,
-                value: clip(value.as_deref().unwrap_or(""), 120).to_string(),
-                reason: e.0,
-            }
-        })?;
+        c.scrub = Scrub::parse(keys.as_deref(), patterns.as_deref())
+            .map(std::rc::Rc::new)
+            .map_err(|e| {
+                let name = if e.0.starts_with("REDACT_KEYS") {
+                    "REDACT_KEYS"
+                } else {
+                    "REDACT_PATTERNS"
+                };
+                let value = if name == "REDACT_KEYS" {
+                    keys.clone()
+                } else {
+                    patterns.clone()
+                };
+                ConfigError {
+                    name,
+                    value: clip(value.as_deref().unwrap_or(""), 120).to_string(),
+                    reason: e.0,
+                }
+            })?;
         Ok(c)
     }
 }

@@ -206,7 +206,6 @@ impl From<IngestError> for ApiError {
             IngestError::InvalidJson(m) => ApiError::InvalidJson(m),
             IngestError::InvalidEntry(m) => ApiError::InvalidEntry(m),
             IngestError::InvalidProtobuf(m) => ApiError::InvalidProtobuf(m),
-            IngestError::UnsupportedEncoding(m) => ApiError::UnsupportedEncoding(m),
             IngestError::InvalidLevel(m) => ApiError::InvalidLevel(m),
             IngestError::InvalidTimestamp(m) => ApiError::InvalidTimestamp(m),
             IngestError::MessageTooLong(m) => ApiError::MessageTooLong(m),

@@ -15,10 +15,15 @@ use worker::{Env, Method, Request, Response, Result};
 
 pub async fn handle(req: Request, env: Env, exec: worker::Context) -> Result<Response> {
     let request_id = envelope::request_id(&req);
-    let origin = envelope::header(&req, "origin");
     let (result, cors) = match load_config(&env) {
         Ok(config) => {
-            let cors = config.cors_origins.clone();
+            // The origin is read only where CORS is on: a header read is a call into the runtime,
+            // and every request (every forwarded log) would pay it.
+            let origin = match config.cors_origins {
+                CorsOrigins::Off => None,
+                _ => envelope::header(&req, "origin"),
+            };
+            let cors = origin.map(|o| (std::rc::Rc::clone(&config), o));
             let ctx = Ctx {
                 env,
                 config,
@@ -29,23 +34,26 @@ pub async fn handle(req: Request, env: Env, exec: worker::Context) -> Result<Res
             ctx.hand_over_usage();
             (answer, cors)
         }
-        Err(e) => (Err(e.into()), CorsOrigins::Off),
+        Err(e) => (Err(e.into()), None),
     };
     let resp = match result {
         Ok(resp) => resp,
         Err(e) => envelope::error(&e, &request_id)?,
     };
-    Ok(with_cors(resp, &cors, origin.as_deref()))
+    Ok(match cors {
+        Some((config, origin)) => with_cors(resp, &config.cors_origins, &origin),
+        None => resp,
+    })
 }
 
 /// An answer with the CORS headers its origin may have (`config::cors`). A WebSocket upgrade
 /// and the dashboard's files are left as they are: browsers apply no CORS to the one, and the
 /// other is served to its own origin (its headers are the asset binding's, immutable).
-fn with_cors(mut resp: Response, cors: &CorsOrigins, origin: Option<&str>) -> Response {
+fn with_cors(mut resp: Response, cors: &CorsOrigins, origin: &str) -> Response {
     if resp.status_code() == 101 {
         return resp;
     }
-    for (name, value) in cors.response_headers(origin) {
+    for (name, value) in cors.response_headers(Some(origin)) {
         if resp.headers_mut().set(name, &value).is_err() {
             break;
         }
@@ -56,7 +64,6 @@ fn with_cors(mut resp: Response, cors: &CorsOrigins, origin: Option<&str>) -> Re
 /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is answered
 /// before routing: 204 with what the origin may send, or 403 `ORIGIN_NOT_ALLOWED`.
 fn preflight(req: &Request, ctx: &Ctx) -> Option<std::result::Result<Response, ApiError>> {
-    let origin = envelope::header(req, "origin")?;
     if req.method() != Method::Options
         || !req
             .headers()
@@ -65,6 +72,7 @@ fn preflight(req: &Request, ctx: &Ctx) -> Option<std::result::Result<Response, A
     {
         return None;
     }
+    let origin = envelope::header(req, "origin")?;
     Some(match ctx.config.cors_origins.preflight(&origin) {
         Ok(headers) => Response::empty()
             .map(|r| r.with_status(204))

@@ -16,8 +16,6 @@ pub enum IngestError {
     #[error("request body is not a valid protobuf message: {0}")]
     InvalidProtobuf(String),
     #[error("{0}")]
-    UnsupportedEncoding(String),
-    #[error("{0}")]
     InvalidLevel(String),
     #[error("{0}")]
     InvalidTimestamp(String),

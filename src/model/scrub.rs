@@ -6,7 +6,6 @@
 //! extends or trims with `REDACT_KEYS` and `REDACT_PATTERNS`. Pure; `secret::Secrets` applies it
 //! with the request's own keys.
 
-use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
 /// Key names that mean secrets, compared without case, `-`, `_` or `.`: a key holding one of
@@ -41,7 +40,7 @@ pub const DEFAULT_SHAPES: &[&str] = &["jwt", "aws", "github", "slack", "stripe",
 const WHOLE_WORD_BELOW: usize = 5;
 
 /// What to scrub: the key terms, the built-in shapes, and token prefixes of a team's own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scrub {
     terms: Vec<String>,
     /// Which of [`DEFAULT_SHAPES`] are on, in its order (looked up per text, so not by name).

@@ -5,6 +5,7 @@
 
 use crate::apps::app::KEY_PREFIX;
 use crate::model::scrub::Scrub;
+use std::rc::Rc;
 
 /// Replacement for a secret found inside a logged value.
 pub const REDACTED: &str = "[REDACTED]";
@@ -19,17 +20,19 @@ const KEY_HEX: usize = 64;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     forms: Vec<String>,
-    scrub: Scrub,
+    /// Shared with the configuration: a request's secrets are made per request, its scrub list
+    /// once per isolate.
+    scrub: Rc<Scrub>,
 }
 
 impl Secrets {
     /// `secrets` with the default scrubbing (`model::scrub`).
     pub fn new(secrets: &[&str]) -> Secrets {
-        Secrets::with_scrub(secrets, Scrub::default())
+        Secrets::with_scrub(secrets, Rc::new(Scrub::default()))
     }
 
     /// `secrets` with `scrub` (the configured key names and credential shapes).
-    pub fn with_scrub(secrets: &[&str], scrub: Scrub) -> Secrets {
+    pub fn with_scrub(secrets: &[&str], scrub: Rc<Scrub>) -> Secrets {
         let mut forms = Vec::new();
         for s in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
             let b = s.as_bytes();

@@ -51,6 +51,7 @@ pub struct Gathered {
 
 impl Gathered {
     /// Adds one piece of work at `now`; the totals to hand over when it is time.
+    #[cfg(test)]
     pub fn add(&mut self, work: Work, usage: &Usage, now: i64) -> Option<ByWork> {
         self.push(work, usage);
         self.due(now)

@@ -12,12 +12,7 @@ fn get(logger: &Logger, key: &str, path: &str) -> Resp {
 
 /// `/_service` on the parent fixture: a call on its `LoggerService` binding.
 fn service(logger: &Logger, method: &str, args: Value) -> Result<Value, String> {
-    let body = json!({ "method": method, "args": args }).to_string();
-    let r = logger.parent("POST", "/_service", &[], Some(body.as_bytes()));
-    match r.body["ok"].as_bool() {
-        Some(true) => Ok(r.body["data"].clone()),
-        _ => Err(r.body["error"].as_str().unwrap_or(&r.text).to_string()),
-    }
+    logger.fixture_call("/_service", &json!({ "method": method, "args": args }))
 }
 
 #[test]

@@ -740,6 +740,16 @@ impl Logger {
         once()
     }
 
+    /// A call the parent fixture makes on one of its logger bindings (`/_rpc`, `/_service`):
+    /// the call's result, or the error's message (which starts with the logger's code).
+    pub fn fixture_call(&self, path: &str, call: &Value) -> Result<Value, String> {
+        let r = self.parent("POST", path, &[], Some(call.to_string().as_bytes()));
+        match r.body["ok"].as_bool() {
+            Some(true) => Ok(r.body["data"].clone()),
+            _ => Err(r.body["error"].as_str().unwrap_or(&r.text).to_string()),
+        }
+    }
+
     pub fn create_app(&self, app_id: &str) -> String {
         let r = self.call(
             "POST",

@@ -113,9 +113,8 @@ fn rpc_keys_of_any_type_are_unauthorized() {
         json!(true),
         json!(""),
     ] {
-        let body = json!({"key": key, "method": "log", "args": ["info", "x"]}).to_string();
-        let r = logger.parent("POST", "/_rpc", &[], Some(body.as_bytes()));
-        let error = r.body["error"].as_str().unwrap_or(&r.text).to_string();
+        let call = json!({"key": key, "method": "log", "args": ["info", "x"]});
+        let error = logger.fixture_call("/_rpc", &call).unwrap_err();
         assert!(error.starts_with("UNAUTHORIZED:"), "{key}: {error}");
     }
 }

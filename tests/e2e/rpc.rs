@@ -8,12 +8,10 @@ use serde_json::{json, Value};
 
 /// One RPC call through the fixture's `/_rpc`: the result, or the error's message.
 fn rpc(logger: &Logger, key: &str, method: &str, args: Value) -> Result<Value, String> {
-    let body = json!({ "key": key, "method": method, "args": args }).to_string();
-    let r = logger.parent("POST", "/_rpc", &[], Some(body.as_bytes()));
-    match r.body["ok"].as_bool() {
-        Some(true) => Ok(r.body["data"].clone()),
-        _ => Err(r.body["error"].as_str().unwrap_or(&r.text).to_string()),
-    }
+    logger.fixture_call(
+        "/_rpc",
+        &json!({ "key": key, "method": method, "args": args }),
+    )
 }
 
 #[test]
